@@ -1,0 +1,247 @@
+//! `XHUMA_*` settings shared by the binaries.
+//!
+//! Each binary has one `Config` built from these pieces (vector's shared `AmqpConfig`). Values
+//! come through a lookup function so tests pass a `HashMap` instead of mutating the process
+//! environment: `Config::from_lookup(|k| map.get(k).cloned())`. Every variable is documented in
+//! the README's configuration table.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub const XHUMA_AMQP_URL: &str = "XHUMA_AMQP_URL";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const XHUMA_QUEUE_PREFIX: &str = "XHUMA_QUEUE_PREFIX";
+pub const DEFAULT_QUEUE_PREFIX: &str = "xhuma";
+pub const XHUMA_QUEUE_TYPE: &str = "XHUMA_QUEUE_TYPE";
+pub const XHUMA_REDIS_URL: &str = "XHUMA_REDIS_URL";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+pub const XHUMA_REDIS_PREFIX: &str = "XHUMA_REDIS_PREFIX";
+pub const DEFAULT_REDIS_PREFIX: &str = "xhuma";
+pub const XHUMA_REDIS_POOL_SIZE: &str = "XHUMA_REDIS_POOL_SIZE";
+pub const DEFAULT_REDIS_POOL_SIZE: usize = 16;
+pub const XHUMA_CACHE_KEY: &str = "XHUMA_CACHE_KEY";
+pub const XHUMA_DOCUMENT_TTL_SECS: &str = "XHUMA_DOCUMENT_TTL_SECS";
+pub const DEFAULT_DOCUMENT_TTL_SECS: u64 = 4 * 3600;
+
+/// A configuration error names the variable and says what is wrong with its value (never the
+/// value itself: it may be a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+/// A secret: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+// === impl Secret ===
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Reads variables through a lookup function (the real environment, or a map in tests).
+pub struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+// === impl Env ===
+
+impl<'a> Env<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { lookup }
+    }
+
+    /// The raw value, with empty strings treated as unset.
+    pub fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, var: &str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn secret(&self, var: &str) -> Option<Secret> {
+        self.get(var).map(Secret::new)
+    }
+
+    /// Parses a value with `FromStr`, falling back to `default` when unset.
+    pub fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError {
+                var,
+                reason: format!("cannot parse: {e}"),
+            }),
+        }
+    }
+
+    pub fn opt<T: FromStr>(&self, var: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e: T::Err| ConfigError {
+                    var,
+                    reason: format!("cannot parse: {e}"),
+                }),
+        }
+    }
+
+    pub fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) => match v.as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError {
+                    var,
+                    reason: "expected true or false".into(),
+                }),
+            },
+        }
+    }
+
+    pub fn millis(&self, var: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+        self.parse(var, default_ms).map(Duration::from_millis)
+    }
+
+    pub fn secs(&self, var: &'static str, default_s: u64) -> Result<Duration, ConfigError> {
+        self.parse(var, default_s).map(Duration::from_secs)
+    }
+
+    /// A comma-separated list; empty items are dropped.
+    pub fn list(&self, var: &str) -> Vec<String> {
+        self.get(var)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Reads the process environment.
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+/// Quorum queues replicate across a RabbitMQ cluster; classic queues suit a single node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    Quorum,
+    Classic,
+}
+
+impl FromStr for QueueType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "quorum" => Ok(Self::Quorum),
+            "classic" => Ok(Self::Classic),
+            _ => Err("expected quorum or classic".into()),
+        }
+    }
+}
+
+/// RabbitMQ connection and topology naming.
+#[derive(Debug, Clone)]
+pub struct AmqpConfig {
+    /// `XHUMA_AMQP_URL`: the broker URL (credentials inside are redacted in Debug).
+    pub url: Secret,
+    /// `XHUMA_QUEUE_PREFIX`: prefix of every exchange and queue name (tests use their own).
+    pub prefix: String,
+    /// `XHUMA_QUEUE_TYPE`: `quorum` (default) or `classic`.
+    pub queue_type: QueueType,
+}
+
+impl AmqpConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: Secret::new(env.string(XHUMA_AMQP_URL, DEFAULT_AMQP_URL)),
+            prefix: env.string(XHUMA_QUEUE_PREFIX, DEFAULT_QUEUE_PREFIX),
+            queue_type: env.parse(XHUMA_QUEUE_TYPE, QueueType::Quorum)?,
+        })
+    }
+}
+
+/// Redis connection, key prefix, TTLs and at-rest protection of cached documents.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `XHUMA_REDIS_URL`.
+    pub url: Secret,
+    /// `XHUMA_REDIS_PREFIX`: prefix of every key (tests use their own).
+    pub prefix: String,
+    /// `XHUMA_REDIS_POOL_SIZE`: connections in the pool used for documents.
+    pub pool_size: usize,
+    /// `XHUMA_CACHE_KEY`: 64 hex chars (AES-256-GCM key). When set, cached documents are
+    /// encrypted at rest.
+    pub encryption_key: Option<Secret>,
+    /// `XHUMA_DOCUMENT_TTL_SECS`: how long a converted document stays cached (default 4 h).
+    pub document_ttl: Duration,
+}
+
+impl RedisConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let encryption_key = env.secret(XHUMA_CACHE_KEY);
+        if let Some(k) = &encryption_key {
+            let ok = k.expose().len() == 64 && k.expose().bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return Err(ConfigError {
+                    var: XHUMA_CACHE_KEY,
+                    reason: "expected 64 hexadecimal characters (a 256-bit key)".into(),
+                });
+            }
+        }
+        Ok(Self {
+            url: Secret::new(env.string(XHUMA_REDIS_URL, DEFAULT_REDIS_URL)),
+            prefix: env.string(XHUMA_REDIS_PREFIX, DEFAULT_REDIS_PREFIX),
+            pool_size: env.parse(XHUMA_REDIS_POOL_SIZE, DEFAULT_REDIS_POOL_SIZE)?,
+            encryption_key,
+            document_ttl: env.secs(XHUMA_DOCUMENT_TTL_SECS, DEFAULT_DOCUMENT_TTL_SECS)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_and_errors() {
+        let map: HashMap<&str, &str> = HashMap::from([(XHUMA_QUEUE_TYPE, "bogus")]);
+        let lookup = |k: &str| map.get(k).map(|v| v.to_string());
+        let env = Env::new(&lookup);
+        let err = AmqpConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.var, XHUMA_QUEUE_TYPE);
+        let redis = RedisConfig::from_env(&env).unwrap();
+        assert_eq!(redis.document_ttl, Duration::from_secs(4 * 3600));
+        assert_eq!(format!("{:?}", redis.url), "[redacted]");
+    }
+}

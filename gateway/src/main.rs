@@ -1,1 +1,2 @@
+//! `xhuma-gateway` binary (being built).
 fn main() {}

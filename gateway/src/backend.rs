@@ -1,0 +1,90 @@
+//! What the SOAP layer needs from the rest of Xhuma.
+//!
+//! The ITI handlers (`iti/*.rs`) parse a request, call one method here, and render the answer.
+//! [`crate::records::Records`] is the real implementation (PDS, RabbitMQ prefetch jobs, Redis
+//! cache, bounded wait on job completion); tests of the SOAP layer may use an in-memory one.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use xhuma_common::NhsNumber;
+use xhuma_common::document::DocumentMeta;
+use xhuma_common::identity::Requester;
+use xhuma_common::job::JobFailure;
+use xhuma_common::patient::PdsOutcome;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Context every backend call carries.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who asks (verified SAML identity, or the configured default).
+    pub requester: Requester,
+    /// Correlation id for logs, job and audit (the request's `wsa:MessageID` or a new UUID).
+    pub correlation_id: String,
+}
+
+/// ITI-55 / ITI-47 result. On `Found` the backend has already enqueued the prefetch job.
+pub type Discovery = PdsOutcome;
+
+/// ITI-38 result for one patient.
+#[derive(Debug, Clone)]
+pub enum Documents {
+    /// The document is cached (or was produced while we waited).
+    Ready(DocumentMeta),
+    /// On-Demand mode: the prefetch is in flight; advertise an On-Demand entry whose uniqueId
+    /// ITI-39 will be able to retrieve once the job finishes.
+    Pending { unique_id: String, entry_uuid: String },
+    /// The prefetch job failed for good.
+    Failed(JobFailure),
+}
+
+/// ITI-39 result for one requested uniqueId.
+#[derive(Debug, Clone)]
+pub enum Retrieved {
+    Found { meta: DocumentMeta, document: Bytes },
+    /// Unknown or expired uniqueId (`XDSDocumentUniqueIdError`).
+    Unknown,
+    Failed(JobFailure),
+}
+
+/// Infrastructure failures the SOAP layer maps to RegistryErrors / faults.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// PDS/Redis/RabbitMQ unreachable (`XDSRegistryNotAvailable`, HL7 AE for discovery).
+    #[error("a service Xhuma depends on is unavailable: {0}")]
+    Unavailable(String),
+    /// The bounded wait for the prefetch job ran out (`XDSRegistryBusy`).
+    #[error("the record is still being prepared")]
+    Busy,
+    /// The gateway is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// The three operations behind the four ITI transactions.
+pub trait Backend: Send + Sync + 'static {
+    /// ITI-55/ITI-47: look the patient up in PDS and, when found, enqueue the prefetch.
+    fn discover<'a>(
+        &'a self,
+        nhs: NhsNumber,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Discovery, BackendError>>;
+
+    /// ITI-38: the patient's document, waiting (bounded) on an in-flight prefetch; enqueues
+    /// one when nothing is cached or in flight.
+    fn documents<'a>(
+        &'a self,
+        nhs: NhsNumber,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Documents, BackendError>>;
+
+    /// ITI-39: the documents with these uniqueIds (in request order), waiting (bounded) on
+    /// in-flight prefetches.
+    fn retrieve<'a>(
+        &'a self,
+        unique_ids: &'a [String],
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Vec<Retrieved>, BackendError>>;
+}

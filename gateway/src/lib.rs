@@ -1,0 +1,3 @@
+//! The IHE responding gateway (being built: issue 4).
+pub mod backend;
+pub mod records;

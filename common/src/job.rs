@@ -31,6 +31,15 @@ pub struct PrefetchJob {
     pub requester: Requester,
     /// Correlates gateway request, job, upstream calls and audit events.
     pub correlation_id: String,
+    /// The XDS uniqueId the resulting document will have (advertised On-Demand before the
+    /// document exists).
+    pub unique_id: String,
+    /// When the job was created; a worker skips it when a newer document is already cached.
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: time::OffsetDateTime,
+    /// The practice's GP Connect endpoint, filled in by the SDS stage for the GP Connect stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<crate::nhs::ProviderEndpoint>,
 }
 
 /// Why a prefetch job failed for good. Cached for a short time so waiters learn of it.
@@ -60,15 +69,61 @@ pub enum FailureKind {
     Internal,
 }
 
+// === impl PrefetchJob ===
+
 impl PrefetchJob {
     pub fn new(nhs_number: NhsNumber, requester: Requester, correlation_id: String) -> Self {
+        let job_id = Uuid::now_v7();
         Self {
             v: JOB_VERSION,
-            job_id: Uuid::now_v7(),
+            job_id,
             nhs_number,
             gp_ods: None,
             requester,
             correlation_id,
+            unique_id: unique_id_for(Uuid::new_v4()),
+            requested_at: time::OffsetDateTime::now_utc(),
+            endpoint: None,
         }
+    }
+}
+
+/// An XDS uniqueId in the `2.25.<UUID as a decimal integer>` OID form (ISO/IEC 9834-8).
+pub fn unique_id_for(uuid: Uuid) -> String {
+    format!("2.25.{}", uuid.as_u128())
+}
+
+/// The document UUID behind a `2.25.` uniqueId.
+pub fn uuid_of_unique_id(unique_id: &str) -> Option<Uuid> {
+    let n: u128 = unique_id.strip_prefix("2.25.")?.parse().ok()?;
+    Some(Uuid::from_u128(n))
+}
+
+// === impl FailureKind ===
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::PatientNotFound => "patient_not_found",
+            FailureKind::NoEndpoint => "no_endpoint",
+            FailureKind::AccessDenied => "access_denied",
+            FailureKind::UpstreamUnavailable => "upstream_unavailable",
+            FailureKind::Conversion => "conversion",
+            FailureKind::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_ids_round_trip() {
+        let u = Uuid::new_v4();
+        let id = unique_id_for(u);
+        assert!(id.starts_with("2.25."));
+        assert!(id.len() <= 64, "XDS uniqueId OIDs are at most 64 characters");
+        assert_eq!(uuid_of_unique_id(&id), Some(u));
     }
 }

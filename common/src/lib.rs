@@ -13,6 +13,7 @@
 //! - [`telemetry`], [`shutdown`]: process plumbing.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod config;
 pub mod document;
 pub mod identity;
@@ -20,5 +21,8 @@ pub mod job;
 pub mod nhs;
 pub mod nhs_number;
 pub mod patient;
+pub mod queue;
+pub mod shutdown;
+pub mod telemetry;
 
 pub use nhs_number::NhsNumber;

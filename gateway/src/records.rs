@@ -1,14 +1,357 @@
-//! The real [`crate::backend::Backend`]: PDS lookups, prefetch jobs on RabbitMQ, documents from
-//! Redis, bounded waits on job completion (being built: issue 5).
+//! The real [`Backend`]: PDS lookups, prefetch jobs on RabbitMQ, documents from Redis, and
+//! bounded waits on job completion.
+//!
+//! ITI-55/47 → [`Records::discover`] → PDS → on a match, take the patient's single-flight lease
+//! in Redis and publish a prefetch job (so the record is usually cached before ITI-38 arrives).
+//! ITI-38/39 → cache hit, or wait on the completion signal ([`Completions`]) until the document
+//! or the job's failure lands, bounded by `XHUMA_JOB_WAIT_TIMEOUT_MS`; a query that finds
+//! nothing cached and nothing in flight starts a job itself.
 
-use xhuma_common::config::{ConfigError, Env};
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use xhuma_common::NhsNumber;
+use xhuma_common::cache::completion::Completions;
+use xhuma_common::cache::{Cache, CacheError, Lease, LeaseOutcome};
+use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
+use xhuma_common::job::{PrefetchJob, uuid_of_unique_id};
+use xhuma_common::nhs::{NhsConfig, PdsClient};
+use xhuma_common::patient::PdsOutcome;
+use xhuma_common::queue::{Amqp, QueueError, Stage, job_headers};
+
+use crate::backend::{Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved};
+
+pub const XHUMA_JOB_WAIT_TIMEOUT_MS: &str = "XHUMA_JOB_WAIT_TIMEOUT_MS";
+pub const DEFAULT_JOB_WAIT_TIMEOUT_MS: u64 = 25_000;
+pub const XHUMA_LEASE_TTL_MS: &str = "XHUMA_LEASE_TTL_MS";
+pub const DEFAULT_LEASE_TTL_MS: u64 = 120_000;
+pub const XHUMA_ITI38_ON_DEMAND: &str = "XHUMA_ITI38_ON_DEMAND";
+pub const XHUMA_REFRESH_AFTER_SECS: &str = "XHUMA_REFRESH_AFTER_SECS";
+pub const DEFAULT_REFRESH_AFTER_SECS: u64 = 900;
 
 /// Settings of the record pipeline as the gateway sees it.
-#[derive(Debug, Clone, Default)]
-pub struct PipelineConfig {}
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// `XHUMA_JOB_WAIT_TIMEOUT_MS`: how long ITI-38/39 wait for an in-flight prefetch before
+    /// answering `XDSRegistryBusy` (keep it below the EHR's own timeout, Epic's is 30-60 s).
+    pub wait_timeout: Duration,
+    /// `XHUMA_LEASE_TTL_MS`: single-flight lease per patient (same value as the workers').
+    pub lease_ttl: Duration,
+    /// `XHUMA_ITI38_ON_DEMAND`: answer ITI-38 at once with an On-Demand entry while the job
+    /// runs, and let ITI-39 do the waiting (default false: ITI-38 waits).
+    pub on_demand: bool,
+    /// `XHUMA_REFRESH_AFTER_SECS`: a patient discovery refetches a cached record older than
+    /// this (the old one is served until the new one lands).
+    pub refresh_after: Duration,
+    /// NHS API settings (the gateway calls PDS).
+    pub nhs: NhsConfig,
+}
+
+// === impl PipelineConfig ===
 
 impl PipelineConfig {
-    pub fn from_env(_env: &Env<'_>) -> Result<Self, ConfigError> {
-        Ok(Self {})
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            wait_timeout: env.millis(XHUMA_JOB_WAIT_TIMEOUT_MS, DEFAULT_JOB_WAIT_TIMEOUT_MS)?,
+            lease_ttl: env.millis(XHUMA_LEASE_TTL_MS, DEFAULT_LEASE_TTL_MS)?,
+            on_demand: env.bool(XHUMA_ITI38_ON_DEMAND, false)?,
+            refresh_after: env.secs(XHUMA_REFRESH_AFTER_SECS, DEFAULT_REFRESH_AFTER_SECS)?,
+            nhs: NhsConfig::from_env(env)?,
+        })
+    }
+}
+
+/// Errors starting the backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect to RabbitMQ")]
+    Queue(#[from] QueueError),
+    #[error("cannot set up the Redis cache")]
+    Cache(#[from] CacheError),
+    #[error("cannot build the NHS clients")]
+    Nhs(#[from] xhuma_common::nhs::UpstreamError),
+}
+
+/// PDS + RabbitMQ + Redis behind the ITI handlers.
+#[derive(Clone)]
+pub struct Records {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: PipelineConfig,
+    amqp: Amqp,
+    cache: Cache,
+    pds: PdsClient,
+    completions: Completions,
+    shutdown: CancellationToken,
+}
+
+// === impl Records ===
+
+impl Records {
+    /// Connects to RabbitMQ (declaring the topology), builds the Redis pool and the PDS client,
+    /// and subscribes to completion signals until `shutdown`.
+    pub async fn connect(
+        amqp: &AmqpConfig,
+        redis: &RedisConfig,
+        config: PipelineConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ConnectError> {
+        let amqp = Amqp::connect(amqp, "xhuma-gateway").await?;
+        let cache = Cache::new(redis)?;
+        let pds = xhuma_common::nhs::NhsClients::new(&config.nhs)?.pds;
+        let completions = Completions::spawn(
+            cache.redis_url().to_string(),
+            cache.done_channel(),
+            shutdown.clone(),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                amqp,
+                cache,
+                pds,
+                completions,
+                shutdown,
+            }),
+        })
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    pub fn amqp(&self) -> &Amqp {
+        &self.inner.amqp
+    }
+
+    /// Starts a prefetch for the patient unless a fresh document is cached, a job is in flight,
+    /// or a recent failure is still remembered.
+    async fn ensure_prefetch(
+        &self,
+        nhs: NhsNumber,
+        caller: &Caller,
+        gp_ods: Option<String>,
+    ) -> Result<(), BackendError> {
+        let cache = &self.inner.cache;
+        if let Some(meta) = cache.document_for(nhs).await.map_err(unavailable)? {
+            let age = OffsetDateTime::now_utc() - meta.created;
+            if age < self.inner.config.refresh_after {
+                metrics::counter!("xhuma_prefetch_total", "outcome" => "cached").increment(1);
+                return Ok(());
+            }
+        }
+        if cache.failure(nhs).await.map_err(unavailable)?.is_some() {
+            metrics::counter!("xhuma_prefetch_total", "outcome" => "recently_failed").increment(1);
+            return Ok(());
+        }
+        let mut job = PrefetchJob::new(nhs, caller.requester.clone(), caller.correlation_id.clone());
+        job.gp_ods = gp_ods;
+        let lease = Lease {
+            job_id: job.job_id,
+            unique_id: job.unique_id.clone(),
+            since: job.requested_at,
+        };
+        match cache
+            .try_lease(nhs, &lease, self.inner.config.lease_ttl)
+            .await
+            .map_err(unavailable)?
+        {
+            LeaseOutcome::Held(_) => {
+                metrics::counter!("xhuma_prefetch_total", "outcome" => "in_flight").increment(1);
+                Ok(())
+            }
+            LeaseOutcome::Acquired => {
+                let headers = job_headers(&job.correlation_id, 0, None);
+                let published = self
+                    .inner
+                    .amqp
+                    .publish_to_stage(Stage::Sds, &job, headers, &job.job_id.to_string())
+                    .await;
+                if let Err(error) = published {
+                    // Without the job nobody would ever release the lease before its TTL.
+                    let _ = cache.release_lease(nhs).await;
+                    metrics::counter!("xhuma_prefetch_total", "outcome" => "error").increment(1);
+                    return Err(BackendError::Unavailable(error.to_string()));
+                }
+                metrics::counter!("xhuma_prefetch_total", "outcome" => "enqueued").increment(1);
+                tracing::info!(job.id = %job.job_id, "Prefetch enqueued");
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the patient's document or failure lands, or the deadline passes.
+    async fn wait_for_patient(
+        &self,
+        nhs: NhsNumber,
+        caller: &Caller,
+        deadline: Instant,
+        on_demand: bool,
+    ) -> Result<Documents, BackendError> {
+        let cache = &self.inner.cache;
+        let pk = cache.patient_key(nhs);
+        // Register before checking, re-check after every signal: no lost wake-ups.
+        let mut signal = self.inner.completions.watch(&pk);
+        let mut started = false;
+        let wait_started = std::time::Instant::now();
+        loop {
+            if let Some(meta) = cache.document_for(nhs).await.map_err(unavailable)? {
+                record_wait(wait_started, if started { "completed" } else { "hit" });
+                return Ok(Documents::Ready(meta));
+            }
+            if let Some(failure) = cache.failure(nhs).await.map_err(unavailable)? {
+                record_wait(wait_started, "failed");
+                return Ok(Documents::Failed(failure));
+            }
+            match cache.lease(nhs).await.map_err(unavailable)? {
+                Some(lease) if on_demand => {
+                    record_wait(wait_started, "on_demand");
+                    let entry_uuid = uuid_of_unique_id(&lease.unique_id)
+                        .map(|u| format!("urn:uuid:{u}"))
+                        .unwrap_or_else(|| format!("urn:uuid:{}", uuid::Uuid::new_v4()));
+                    return Ok(Documents::Pending {
+                        unique_id: lease.unique_id,
+                        entry_uuid,
+                    });
+                }
+                Some(_) => {}
+                None if !started => {
+                    started = true;
+                    self.ensure_prefetch(nhs, caller, None).await?;
+                    continue;
+                }
+                None => {}
+            }
+            tokio::select! {
+                changed = signal.changed() => {
+                    if changed.is_err() {
+                        // The sender was pruned; take a fresh receiver and re-check.
+                        signal = self.inner.completions.watch(&pk);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    record_wait(wait_started, "deadline");
+                    return Err(BackendError::Busy);
+                }
+                _ = self.inner.shutdown.cancelled() => return Err(BackendError::ShuttingDown),
+            }
+        }
+    }
+
+    /// Retrieves one uniqueId, waiting when it was advertised On-Demand and is still in flight.
+    async fn retrieve_one(
+        &self,
+        unique_id: &str,
+        deadline: Instant,
+    ) -> Result<Retrieved, BackendError> {
+        let cache = &self.inner.cache;
+        if let Some((meta, doc)) = cache.document(unique_id).await.map_err(unavailable)? {
+            return Ok(Retrieved::Found {
+                meta,
+                document: doc.into(),
+            });
+        }
+        let Some(pk) = cache.pending_patient(unique_id).await.map_err(unavailable)? else {
+            return Ok(Retrieved::Unknown);
+        };
+        let mut signal = self.inner.completions.watch(&pk);
+        loop {
+            let state = cache.state_by_key(&pk).await.map_err(unavailable)?;
+            if let Some((meta, doc)) = cache.document(unique_id).await.map_err(unavailable)? {
+                return Ok(Retrieved::Found {
+                    meta,
+                    document: doc.into(),
+                });
+            }
+            if let Some(failure) = state.failure {
+                return Ok(Retrieved::Failed(failure));
+            }
+            if state.lease.is_none() {
+                // Neither in flight nor produced under this id (expired or replaced).
+                return Ok(Retrieved::Unknown);
+            }
+            tokio::select! {
+                changed = signal.changed() => {
+                    if changed.is_err() {
+                        signal = self.inner.completions.watch(&pk);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return Err(BackendError::Busy),
+                _ = self.inner.shutdown.cancelled() => return Err(BackendError::ShuttingDown),
+            }
+        }
+    }
+}
+
+fn unavailable(error: CacheError) -> BackendError {
+    BackendError::Unavailable(error.to_string())
+}
+
+fn record_wait(started: std::time::Instant, outcome: &'static str) {
+    metrics::counter!("xhuma_wait_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("xhuma_wait_seconds", "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+}
+
+impl Backend for Records {
+    fn discover<'a>(
+        &'a self,
+        nhs: NhsNumber,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Discovery, BackendError>> {
+        Box::pin(async move {
+            let outcome = self
+                .inner
+                .pds
+                .read_patient(nhs, &caller.correlation_id)
+                .await
+                .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+            let prefetch = match &outcome {
+                PdsOutcome::Found(d) => Some((d.nhs_number, d.gp_ods.clone())),
+                PdsOutcome::Superseded { current, .. } => {
+                    Some((current.nhs_number, current.gp_ods.clone()))
+                }
+                _ => None,
+            };
+            if let Some((number, Some(ods))) = prefetch {
+                // A failed enqueue does not fail the discovery: ITI-38 starts the job itself.
+                if let Err(error) = self.ensure_prefetch(number, caller, Some(ods)).await {
+                    tracing::warn!(%error, "Cannot enqueue prefetch after discovery");
+                }
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn documents<'a>(
+        &'a self,
+        nhs: NhsNumber,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Documents, BackendError>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + self.inner.config.wait_timeout;
+            self.wait_for_patient(nhs, caller, deadline, self.inner.config.on_demand)
+                .await
+        })
+    }
+
+    fn retrieve<'a>(
+        &'a self,
+        unique_ids: &'a [String],
+        _caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Vec<Retrieved>, BackendError>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + self.inner.config.wait_timeout;
+            let mut out = Vec::with_capacity(unique_ids.len());
+            for uid in unique_ids {
+                out.push(self.retrieve_one(uid, deadline).await?);
+            }
+            Ok(out)
+        })
     }
 }

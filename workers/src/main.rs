@@ -1,1 +1,63 @@
-fn main() {}
+//! `xhuma-worker`: config → telemetry → connect → consume until SIGTERM → drain.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use xhuma_workers::{Worker, WorkerConfig, ops};
+
+fn main() -> ExitCode {
+    let config = match WorkerConfig::from_env() {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("xhuma-worker: bad configuration: {error}");
+            return ExitCode::from(64);
+        }
+    };
+    xhuma_common::telemetry::init("xhuma-worker", &xhuma_common::config::process_env);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("xhuma-worker: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "Worker failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: WorkerConfig) -> anyhow::Result<()> {
+    let metrics = xhuma_common::telemetry::install_metrics();
+    let listen = config.listen;
+    let worker = Worker::connect(config)
+        .await
+        .context("connecting to RabbitMQ and Redis")?;
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the ops port {listen}"))?;
+    tracing::info!(addr = %listen, "Ops endpoint listening");
+    let ops_shutdown = shutdown.clone();
+    let ops_router = ops::router(worker.clone(), metrics);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, ops_router)
+            .with_graceful_shutdown(async move { ops_shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "Ops endpoint stopped");
+        }
+    });
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        xhuma_common::shutdown::signal().await;
+        signal_token.cancel();
+    });
+    worker.run(shutdown).await;
+    tracing::info!("Worker stopped");
+    Ok(())
+}

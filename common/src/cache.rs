@@ -1,0 +1,381 @@
+//! Redis: converted documents, single-flight leases, job failures, SDS lookups.
+//!
+//! Workers write here (`store_document`, `store_failure`); the gateway reads (`document_for`,
+//! `document`) and takes leases (`try_lease`) so that one patient has at most one prefetch in
+//! flight across every gateway and worker. Completion is signalled on a pub/sub channel
+//! ([`completion`]).
+//!
+//! Keys (`P` = `XHUMA_REDIS_PREFIX`, `pk` = keyed hash of the NHS number, never the number):
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `P:pt:{pk}:doc` | uniqueId of the patient's current document | document TTL |
+//! | `P:pt:{pk}:lease` | [`Lease`] of the job in flight | lease TTL |
+//! | `P:pt:{pk}:failed` | [`JobFailure`] of the last job | failure TTL |
+//! | `P:doc:{uid}:meta` | [`DocumentMeta`] JSON | document TTL |
+//! | `P:doc:{uid}:body` | sealed C-CDA ([`seal`]) | document TTL |
+//! | `P:pending:{uid}` | `pk` of the patient an On-Demand uniqueId belongs to | document TTL |
+//! | `P:sds:{ods}` | cached SDS answer (JSON) | SDS TTL |
+//! | channel `P:done` | `pk` published on completion | — |
+
+pub mod completion;
+pub mod seal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::NhsNumber;
+use crate::config::RedisConfig;
+use crate::document::DocumentMeta;
+use crate::job::JobFailure;
+use seal::{SealError, Sealer};
+
+/// How long a failure stays visible to waiters (and holds off a new job for that patient).
+pub const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(30);
+
+/// Errors talking to Redis or reading what is stored there.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("Redis pool error")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("Redis command failed")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot create the Redis pool")]
+    CreatePool(#[from] deadpool_redis::CreatePoolError),
+    #[error("cached value is not valid JSON")]
+    Decode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// The job holding a patient's single-flight lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub job_id: uuid::Uuid,
+    /// The uniqueId the job's document will have (advertised On-Demand before it exists).
+    pub unique_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// The result of asking for a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// We hold it now: publish the job.
+    Acquired,
+    /// Another job holds it.
+    Held(Lease),
+}
+
+/// A handle on the cache; cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    prefix: String,
+    document_ttl: Duration,
+    sealer: Sealer,
+    patient_key: hmac::Key,
+    url: String,
+}
+
+// === impl Cache ===
+
+impl Cache {
+    /// Builds the pool (connections are opened lazily, so this does not fail when Redis is
+    /// down; [`Cache::ping`] tells).
+    pub fn new(config: &RedisConfig) -> Result<Self, CacheError> {
+        let mut pool_config = PoolConfig::from_url(config.url.expose());
+        pool_config.pool = Some(deadpool_redis::PoolConfig {
+            max_size: config.pool_size,
+            timeouts: deadpool_redis::Timeouts {
+                wait: Some(Duration::from_secs(2)),
+                create: Some(Duration::from_secs(2)),
+                recycle: Some(Duration::from_secs(2)),
+            },
+            ..Default::default()
+        });
+        let pool = pool_config.create_pool(Some(Runtime::Tokio1))?;
+        let key_hex = config.encryption_key.as_ref().map(|k| k.expose());
+        // Without a configured key the patient key is still a hash, but only pseudonymous:
+        // anyone can recompute it from an NHS number.
+        let hmac_seed = key_hex.unwrap_or("xhuma-patient-key");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                prefix: config.prefix.clone(),
+                document_ttl: config.document_ttl,
+                sealer: Sealer::new(key_hex)?,
+                patient_key: hmac::Key::new(hmac::HMAC_SHA256, hmac_seed.as_bytes()),
+                url: config.url.expose().to_string(),
+            }),
+        })
+    }
+
+    pub fn redis_url(&self) -> &str {
+        &self.inner.url
+    }
+
+    pub fn document_ttl(&self) -> Duration {
+        self.inner.document_ttl
+    }
+
+    /// The pseudonymous key of a patient: used in Redis keys, the completion channel and logs
+    /// (`patient.key`) instead of the NHS number.
+    pub fn patient_key(&self, nhs: NhsNumber) -> String {
+        let tag = hmac::sign(&self.inner.patient_key, nhs.to_string().as_bytes());
+        hex::encode(&tag.as_ref()[..16])
+    }
+
+    /// The pub/sub channel completions are announced on.
+    pub fn done_channel(&self) -> String {
+        format!("{}:done", self.inner.prefix)
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.inner.prefix.clone();
+        for p in parts {
+            k.push(':');
+            k.push_str(p);
+        }
+        k
+    }
+
+    async fn conn(&self) -> Result<deadpool_redis::Connection, CacheError> {
+        Ok(self.inner.pool.get().await?)
+    }
+
+    /// Checks Redis answers (readiness).
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        let mut c = self.conn().await?;
+        let _: String = redis::cmd("PING").query_async(&mut *c).await?;
+        Ok(())
+    }
+
+    /// The patient's current document, if cached.
+    pub async fn document_for(&self, nhs: NhsNumber) -> Result<Option<DocumentMeta>, CacheError> {
+        let pk = self.patient_key(nhs);
+        let mut c = self.conn().await?;
+        let uid: Option<String> = c.get(self.key(&["pt", &pk, "doc"])).await?;
+        let Some(uid) = uid else { return Ok(None) };
+        let meta: Option<Vec<u8>> = c.get(self.key(&["doc", &uid, "meta"])).await?;
+        match meta {
+            Some(m) => Ok(Some(serde_json::from_slice(&m)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A document and its metadata by uniqueId.
+    pub async fn document(
+        &self,
+        unique_id: &str,
+    ) -> Result<Option<(DocumentMeta, Vec<u8>)>, CacheError> {
+        let mut c = self.conn().await?;
+        let body_key = self.key(&["doc", unique_id, "body"]);
+        let (meta, body): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
+            .get(self.key(&["doc", unique_id, "meta"]))
+            .get(&body_key)
+            .query_async(&mut *c)
+            .await?;
+        match (meta, body) {
+            (Some(meta), Some(body)) => {
+                let meta: DocumentMeta = serde_json::from_slice(&meta)?;
+                let doc = self.inner.sealer.open(&body_key, &body)?;
+                Ok(Some((meta, doc)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores a converted document as the patient's current one, clears the lease and any
+    /// failure, and announces completion. One pooled connection, one MULTI.
+    pub async fn store_document(
+        &self,
+        meta: &DocumentMeta,
+        document: &[u8],
+    ) -> Result<(), CacheError> {
+        let pk = self.patient_key(meta.nhs_number);
+        let uid = meta.unique_id.as_str();
+        let body_key = self.key(&["doc", uid, "body"]);
+        let sealed = self.inner.sealer.seal(&body_key, document)?;
+        let ttl = self.inner.document_ttl.as_secs().max(1);
+        let mut c = self.conn().await?;
+        redis::pipe()
+            .atomic()
+            .set_ex(&body_key, sealed, ttl)
+            .ignore()
+            .set_ex(self.key(&["doc", uid, "meta"]), serde_json::to_vec(meta)?, ttl)
+            .ignore()
+            .set_ex(self.key(&["pt", &pk, "doc"]), uid, ttl)
+            .ignore()
+            .del(self.key(&["pt", &pk, "lease"]))
+            .ignore()
+            .del(self.key(&["pt", &pk, "failed"]))
+            .ignore()
+            .publish(self.done_channel(), &pk)
+            .ignore()
+            .query_async::<()>(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a permanent job failure, releases the lease and announces completion.
+    pub async fn store_failure(
+        &self,
+        nhs: NhsNumber,
+        failure: &JobFailure,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let pk = self.patient_key(nhs);
+        let mut c = self.conn().await?;
+        redis::pipe()
+            .atomic()
+            .set_ex(
+                self.key(&["pt", &pk, "failed"]),
+                serde_json::to_vec(failure)?,
+                ttl.as_secs().max(1),
+            )
+            .ignore()
+            .del(self.key(&["pt", &pk, "lease"]))
+            .ignore()
+            .publish(self.done_channel(), &pk)
+            .ignore()
+            .query_async::<()>(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// The patient's last job failure, if still remembered.
+    pub async fn failure(&self, nhs: NhsNumber) -> Result<Option<JobFailure>, CacheError> {
+        let pk = self.patient_key(nhs);
+        self.get_json(&self.key(&["pt", &pk, "failed"])).await
+    }
+
+    /// Takes the patient's single-flight lease for `lease_ttl` (the longest a job may take
+    /// before another may start), or reports who holds it.
+    pub async fn try_lease(
+        &self,
+        nhs: NhsNumber,
+        lease: &Lease,
+        lease_ttl: Duration,
+    ) -> Result<LeaseOutcome, CacheError> {
+        let pk = self.patient_key(nhs);
+        let key = self.key(&["pt", &pk, "lease"]);
+        let mut c = self.conn().await?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(serde_json::to_vec(lease)?)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ttl.as_millis().max(1) as u64)
+            .query_async(&mut *c)
+            .await?;
+        if set.is_some() {
+            let _: () = c
+                .set_ex(
+                    self.key(&["pending", &lease.unique_id]),
+                    &pk,
+                    self.inner.document_ttl.as_secs().max(1),
+                )
+                .await?;
+            return Ok(LeaseOutcome::Acquired);
+        }
+        let held: Option<Vec<u8>> = c.get(&key).await?;
+        match held {
+            Some(h) => Ok(LeaseOutcome::Held(serde_json::from_slice(&h)?)),
+            // Released between our SET and GET: report it as held by nobody in particular;
+            // the caller re-checks the cache on its next round.
+            None => Ok(LeaseOutcome::Held(lease.clone())),
+        }
+    }
+
+    /// The lease of the job in flight for this patient, if any.
+    pub async fn lease(&self, nhs: NhsNumber) -> Result<Option<Lease>, CacheError> {
+        let pk = self.patient_key(nhs);
+        self.get_json(&self.key(&["pt", &pk, "lease"])).await
+    }
+
+    /// Releases a lease without a result (a job given back for retry by a stopping worker
+    /// keeps it; this is for jobs that were never published).
+    pub async fn release_lease(&self, nhs: NhsNumber) -> Result<(), CacheError> {
+        let pk = self.patient_key(nhs);
+        let mut c = self.conn().await?;
+        let _: () = c.del(self.key(&["pt", &pk, "lease"])).await?;
+        Ok(())
+    }
+
+    /// The patient key an On-Demand uniqueId was advertised for.
+    pub async fn pending_patient(&self, unique_id: &str) -> Result<Option<String>, CacheError> {
+        let mut c = self.conn().await?;
+        Ok(c.get(self.key(&["pending", unique_id])).await?)
+    }
+
+    /// Whether a patient (by key) has a document, failure or lease right now.
+    pub async fn state_by_key(&self, pk: &str) -> Result<KeyState, CacheError> {
+        let mut c = self.conn().await?;
+        let (doc, failed, lease): (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>) =
+            redis::pipe()
+                .get(self.key(&["pt", pk, "doc"]))
+                .get(self.key(&["pt", pk, "failed"]))
+                .get(self.key(&["pt", pk, "lease"]))
+                .query_async(&mut *c)
+                .await?;
+        Ok(KeyState {
+            document: doc,
+            failure: failed.map(|f| serde_json::from_slice(&f)).transpose()?,
+            lease: lease.map(|l| serde_json::from_slice(&l)).transpose()?,
+        })
+    }
+
+    /// Reads a JSON value cached under `P:{namespace}:{id}` (e.g. SDS answers).
+    pub async fn get_cached<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> Result<Option<T>, CacheError> {
+        self.get_json(&self.key(&[namespace, id])).await
+    }
+
+    /// Caches a JSON value under `P:{namespace}:{id}` for `ttl`.
+    pub async fn put_cached<T: Serialize>(
+        &self,
+        namespace: &str,
+        id: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let mut c = self.conn().await?;
+        let _: () = c
+            .set_ex(
+                self.key(&[namespace, id]),
+                serde_json::to_vec(value)?,
+                ttl.as_secs().max(1),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
+        let mut c = self.conn().await?;
+        let v: Option<Vec<u8>> = c.get(key).await?;
+        Ok(v.map(|v| serde_json::from_slice(&v)).transpose()?)
+    }
+}
+
+/// What the cache knows about one patient key.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    pub document: Option<String>,
+    pub failure: Option<JobFailure>,
+    pub lease: Option<Lease>,
+}

@@ -1,0 +1,464 @@
+//! RabbitMQ: connection, topology, publish-with-confirm.
+//!
+//! The gateway publishes prefetch jobs here; workers consume them (`xhuma-workers`), move them
+//! from the SDS stage to the GP Connect stage, delay retries and dead-letter what cannot be done.
+//!
+//! Topology (declared idempotently by whoever connects first; `P` = `XHUMA_QUEUE_PREFIX`):
+//!
+//! ```text
+//! P.jobs (direct exchange) ──sds──────▶ P.sds        ─┐  (quorum, durable, delivery-limit)
+//!                          ──gpconnect▶ P.gpconnect  ─┤
+//! P.sds.retry.1000  (TTL 1 s)  ──dead-letter──▶ P.jobs/sds        retry tiers: 1 s, 5 s, 30 s
+//! P.gpconnect.retry.5000 …     ──dead-letter──▶ P.jobs/gpconnect
+//! P.dead       failed jobs, with x-xhuma-reason / x-xhuma-stage headers (and poison messages)
+//! P.audit      audit events for the audit consumer
+//! ```
+//!
+//! Messages are persistent, published with confirms (a Nack is an error), and acked by the
+//! consumer only after the result is in Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::config::{AmqpConfig, QueueType};
+
+/// Delays of the retry tiers; attempt `n` (1-based) waits `RETRY_TIERS_MS[min(n-1, last)]`.
+pub const RETRY_TIERS_MS: [u64; 3] = [1_000, 5_000, 30_000];
+
+/// A quorum queue dead-letters a message redelivered this many times (a worker that crashes on
+/// it every time), so one poison message cannot stall a stage forever.
+const DELIVERY_LIMIT: i64 = 10;
+
+pub const HEADER_CORRELATION: &str = "x-correlation-id";
+pub const HEADER_ATTEMPT: &str = "x-xhuma-attempt";
+pub const HEADER_REASON: &str = "x-xhuma-reason";
+pub const HEADER_STAGE: &str = "x-xhuma-stage";
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+
+/// The pipeline stages; each has its own queue so operators scale them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Resolve the registered practice (PDS when needed) and its GP Connect endpoint (SDS).
+    Sds,
+    /// Fetch the structured record, convert it, cache the C-CDA.
+    GpConnect,
+}
+
+/// Errors talking to RabbitMQ.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("RabbitMQ connection failed")]
+    Connect(#[source] lapin::Error),
+    #[error("RabbitMQ operation {op} failed")]
+    Amqp {
+        op: &'static str,
+        #[source]
+        source: lapin::Error,
+    },
+    #[error("RabbitMQ refused the message (nack)")]
+    Nacked,
+    #[error("cannot encode message")]
+    Encode(#[source] serde_json::Error),
+}
+
+/// Queue and exchange names for one prefix.
+#[derive(Debug, Clone)]
+pub struct Names {
+    prefix: String,
+}
+
+// === impl Stage ===
+
+impl Stage {
+    pub const ALL: [Stage; 2] = [Stage::Sds, Stage::GpConnect];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Sds => "sds",
+            Stage::GpConnect => "gpconnect",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "sds" => Some(Stage::Sds),
+            "gpconnect" => Some(Stage::GpConnect),
+            _ => None,
+        }
+    }
+}
+
+// === impl Names ===
+
+impl Names {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+        }
+    }
+    pub fn exchange(&self) -> String {
+        format!("{}.jobs", self.prefix)
+    }
+    pub fn stage(&self, stage: Stage) -> String {
+        format!("{}.{}", self.prefix, stage.as_str())
+    }
+    pub fn retry(&self, stage: Stage, delay_ms: u64) -> String {
+        format!("{}.{}.retry.{delay_ms}", self.prefix, stage.as_str())
+    }
+    pub fn dead(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+    pub fn audit(&self) -> String {
+        format!("{}.audit", self.prefix)
+    }
+}
+
+/// Picks the retry tier for the `attempt`-th retry (1-based).
+pub fn retry_delay(attempt: u32) -> Duration {
+    let i = (attempt.max(1) as usize - 1).min(RETRY_TIERS_MS.len() - 1);
+    Duration::from_millis(RETRY_TIERS_MS[i])
+}
+
+/// A lazily (re)connecting handle on one AMQP connection with a confirm-mode channel.
+///
+/// Cheap to clone. A failed publish drops the connection so the next call reconnects; callers
+/// see [`QueueError`] in between (the gateway answers `XDSRegistryNotAvailable`).
+#[derive(Clone)]
+pub struct Amqp {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: AmqpConfig,
+    names: Names,
+    conn: Mutex<Option<Live>>,
+    name: String,
+}
+
+#[derive(Clone)]
+struct Live {
+    connection: Arc<Connection>,
+    channel: Channel,
+}
+
+// === impl Amqp ===
+
+impl Amqp {
+    /// Connects, declares the topology and enables publisher confirms.
+    pub async fn connect(config: &AmqpConfig, connection_name: &str) -> Result<Self, QueueError> {
+        let amqp = Self {
+            inner: Arc::new(Inner {
+                names: Names::new(&config.prefix),
+                config: config.clone(),
+                conn: Mutex::new(None),
+                name: connection_name.to_string(),
+            }),
+        };
+        amqp.live().await?;
+        Ok(amqp)
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.inner.names
+    }
+
+    /// Whether the connection is up right now (readiness).
+    pub async fn is_connected(&self) -> bool {
+        match self.inner.conn.lock().await.as_ref() {
+            Some(live) => live.connection.status().connected() && live.channel.status().connected(),
+            None => false,
+        }
+    }
+
+    /// Checks the broker answers, reconnecting when needed (readiness probe).
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        self.live().await.map(|_| ())
+    }
+
+    /// Opens a fresh channel on the shared connection (consumers use one each).
+    pub async fn channel(&self) -> Result<Channel, QueueError> {
+        let live = self.live().await?;
+        live.connection
+            .create_channel()
+            .await
+            .map_err(|source| QueueError::Amqp {
+                op: "channel.open",
+                source,
+            })
+    }
+
+    async fn live(&self) -> Result<Live, QueueError> {
+        let mut guard = self.inner.conn.lock().await;
+        if let Some(live) = guard.as_ref()
+            && live.connection.status().connected()
+            && live.channel.status().connected()
+        {
+            return Ok(live.clone());
+        }
+        let props = ConnectionProperties::default()
+            .with_connection_name(LongString::from(self.inner.name.as_str()));
+        let connection = Connection::connect(self.inner.config.url.expose(), props)
+            .await
+            .map_err(QueueError::Connect)?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|source| QueueError::Amqp {
+                op: "channel.open",
+                source,
+            })?;
+        declare_topology(&channel, &self.inner.names, self.inner.config.queue_type).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|source| QueueError::Amqp {
+                op: "confirm.select",
+                source,
+            })?;
+        let live = Live {
+            connection: Arc::new(connection),
+            channel,
+        };
+        *guard = Some(live.clone());
+        Ok(live)
+    }
+
+    async fn drop_connection(&self) {
+        if let Some(live) = self.inner.conn.lock().await.take() {
+            let _ = live.connection.close(320, "reconnecting".into()).await;
+        }
+    }
+
+    /// Publishes a JSON message persistently and waits for the broker's confirm.
+    pub async fn publish_json<T: Serialize>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &T,
+        headers: FieldTable,
+        message_id: &str,
+    ) -> Result<(), QueueError> {
+        let body = serde_json::to_vec(message).map_err(QueueError::Encode)?;
+        self.publish_bytes(exchange, routing_key, &body, headers, message_id)
+            .await
+    }
+
+    /// Publishes bytes persistently and waits for the broker's confirm.
+    pub async fn publish_bytes(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+        message_id: &str,
+    ) -> Result<(), QueueError> {
+        let live = self.live().await?;
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"))
+            .with_message_id(ShortString::from(message_id))
+            .with_headers(headers);
+        let result = async {
+            let confirm = live
+                .channel
+                .basic_publish(
+                    ShortString::from(exchange),
+                    ShortString::from(routing_key),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    body,
+                    props,
+                )
+                .await
+                .map_err(|source| QueueError::Amqp {
+                    op: "basic.publish",
+                    source,
+                })?
+                .await
+                .map_err(|source| QueueError::Amqp {
+                    op: "publisher.confirm",
+                    source,
+                })?;
+            // An unroutable mandatory message is acked *and* returned: treat it as refused,
+            // or the job would vanish silently.
+            if confirm.is_ack() && confirm.take_message().is_none() {
+                Ok(())
+            } else {
+                Err(QueueError::Nacked)
+            }
+        }
+        .await;
+        if let Err(QueueError::Amqp { .. }) = &result {
+            self.drop_connection().await;
+        }
+        result
+    }
+
+    /// Publishes a job to a stage.
+    pub async fn publish_to_stage<T: Serialize>(
+        &self,
+        stage: Stage,
+        message: &T,
+        headers: FieldTable,
+        message_id: &str,
+    ) -> Result<(), QueueError> {
+        let exchange = self.inner.names.exchange();
+        self.publish_json(&exchange, stage.as_str(), message, headers, message_id)
+            .await
+    }
+
+    /// Closes the connection (at shutdown).
+    pub async fn close(&self) {
+        self.drop_connection().await;
+    }
+}
+
+fn queue_args(queue_type: QueueType) -> FieldTable {
+    let mut args = FieldTable::default();
+    if queue_type == QueueType::Quorum {
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    }
+    args
+}
+
+/// Declares exchanges, stage queues, retry tiers, the dead-letter and audit queues.
+/// Idempotent: re-declaring with the same arguments is a no-op on the broker.
+pub async fn declare_topology(
+    channel: &Channel,
+    names: &Names,
+    queue_type: QueueType,
+) -> Result<(), QueueError> {
+    let amqp = |op| move |source| QueueError::Amqp { op, source };
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(
+            names.exchange().into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(amqp("exchange.declare"))?;
+    for name in [names.dead(), names.audit()] {
+        channel
+            .queue_declare(name.into(), durable, queue_args(queue_type))
+            .await
+            .map_err(amqp("queue.declare"))?;
+    }
+    for stage in Stage::ALL {
+        let mut args = queue_args(queue_type);
+        if queue_type == QueueType::Quorum {
+            args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        }
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(names.dead().into()),
+        );
+        let queue = names.stage(stage);
+        channel
+            .queue_declare(queue.clone().into(), durable, args)
+            .await
+            .map_err(amqp("queue.declare"))?;
+        channel
+            .queue_bind(
+                queue.into(),
+                names.exchange().into(),
+                stage.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp("queue.bind"))?;
+        for delay in RETRY_TIERS_MS {
+            let mut args = queue_args(queue_type);
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay as i64));
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(names.exchange().into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(stage.as_str().into()),
+            );
+            channel
+                .queue_declare(names.retry(stage, delay).into(), durable, args)
+                .await
+                .map_err(amqp("queue.declare"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the standard headers of a job message.
+pub fn job_headers(correlation_id: &str, attempt: u32, traceparent: Option<&str>) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        HEADER_CORRELATION.into(),
+        AMQPValue::LongString(correlation_id.into()),
+    );
+    headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongLongInt(attempt as i64));
+    if let Some(tp) = traceparent {
+        headers.insert(HEADER_TRACEPARENT.into(), AMQPValue::LongString(tp.into()));
+    }
+    headers
+}
+
+/// Reads a string header.
+pub fn header_str(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+    let value = headers?.inner().get(name)?;
+    match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// Reads an integer header.
+pub fn header_int(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_tiers() {
+        assert_eq!(retry_delay(0), Duration::from_secs(1));
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(5));
+        assert_eq!(retry_delay(9), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn names() {
+        let n = Names::new("t1");
+        assert_eq!(n.stage(Stage::GpConnect), "t1.gpconnect");
+        assert_eq!(n.retry(Stage::Sds, 5000), "t1.sds.retry.5000");
+    }
+}

@@ -1,0 +1,147 @@
+//! The Redis cache against a real Redis: documents sealed at rest, single-flight leases,
+//! failures, and completion signals reaching a waiter.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use xhuma_common::NhsNumber;
+use xhuma_common::cache::completion::Completions;
+use xhuma_common::cache::{Cache, Lease, LeaseOutcome};
+use xhuma_common::config::{RedisConfig, Secret};
+use xhuma_common::document::DocumentMeta;
+use xhuma_common::job::{FailureKind, JobFailure, unique_id_for};
+
+const KEY: &str = "8f0c1e7a5b3d2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6";
+
+fn config(encrypted: bool) -> RedisConfig {
+    RedisConfig {
+        url: Secret::new(
+            std::env::var("XHUMA_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
+        ),
+        prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        pool_size: 4,
+        encryption_key: encrypted.then(|| Secret::new(KEY)),
+        document_ttl: Duration::from_secs(60),
+    }
+}
+
+fn meta(nhs: NhsNumber) -> DocumentMeta {
+    DocumentMeta {
+        unique_id: unique_id_for(uuid::Uuid::new_v4()),
+        entry_uuid: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        nhs_number: nhs,
+        created: OffsetDateTime::now_utc(),
+        sha1: "00".repeat(20),
+        size: 10,
+        patient_name: None,
+        practice_ods: "B82617".into(),
+        practice_name: None,
+        warnings: vec![],
+        ssp_trace_id: None,
+    }
+}
+
+fn nhs() -> NhsNumber {
+    NhsNumber::parse("9690937286").expect("valid")
+}
+
+#[tokio::test]
+async fn documents_are_sealed_at_rest_and_read_back() {
+    let cfg = config(true);
+    let cache = Cache::new(&cfg).expect("pool");
+    let m = meta(nhs());
+    let doc = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">Horace SKELLY</ClinicalDocument>";
+    cache.store_document(&m, doc).await.expect("store");
+
+    let (read_meta, read_doc) = cache.document(&m.unique_id).await.expect("read").expect("hit");
+    assert_eq!(read_meta, m);
+    assert_eq!(read_doc, doc);
+    assert_eq!(cache.document_for(nhs()).await.expect("read"), Some(m.clone()));
+
+    // Nothing readable in Redis itself: neither the name nor the NHS number in any key.
+    let client = redis::Client::open(cfg.url.expose()).expect("client");
+    let mut c = client.get_multiplexed_async_connection().await.expect("conn");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", cfg.prefix))
+        .query_async(&mut c)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert!(!key.contains("9690937286"), "NHS number in key {key}");
+        let raw: Vec<u8> = redis::cmd("GET").arg(key).query_async(&mut c).await.expect("get");
+        assert!(!raw.windows(6).any(|w| w == b"SKELLY"), "plain text in {key}");
+    }
+}
+
+#[tokio::test]
+async fn one_lease_per_patient() {
+    let cache = Cache::new(&config(false)).expect("pool");
+    let mut acquired = 0;
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let cache = cache.clone();
+        handles.push(tokio::spawn(async move {
+            let lease = Lease {
+                job_id: uuid::Uuid::now_v7(),
+                unique_id: unique_id_for(uuid::Uuid::new_v4()),
+                since: OffsetDateTime::now_utc(),
+            };
+            cache
+                .try_lease(nhs(), &lease, Duration::from_secs(30))
+                .await
+                .expect("lease")
+        }));
+    }
+    for h in handles {
+        if h.await.expect("join") == LeaseOutcome::Acquired {
+            acquired += 1;
+        }
+    }
+    assert_eq!(acquired, 1);
+    let lease = cache.lease(nhs()).await.expect("read").expect("held");
+    let pk = cache.pending_patient(&lease.unique_id).await.expect("pending");
+    assert_eq!(pk, Some(cache.patient_key(nhs())));
+
+    // Storing the document releases the lease.
+    let mut m = meta(nhs());
+    m.unique_id = lease.unique_id.clone();
+    cache.store_document(&m, b"<x/>").await.expect("store");
+    assert_eq!(cache.lease(nhs()).await.expect("read"), None);
+}
+
+#[tokio::test]
+async fn failure_wakes_a_waiter() {
+    let cfg = config(false);
+    let cache = Cache::new(&cfg).expect("pool");
+    let shutdown = CancellationToken::new();
+    let completions = Completions::spawn(
+        cfg.url.expose().to_string(),
+        cache.done_channel(),
+        shutdown.clone(),
+    );
+    let pk = cache.patient_key(nhs());
+    let mut rx = completions.watch(&pk);
+    // The subscription wakes everyone once when it comes up; wait for that first.
+    tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        .await
+        .expect("subscribed")
+        .expect("open");
+
+    let failure = JobFailure {
+        kind: FailureKind::AccessDenied,
+        reason: "declined".into(),
+    };
+    cache
+        .store_failure(nhs(), &failure, Duration::from_secs(10))
+        .await
+        .expect("store");
+    tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        .await
+        .expect("woken by the worker's publish")
+        .expect("open");
+    assert_eq!(cache.failure(nhs()).await.expect("read"), Some(failure));
+    shutdown.cancel();
+}

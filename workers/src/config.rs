@@ -1,0 +1,93 @@
+//! `xhuma-worker` configuration, from `XHUMA_*` environment variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
+use xhuma_common::nhs::NhsConfig;
+use xhuma_common::queue::Stage;
+
+pub const XHUMA_WORKER_STAGES: &str = "XHUMA_WORKER_STAGES";
+pub const XHUMA_WORKER_PREFETCH: &str = "XHUMA_WORKER_PREFETCH";
+pub const DEFAULT_WORKER_PREFETCH: u16 = 8;
+pub const XHUMA_JOB_MAX_ATTEMPTS: &str = "XHUMA_JOB_MAX_ATTEMPTS";
+pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 4;
+pub const XHUMA_LEASE_TTL_MS: &str = "XHUMA_LEASE_TTL_MS";
+pub const DEFAULT_LEASE_TTL_MS: u64 = 120_000;
+pub const XHUMA_SDS_CACHE_TTL_SECS: &str = "XHUMA_SDS_CACHE_TTL_SECS";
+pub const DEFAULT_SDS_CACHE_TTL_SECS: u64 = 12 * 3600;
+pub const XHUMA_FAILURE_TTL_SECS: &str = "XHUMA_FAILURE_TTL_SECS";
+pub const DEFAULT_FAILURE_TTL_SECS: u64 = 30;
+pub const XHUMA_WORKER_LISTEN: &str = "XHUMA_WORKER_LISTEN";
+pub const DEFAULT_WORKER_LISTEN: &str = "127.0.0.1:9200";
+pub const XHUMA_SHUTDOWN_GRACE_MS: &str = "XHUMA_SHUTDOWN_GRACE_MS";
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
+
+/// Everything `xhuma-worker` reads from its environment.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub amqp: AmqpConfig,
+    pub redis: RedisConfig,
+    pub nhs: NhsConfig,
+    /// `XHUMA_WORKER_STAGES`: `sds`, `gpconnect` or both (default), comma-separated.
+    pub stages: Vec<Stage>,
+    /// `XHUMA_WORKER_PREFETCH`: jobs in flight per stage (AMQP prefetch). Each GP Connect job
+    /// holds a bundle and a document in memory (a few MB at most), so this bounds memory too.
+    pub prefetch: u16,
+    /// `XHUMA_JOB_MAX_ATTEMPTS`: tries for transient failures before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// `XHUMA_LEASE_TTL_MS`: the single-flight lease; the longest one job may hold a patient.
+    pub lease_ttl: Duration,
+    /// `XHUMA_SDS_CACHE_TTL_SECS`: how long an ODS code's GP Connect endpoint is cached.
+    pub sds_ttl: Duration,
+    /// `XHUMA_FAILURE_TTL_SECS`: how long a permanent failure is remembered for waiters.
+    pub failure_ttl: Duration,
+    /// `XHUMA_WORKER_LISTEN`: health and metrics HTTP address.
+    pub listen: SocketAddr,
+    /// `XHUMA_SHUTDOWN_GRACE_MS`: how long in-flight jobs may run after SIGTERM.
+    pub grace: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&xhuma_common::config::process_env)
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let stage_names = env.list(XHUMA_WORKER_STAGES);
+        let stages = if stage_names.is_empty() {
+            Stage::ALL.to_vec()
+        } else {
+            stage_names
+                .iter()
+                .map(|s| {
+                    Stage::parse(s).ok_or_else(|| ConfigError {
+                        var: XHUMA_WORKER_STAGES,
+                        reason: "expected sds and/or gpconnect".into(),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let prefetch: u16 = env.parse(XHUMA_WORKER_PREFETCH, DEFAULT_WORKER_PREFETCH)?;
+        if prefetch == 0 {
+            return Err(ConfigError {
+                var: XHUMA_WORKER_PREFETCH,
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            amqp: AmqpConfig::from_env(&env)?,
+            redis: RedisConfig::from_env(&env)?,
+            nhs: NhsConfig::from_env(&env)?,
+            stages,
+            prefetch,
+            max_attempts: env.parse(XHUMA_JOB_MAX_ATTEMPTS, DEFAULT_JOB_MAX_ATTEMPTS)?.max(1),
+            lease_ttl: env.millis(XHUMA_LEASE_TTL_MS, DEFAULT_LEASE_TTL_MS)?,
+            sds_ttl: env.secs(XHUMA_SDS_CACHE_TTL_SECS, DEFAULT_SDS_CACHE_TTL_SECS)?,
+            failure_ttl: env.secs(XHUMA_FAILURE_TTL_SECS, DEFAULT_FAILURE_TTL_SECS)?,
+            listen: env.parse(XHUMA_WORKER_LISTEN, DEFAULT_WORKER_LISTEN.parse().map_err(|_| ConfigError { var: XHUMA_WORKER_LISTEN, reason: "bad default".into() })?)?,
+            grace: env.millis(XHUMA_SHUTDOWN_GRACE_MS, DEFAULT_SHUTDOWN_GRACE_MS)?,
+        })
+    }
+}

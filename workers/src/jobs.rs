@@ -1,0 +1,26 @@
+//! The work of each stage. Handlers take a decoded job and return what happened; the
+//! consumer decides about the message.
+
+pub mod gpconnect;
+pub mod sds;
+
+/// What a handler did with a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The document is in the cache.
+    Cached,
+    /// The job was handed on to the next stage.
+    Forwarded,
+    /// A document at least as new as the job's request is already cached (single-flight).
+    AlreadyFresh,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Cached => "cached",
+            Outcome::Forwarded => "forwarded",
+            Outcome::AlreadyFresh => "already_fresh",
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! GP Connect stage: fetch the structured record, convert it, cache the C-CDA.
+//!
+//! job with endpoint (resolved here when a single-stage deployment skipped the SDS stage) →
+//! `$gpc.getstructuredrecord` through the SSP → `xhuma_ccda::convert` on the blocking pool (CPU
+//! work never stalls the runtime) → document + metadata into Redis in one MULTI, which also
+//! releases the patient's lease and announces completion.
+
+use sha1::{Digest, Sha1};
+use time::OffsetDateTime;
+use tracing::instrument;
+use xhuma_common::document::DocumentMeta;
+use xhuma_common::job::{PrefetchJob, uuid_of_unique_id};
+
+use super::Outcome;
+use crate::Worker;
+use crate::error::JobError;
+
+/// Runs the GP Connect stage.
+#[instrument(skip_all, fields(stage = "gpconnect"))]
+pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, JobError> {
+    let endpoint = match job.endpoint.clone() {
+        Some(e) => e,
+        None => super::sds::resolve_endpoint(worker, &mut job).await?,
+    };
+    let ssp_trace_id = uuid::Uuid::new_v4().to_string();
+    let started = std::time::Instant::now();
+    let bundle = worker
+        .nhs
+        .gpconnect
+        .get_structured_record(job.nhs_number, &endpoint, &job.requester, &ssp_trace_id)
+        .await
+        .map_err(JobError::upstream)?;
+    metrics::histogram!("xhuma_gpconnect_fetch_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("xhuma_gpconnect_bundle_bytes").record(bundle.len() as f64);
+
+    let document_id = uuid_of_unique_id(&job.unique_id).unwrap_or_else(uuid::Uuid::new_v4);
+    let now = OffsetDateTime::now_utc();
+    let convert_started = std::time::Instant::now();
+    let conversion = tokio::task::spawn_blocking(move || {
+        let cx = xhuma_ccda::Context::new(now, document_id);
+        xhuma_ccda::convert(&bundle, &cx)
+    })
+    .await
+    .map_err(|_| JobError::ConvertPanicked)?
+    .map_err(JobError::Convert)?;
+    metrics::histogram!("xhuma_conversion_seconds")
+        .record(convert_started.elapsed().as_secs_f64());
+    metrics::histogram!("xhuma_conversion_output_bytes").record(conversion.xml.len() as f64);
+
+    let report = conversion.report;
+    let meta = DocumentMeta {
+        unique_id: job.unique_id.clone(),
+        entry_uuid: format!("urn:uuid:{document_id}"),
+        nhs_number: job.nhs_number,
+        created: now,
+        sha1: hex_sha1(&conversion.xml),
+        size: conversion.xml.len() as u64,
+        patient_name: report.patient_name.clone(),
+        practice_ods: report
+            .practice_ods
+            .clone()
+            .unwrap_or_else(|| endpoint.ods.clone()),
+        practice_name: report.practice_name.clone(),
+        warnings: report.warnings.clone(),
+        ssp_trace_id: Some(ssp_trace_id),
+    };
+    worker.cache.store_document(&meta, &conversion.xml).await?;
+    Ok(Outcome::Cached)
+}
+
+fn hex_sha1(bytes: &[u8]) -> String {
+    let digest = Sha1::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

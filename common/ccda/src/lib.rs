@@ -1,1 +1,124 @@
-//! FHIR STU3 (GP Connect Access Record Structured) → HL7 C-CDA R2.1 (being built: issue 3).
+//! FHIR STU3 (GP Connect Access Record Structured) → HL7 C-CDA R2.1 CCD.
+//!
+//! Layout: bundle bytes → [`index`] (typed [`fhir`] models, reference
+//! resolution) → [`header`] and one module per section under [`sections`],
+//! all writing into one [`xml::Xml`] buffer → [`Conversion`] (XML bytes plus a
+//! PHI-free [`Report`]). Pure: no I/O, no clock, no randomness; the caller's
+//! [`Context`] supplies `now` and the document id, so the same bundle and
+//! context always give byte-identical output.
+//!
+//! Failure model: a bundle that cannot describe a patient (not JSON, not a
+//! Bundle, no readable Patient) is a [`ConvertError`]. Everything else is
+//! recoverable: a resource that cannot be read or resolved becomes a visible
+//! "could not be shown — see GP record" row in its section and a warning in
+//! the report; its neighbours are never dropped.
+
+pub mod codes;
+pub mod dates;
+pub mod describe;
+pub mod fhir;
+pub mod header;
+pub mod index;
+pub mod narrative;
+pub mod sections;
+pub mod xml;
+
+use uuid::Uuid;
+
+/// Everything the conversion needs from outside the bundle.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Document time (`effectiveTime`, author time, "generated on").
+    pub now: time::OffsetDateTime,
+    /// `ClinicalDocument/id` and `setId`; also the namespace for entry ids.
+    pub document_id: Uuid,
+    /// How old the data may be, for the freshness caveat ("24 hours").
+    pub freshness_window: String,
+    /// Author device name and version.
+    pub software_name: String,
+    pub software_version: String,
+}
+
+/// Per-section summary for logs, the CLI and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionReport {
+    pub title: String,
+    /// LOINC (or local) section code.
+    pub code: String,
+    /// Coded `<entry>` elements written.
+    pub entries: usize,
+    /// Items shown as "could not be shown — see GP record".
+    pub unreadable: usize,
+    pub warnings: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub sections: Vec<SectionReport>,
+    /// PHI-free: resource type/id and what went wrong.
+    pub warnings: Vec<String>,
+    pub nhs_number: Option<String>,
+    pub patient_name: Option<String>,
+    pub practice_ods: Option<String>,
+    pub practice_name: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Conversion {
+    pub xml: Vec<u8>,
+    pub report: Report,
+}
+
+/// The bundle cannot be turned into a document about a patient.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum ConvertError {
+    #[error("input is not UTF-8")]
+    NotUtf8,
+    #[error("input is not JSON (line {line}, column {column})")]
+    NotJson { line: usize, column: usize },
+    #[error("input is not a FHIR Bundle (resourceType {found:?})")]
+    NotABundle { found: Option<String> },
+    #[error("bundle has no Patient resource")]
+    NoPatient,
+    #[error("bundle's Patient resource could not be read")]
+    UnreadablePatient,
+    #[error("input is larger than the {limit} byte limit")]
+    TooLarge { limit: usize },
+}
+
+/// Inputs above this size are refused (the largest real record seen is ~3 MB).
+pub const MAX_BUNDLE_BYTES: usize = 64 * 1024 * 1024;
+
+// === impl Context ===
+
+impl Context {
+    pub fn new(now: time::OffsetDateTime, document_id: Uuid) -> Self {
+        Context {
+            now,
+            document_id,
+            freshness_window: "24 hours".into(),
+            software_name: "Xhuma".into(),
+            software_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    /// A stable id for `key` (e.g. `AllergyIntolerance/123`) within this document.
+    pub fn id_for(&self, key: &str) -> String {
+        Uuid::new_v5(&self.document_id, key.as_bytes()).hyphenated().encode_upper(&mut Uuid::encode_buffer()).to_string()
+    }
+}
+
+/// Converts a GP Connect structured-record Bundle (JSON bytes) into a C-CDA CCD.
+pub fn convert(bundle_json: &[u8], cx: &Context) -> Result<Conversion, ConvertError> {
+    if bundle_json.len() > MAX_BUNDLE_BYTES {
+        return Err(ConvertError::TooLarge { limit: MAX_BUNDLE_BYTES });
+    }
+    let ix = index::Index::build(bundle_json)?;
+    let mut report = Report { warnings: ix.warnings.clone(), ..Report::default() };
+    let mut x = xml::Xml::with_capacity(bundle_json.len() / 3 + 16 * 1024);
+    header::write(&ix, &mut x, cx, &mut report);
+    sections::write_all(&ix, &mut x, cx, &mut report);
+    x.close(); // structuredBody
+    x.close(); // component
+    Ok(Conversion { xml: x.finish(), report })
+}

@@ -1,0 +1,225 @@
+//! FHIR STU3 general-purpose datatypes (Coding, CodeableConcept, Reference, …).
+
+use serde::Deserialize;
+use serde_json::Number;
+
+/// `Reference`: `Type/id`, `#contained-id`, or only a display text.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Reference {
+    pub reference: Option<String>,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Coding {
+    pub system: Option<String>,
+    pub code: Option<String>,
+    pub display: Option<String>,
+    pub extension: Vec<Extension>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CodeableConcept {
+    pub coding: Vec<Coding>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Identifier {
+    pub system: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Period {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+/// Decimal values keep their JSON spelling (`5.0` stays `5.0`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Quantity {
+    pub extension: Vec<Extension>,
+    pub value: Option<Number>,
+    pub comparator: Option<String>,
+    pub unit: Option<String>,
+    pub system: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Range {
+    pub low: Option<Quantity>,
+    pub high: Option<Quantity>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Annotation {
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct HumanName {
+    #[serde(rename = "use")]
+    pub use_: Option<String>,
+    pub text: Option<String>,
+    pub family: Option<String>,
+    pub given: Vec<String>,
+    pub prefix: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Address {
+    #[serde(rename = "use")]
+    pub use_: Option<String>,
+    pub text: Option<String>,
+    pub line: Vec<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    #[serde(rename = "postalCode")]
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct ContactPoint {
+    pub system: Option<String>,
+    pub value: Option<String>,
+    #[serde(rename = "use")]
+    pub use_: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Meta {
+    pub security: Vec<Coding>,
+}
+
+/// An extension with the value types GP Connect uses; nested extensions kept.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Extension {
+    pub url: String,
+    pub extension: Vec<Extension>,
+    #[serde(rename = "valueCodeableConcept")]
+    pub value_codeable_concept: Option<CodeableConcept>,
+    #[serde(rename = "valueReference")]
+    pub value_reference: Option<Reference>,
+    #[serde(rename = "valueDateTime")]
+    pub value_date_time: Option<String>,
+    #[serde(rename = "valueDate")]
+    pub value_date: Option<String>,
+    #[serde(rename = "valueString")]
+    pub value_string: Option<String>,
+    #[serde(rename = "valueCode")]
+    pub value_code: Option<String>,
+    #[serde(rename = "valueId")]
+    pub value_id: Option<String>,
+    #[serde(rename = "valuePositiveInt")]
+    pub value_positive_int: Option<u64>,
+    #[serde(rename = "valueUnsignedInt")]
+    pub value_unsigned_int: Option<u64>,
+    #[serde(rename = "valueBoolean")]
+    pub value_boolean: Option<bool>,
+    #[serde(rename = "valuePeriod")]
+    pub value_period: Option<Period>,
+    #[serde(rename = "valueQuantity")]
+    pub value_quantity: Option<Quantity>,
+}
+
+/// Lookup helpers over `extension` arrays; URLs are matched by their suffix so
+/// that `http`/`https` and version drift (`-1`) between suppliers do not matter.
+pub trait Extensions {
+    fn extensions(&self) -> &[Extension];
+
+    /// First extension whose URL ends with `name` (e.g. `"PrescriptionType-1"`).
+    fn ext(&self, name: &str) -> Option<&Extension> {
+        self.extensions().iter().find(|e| e.url.ends_with(name))
+    }
+
+    /// Every extension whose URL ends with `name`.
+    fn exts<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Extension> + 'a {
+        self.extensions().iter().filter(move |e| e.url.ends_with(name))
+    }
+}
+
+impl Extensions for Vec<Extension> {
+    fn extensions(&self) -> &[Extension] {
+        self
+    }
+}
+
+impl Extensions for Quantity {
+    fn extensions(&self) -> &[Extension] {
+        &self.extension
+    }
+}
+
+impl Extensions for Extension {
+    fn extensions(&self) -> &[Extension] {
+        &self.extension
+    }
+}
+
+// === impl CodeableConcept ===
+
+impl CodeableConcept {
+    /// The best human label: SNOMED description extension, then coding display, then text.
+    pub fn label(&self) -> Option<&str> {
+        if let Some(t) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            if self.coding.is_empty() {
+                return Some(t);
+            }
+        }
+        let primary = self.primary();
+        primary
+            .and_then(Coding::description_display)
+            .or_else(|| primary.and_then(|c| c.display.as_deref()))
+            .or_else(|| self.coding.iter().find_map(|c| c.display.as_deref()))
+            .or(self.text.as_deref())
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// The coding to put in CD/@code: SNOMED first, then dm+d, then the first with a code.
+    pub fn primary(&self) -> Option<&Coding> {
+        let coded = |c: &&Coding| c.code.as_deref().is_some_and(|s| !s.trim().is_empty());
+        self.coding
+            .iter()
+            .filter(coded)
+            .find(|c| c.system.as_deref() == Some(crate::codes::SNOMED_URI))
+            .or_else(|| self.coding.iter().filter(coded).find(|c| crate::codes::oid_for(c.system.as_deref()).is_some()))
+            .or_else(|| self.coding.iter().find(coded))
+    }
+}
+
+// === impl Coding ===
+
+impl Coding {
+    /// `Extension-coding-sctdescid.descriptionDisplay`: the term the clinician picked.
+    pub fn description_display(&self) -> Option<&str> {
+        self.extension
+            .ext("coding-sctdescid")
+            .and_then(|e| e.ext("descriptionDisplay"))
+            .and_then(|e| e.value_string.as_deref())
+            .filter(|s| !s.trim().is_empty())
+    }
+}
+
+// === impl Reference ===
+
+impl Reference {
+    pub fn target(&self) -> Option<&str> {
+        self.reference.as_deref().filter(|s| !s.is_empty())
+    }
+}

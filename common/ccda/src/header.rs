@@ -1,0 +1,330 @@
+//! The CDA header: document identity, the patient (recordTarget), the author
+//! device acting for the GP practice, the custodian (the GP practice) and the
+//! service event. Opens `component/structuredBody` for the sections.
+//!
+//! Data comes from the bundle's Patient and the registered practice
+//! Organization (found via `generalPractitioner`, `managingOrganization`, or
+//! the first Organization with an ODS code).
+
+use crate::codes::{self, NHS_NUMBER, ODS};
+use crate::fhir::{Address, ContactPoint, HumanName, Organization, Patient, Resource};
+use crate::index::{Index, Parsed};
+use crate::xml::Xml;
+use crate::{Context, Report, dates};
+
+/// The GP practice that holds the record.
+pub struct Practice<'a> {
+    pub ods: Option<&'a str>,
+    pub org: Option<&'a Organization>,
+}
+
+pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
+    let p = ix.patient();
+    let practice = practice(ix);
+    let nhs = nhs_number(p);
+    let name = best_name(&p.name);
+    report.nhs_number = nhs.map(str::to_string);
+    report.patient_name = name.map(display_name);
+    report.practice_ods = practice.ods.map(str::to_string);
+    report.practice_name = practice.org.and_then(|o| o.name.clone());
+    if nhs.is_none() {
+        report.warnings.push("Patient: no NHS number identifier".into());
+    }
+
+    let doc_id = cx.document_id.hyphenated().encode_upper(&mut uuid::Uuid::encode_buffer()).to_string();
+    let now = dates::ts_of(cx.now);
+    x.open(
+        "ClinicalDocument",
+        &[
+            ("xmlns", "urn:hl7-org:v3"),
+            ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
+            ("xmlns:sdtc", "urn:hl7-org:sdtc"),
+        ],
+    );
+    x.empty("realmCode", &[("code", "GB")]);
+    x.empty("typeId", &[("root", "2.16.840.1.113883.1.3"), ("extension", "POCD_HD000040")]);
+    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.1.1"), ("extension", "2015-08-01")]);
+    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.1.2"), ("extension", "2015-08-01")]);
+    x.empty("id", &[("root", &doc_id)]);
+    codes::fixed(x, "code", "34133-9", codes::LOINC, "LOINC", "Summarization of Episode Note");
+    x.leaf("title", &[], "GP Connect: Access Record Structured");
+    x.empty("effectiveTime", &[("value", &now)]);
+    x.empty(
+        "confidentialityCode",
+        &[("code", "N"), ("codeSystem", "2.16.840.1.113883.5.25"), ("displayName", "normal")],
+    );
+    x.empty("languageCode", &[("code", "en-GB")]);
+    x.empty("setId", &[("root", &doc_id)]);
+    x.empty("versionNumber", &[("value", "1")]);
+
+    // recordTarget
+    x.open("recordTarget", &[]);
+    x.open("patientRole", &[]);
+    match nhs {
+        Some(n) => x.empty("id", &[("root", NHS_NUMBER), ("extension", n)]),
+        None => x.empty("id", &[("nullFlavor", "UNK")]),
+    }
+    address(x, p.address.iter().find(|a| a.use_.as_deref() == Some("home")).or(p.address.first()), "HP");
+    telecoms(x, &p.telecom);
+    x.open("patient", &[]);
+    person_name(x, name);
+    gender(x, p.gender.as_deref());
+    match dates::ts(p.birth_date.as_deref()) {
+        Some(b) => x.empty("birthTime", &[("value", &b)]),
+        None => x.empty("birthTime", &[("nullFlavor", "UNK")]),
+    }
+    x.empty("raceCode", &[("nullFlavor", "UNK")]);
+    x.empty("ethnicGroupCode", &[("nullFlavor", "UNK")]);
+    x.close();
+    if practice.org.is_some() || practice.ods.is_some() {
+        x.open("providerOrganization", &[]);
+        organization_body(x, &practice);
+        x.close();
+    }
+    x.close();
+    x.close();
+
+    // author: this software, acting for the GP practice
+    x.open("author", &[]);
+    x.empty("time", &[("value", &now)]);
+    x.open("assignedAuthor", &[]);
+    let device_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"xhuma-ccda-device");
+    x.empty("id", &[("root", &device_id.hyphenated().encode_upper(&mut uuid::Uuid::encode_buffer()).to_string())]);
+    address(x, practice.org.and_then(|o| o.address.first()), "WP");
+    telecoms(x, practice.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]));
+    x.open("assignedAuthoringDevice", &[]);
+    x.leaf("manufacturerModelName", &[], &cx.software_name);
+    x.leaf("softwareName", &[], &format!("{} {}", cx.software_name, cx.software_version));
+    x.close();
+    x.open("representedOrganization", &[]);
+    organization_body(x, &practice);
+    x.close();
+    x.close();
+    x.close();
+
+    // custodian: the GP practice
+    x.open("custodian", &[]);
+    x.open("assignedCustodian", &[]);
+    x.open("representedCustodianOrganization", &[]);
+    organization_body(x, &practice);
+    x.close();
+    x.close();
+    x.close();
+
+    // documentationOf: the whole GP record
+    x.open("documentationOf", &[]);
+    x.open("serviceEvent", &[("classCode", "PCPR")]);
+    x.open("effectiveTime", &[]);
+    match dates::ts(p.birth_date.as_deref()) {
+        Some(b) => x.empty("low", &[("value", &b)]),
+        None => x.empty("low", &[("nullFlavor", "UNK")]),
+    }
+    x.empty("high", &[("value", &now)]);
+    x.close();
+    x.close();
+    x.close();
+
+    x.open("component", &[]);
+    x.open("structuredBody", &[]);
+}
+
+pub fn nhs_number(p: &Patient) -> Option<&str> {
+    p.identifier
+        .iter()
+        .find(|i| i.system.as_deref().is_some_and(|s| s.ends_with("/nhs-number")))
+        .and_then(|i| i.value.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// official → usual → first.
+pub fn best_name(names: &[HumanName]) -> Option<&HumanName> {
+    names
+        .iter()
+        .find(|n| n.use_.as_deref() == Some("official"))
+        .or_else(|| names.iter().find(|n| n.use_.as_deref() == Some("usual")))
+        .or(names.first())
+}
+
+pub fn display_name(n: &HumanName) -> String {
+    if let Some(t) = n.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        return t.trim().to_string();
+    }
+    let mut parts: Vec<&str> = n.prefix.iter().map(String::as_str).collect();
+    parts.extend(n.given.iter().map(String::as_str));
+    if let Some(f) = n.family.as_deref() {
+        parts.push(f);
+    }
+    parts.join(" ")
+}
+
+/// The registered practice: generalPractitioner (Organization, or a
+/// Practitioner's PractitionerRole), then managingOrganization, then any
+/// Organization with an ODS code.
+pub fn practice(ix: &Index) -> Practice<'_> {
+    let p = ix.patient();
+    let mut org: Option<&Organization> = None;
+    for gp in &p.general_practitioner {
+        match ix.get(gp.target()) {
+            Some(Resource::Organization(o)) => org = Some(o),
+            Some(Resource::Practitioner(_)) => {
+                let want = gp.target().unwrap_or_default();
+                org = ix.all("PractitionerRole").find_map(|e| match &e.parsed {
+                    Parsed::Ok(Resource::PractitionerRole(r))
+                        if r.practitioner.as_ref().and_then(|r| r.target()) == Some(want) =>
+                    {
+                        match ix.get(r.organization.as_ref().and_then(|o| o.target())) {
+                            Some(Resource::Organization(o)) => Some(&**o),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                });
+            }
+            _ => {}
+        }
+        if org.is_some() {
+            break;
+        }
+    }
+    if org.is_none()
+        && let Some(Resource::Organization(o)) = ix.get(p.managing_organization.as_ref().and_then(|r| r.target()))
+    {
+        org = Some(o);
+    }
+    if org.is_none() {
+        org = ix.all("Organization").find_map(|e| match &e.parsed {
+            Parsed::Ok(Resource::Organization(o)) if ods_of(o).is_some() => Some(&**o),
+            _ => None,
+        });
+    }
+    Practice { ods: org.and_then(ods_of), org }
+}
+
+fn ods_of(o: &Organization) -> Option<&str> {
+    o.identifier
+        .iter()
+        .find(|i| i.system.as_deref().is_some_and(|s| s.ends_with("/ods-organization-code")))
+        .and_then(|i| i.value.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// id, name, telecom, addr of an organization (US Realm requires all four).
+fn organization_body(x: &mut Xml, pr: &Practice<'_>) {
+    match pr.ods {
+        Some(ods) => x.empty("id", &[("root", ODS), ("extension", ods)]),
+        None => x.empty("id", &[("nullFlavor", "UNK")]),
+    }
+    x.leaf("name", &[], pr.org.and_then(|o| o.name.as_deref()).unwrap_or("Unknown GP practice"));
+    telecoms(x, pr.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]));
+    address(x, pr.org.and_then(|o| o.address.first()), "WP");
+}
+
+pub fn address(x: &mut Xml, a: Option<&Address>, default_use: &str) {
+    let Some(a) = a.filter(|a| !a.line.is_empty() || a.city.is_some() || a.postal_code.is_some()) else {
+        x.empty("addr", &[("nullFlavor", "UNK")]);
+        return;
+    };
+    let use_ = match a.use_.as_deref() {
+        Some("home") => "HP",
+        Some("work") => "WP",
+        Some("temp") => "TMP",
+        Some("old") => "BAD",
+        _ => default_use,
+    };
+    x.open("addr", &[("use", use_)]);
+    let lines: Vec<&str> = a.line.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    // US Realm allows at most 4 street lines: fold any extra into the fourth.
+    for (i, l) in lines.iter().enumerate().take(4) {
+        if i == 3 && lines.len() > 4 {
+            x.leaf("streetAddressLine", &[], &lines[3..].join(", "));
+        } else {
+            x.leaf("streetAddressLine", &[], l);
+        }
+    }
+    if lines.is_empty() {
+        x.empty("streetAddressLine", &[("nullFlavor", "UNK")]);
+    }
+    match a.city.as_deref().or(a.district.as_deref()) {
+        Some(c) => x.leaf("city", &[], c),
+        None => x.empty("city", &[("nullFlavor", "UNK")]),
+    }
+    if let Some(d) = a.district.as_deref().filter(|_| a.city.is_some()) {
+        x.leaf("county", &[], d);
+    }
+    if let Some(pc) = a.postal_code.as_deref() {
+        x.leaf("postalCode", &[], pc);
+    }
+    x.leaf("country", &[], "GB");
+    x.close();
+}
+
+pub fn telecoms(x: &mut Xml, t: &[ContactPoint]) {
+    let mut n = 0;
+    for c in t {
+        let Some(v) = c.value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else { continue };
+        let scheme = match c.system.as_deref() {
+            Some("phone") => "tel:",
+            Some("fax") => "fax:",
+            Some("email") => "mailto:",
+            _ => continue,
+        };
+        let value: String = if scheme == "mailto:" { v.to_string() } else { v.chars().filter(|c| !c.is_whitespace()).collect() };
+        let use_ = match c.use_.as_deref() {
+            Some("home") => "HP",
+            Some("work") => "WP",
+            Some("mobile") => "MC",
+            Some("temp") => "TMP",
+            _ => "",
+        };
+        let url = format!("{scheme}{value}");
+        if use_.is_empty() {
+            x.empty("telecom", &[("value", &url)]);
+        } else {
+            x.empty("telecom", &[("use", use_), ("value", &url)]);
+        }
+        n += 1;
+    }
+    if n == 0 {
+        x.empty("telecom", &[("nullFlavor", "UNK")]);
+    }
+}
+
+pub fn person_name(x: &mut Xml, n: Option<&HumanName>) {
+    let Some(n) = n else {
+        x.empty("name", &[("nullFlavor", "UNK")]);
+        return;
+    };
+    x.open("name", &[("use", "L")]);
+    for p in &n.prefix {
+        x.leaf("prefix", &[], p);
+    }
+    for g in &n.given {
+        x.leaf("given", &[], g);
+    }
+    if n.given.is_empty() {
+        x.empty("given", &[("nullFlavor", "UNK")]);
+    }
+    match n.family.as_deref() {
+        Some(f) => x.leaf("family", &[], f),
+        None => x.empty("family", &[("nullFlavor", "UNK")]),
+    }
+    x.close();
+}
+
+fn gender(x: &mut Xml, g: Option<&str>) {
+    let (code, disp) = match g {
+        Some("male") => ("M", "Male"),
+        Some("female") => ("F", "Female"),
+        Some("other") => ("UN", "Undifferentiated"),
+        _ => {
+            x.empty("administrativeGenderCode", &[("nullFlavor", "UNK")]);
+            return;
+        }
+    };
+    x.empty(
+        "administrativeGenderCode",
+        &[("code", code), ("codeSystem", "2.16.840.1.113883.5.1"), ("displayName", disp)],
+    );
+}

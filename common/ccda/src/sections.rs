@@ -1,0 +1,126 @@
+//! The document body: one module per clinical area, each turning its GP
+//! Connect primary List(s) into one C-CDA section (narrative + entries).
+//!
+//! Sections are written into a fragment first, so that "Important
+//! Information" (which summarises every section's warnings) can go first, as
+//! the live Epic integration expects.
+
+mod allergies;
+mod documents;
+mod encounters;
+mod important;
+mod immunisations;
+mod medications;
+mod observations;
+mod plan;
+mod problems;
+mod referrals;
+mod results;
+mod social;
+
+use crate::fhir::{List, Resource};
+use crate::index::{Entry, Index, Resolved};
+use crate::xml::Xml;
+use crate::{Context, Report, dates};
+
+pub fn write_all(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
+    let depth = x.depth();
+    let mut body = Xml::fragment(depth, 64 * 1024);
+    let mut rest = Report::default();
+    allergies::write(ix, &mut body, cx, &mut rest);
+    medications::write(ix, &mut body, cx, &mut rest);
+    problems::write(ix, &mut body, cx, &mut rest);
+    immunisations::write(ix, &mut body, cx, &mut rest);
+    results::write(ix, &mut body, cx, &mut rest);
+    observations::write(ix, &mut body, cx, &mut rest);
+    social::write(&mut body, &mut rest);
+    encounters::write(ix, &mut body, cx, &mut rest);
+    referrals::write(ix, &mut body, cx, &mut rest);
+    plan::write(ix, &mut body, cx, &mut rest);
+    documents::write(ix, &mut body, cx, &mut rest);
+    important::write(ix, x, cx, report, &rest);
+    x.append(body);
+    report.sections.extend(rest.sections);
+    report.warnings.extend(rest.warnings);
+}
+
+/// An item of a primary List, resolved.
+pub enum Item<'a> {
+    Ok { entry: &'a Entry, res: &'a Resource, n: usize },
+    /// Unreadable or missing; the string is the PHI-free warning.
+    Bad(String),
+}
+
+/// The items of `lists` in order; a reference repeated across lists is kept once.
+pub fn items<'a>(ix: &'a Index, lists: &[(usize, &'a List)]) -> Vec<Item<'a>> {
+    let mut out = Vec::new();
+    let mut seen: Vec<*const Entry> = Vec::new();
+    for (li, l) in lists {
+        for (n, e) in l.entry.iter().enumerate() {
+            let list_name = l.title.as_deref().unwrap_or("List");
+            match e.item.target() {
+                Some(r) => match ix.resolve(r, Some(*li)) {
+                    Resolved::Found(entry, res) => {
+                        let p = entry as *const Entry;
+                        if !seen.contains(&p) {
+                            seen.push(p);
+                            out.push(Item::Ok { entry, res, n: out.len() });
+                        }
+                    }
+                    Resolved::Unreadable(entry, why) => out.push(Item::Bad(format!("{}: {why}", entry.label()))),
+                    Resolved::Missing => {
+                        out.push(Item::Bad(format!("List '{list_name}' entry {n}: referenced resource not in bundle")))
+                    }
+                },
+                None => out.push(Item::Bad(format!("List '{list_name}' entry {n}: no reference"))),
+            }
+        }
+    }
+    out
+}
+
+pub fn template(x: &mut Xml, root: &str, ext: &str) {
+    x.empty("templateId", &[("root", root), ("extension", ext)]);
+}
+
+pub fn id(x: &mut Xml, cx: &Context, key: &str) {
+    x.empty("id", &[("root", &cx.id_for(key))]);
+}
+
+pub fn text_ref(x: &mut Xml, id: &str) {
+    x.open("text", &[]);
+    x.empty("reference", &[("value", &format!("#{id}"))]);
+    x.close();
+}
+
+/// HL7 TS for a FHIR date; a malformed one is noted in `warnings`.
+pub fn ts(s: Option<&str>, what: &str, warnings: &mut Vec<String>) -> Option<String> {
+    let v = s?;
+    let t = dates::ts(Some(v));
+    if t.is_none() {
+        warnings.push(format!("{what}: malformed date, shown as recorded and not coded"));
+    }
+    t
+}
+
+/// `<elem [xsi:type=IVL_TS]><low/><high/></elem>`; `low` is nullFlavor UNK when absent.
+pub fn ivl(x: &mut Xml, elem: &'static str, xsi: bool, low: Option<&str>, high: Option<&str>) {
+    if xsi {
+        x.open(elem, &[("xsi:type", "IVL_TS")]);
+    } else {
+        x.open(elem, &[]);
+    }
+    match low {
+        Some(l) => x.empty("low", &[("value", l)]),
+        None => x.empty("low", &[("nullFlavor", "UNK")]),
+    }
+    if let Some(h) = high {
+        x.empty("high", &[("value", h)]);
+    }
+    x.close();
+}
+
+/// Free-text notes joined for a cell.
+pub fn notes<'a>(n: impl IntoIterator<Item = &'a crate::fhir::Annotation>) -> String {
+    n.into_iter().filter_map(|a| a.text.as_deref()).map(str::trim).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n")
+}

@@ -1,0 +1,327 @@
+//! Medications: GP Connect "Medications and medical devices" → two sections,
+//! "Active Medications" (Medications Section, entries required) and "Past
+//! Medications" (Medications Section, entries optional), split on
+//! `MedicationStatement.status == active`.
+//!
+//! Each MedicationStatement becomes a Medication Activity with: the Medication
+//! code (dm+d/SNOMED first, EMIS/Multilex/Gemscript as translations), the
+//! dosage as a Free Text Sig, the authorising MedicationRequest (`intent`
+//! plan, via `basedOn`) as a Medication Supply Order with its repeats, and
+//! each issue (`intent` order, `basedOn` → plan) as a further supply order.
+
+use super::{Item, id, items, notes, template, text_ref, ts};
+use crate::codes::{self, LOINC};
+use crate::fhir::{Extensions, MedicationRequest, MedicationStatement, Resource};
+use crate::index::{Index, Parsed, list_code};
+use crate::narrative::{Section, Spec, cell, cell_id};
+use crate::xml::Xml;
+use crate::{Context, Report, dates, describe};
+use std::collections::HashMap;
+
+static ACTIVE: Spec = Spec {
+    title: "Active Medications",
+    code: "10160-0",
+    code_system: LOINC,
+    code_system_name: "LOINC",
+    display: "History of Medication use Narrative",
+    template: Some(("2.16.840.1.113883.10.20.22.2.1.1", "2014-06-09")),
+    null_when_empty: true,
+    prefix: "med",
+};
+
+static PAST: Spec = Spec {
+    title: "Past Medications",
+    code: "10160-0",
+    code_system: LOINC,
+    code_system_name: "LOINC",
+    display: "History of Medication use Narrative",
+    template: Some(("2.16.840.1.113883.10.20.22.2.1", "2014-06-09")),
+    null_when_empty: true,
+    prefix: "pmed",
+};
+
+const ACTIVE_COLS: &[&str] =
+    &["Medication", "Dosage instructions", "Quantity", "Type", "Start date", "Last issued", "Repeats issued / allowed", "Prescriber", "Notes"];
+const PAST_COLS: &[&str] =
+    &["Medication", "Dosage instructions", "Quantity", "Type", "Start date", "End date", "Status", "Last issued", "Notes"];
+
+/// A statement with its authorisation and issues.
+struct Med<'a> {
+    ms: &'a MedicationStatement,
+    plan: Option<&'a MedicationRequest>,
+    plan_ref: Option<&'a str>,
+    issues: Vec<(&'a str, &'a MedicationRequest)>,
+    name: Option<String>,
+}
+
+pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
+    let lists: Vec<_> = ix.lists(list_code::MEDICATIONS).collect();
+    let mut active = Section::new(&ACTIVE, x.depth());
+    let mut past = Section::new(&PAST, x.depth());
+    active.list_notes(lists.iter().map(|(_, l)| *l), "Medications");
+    past.list_notes(lists.iter().map(|(_, l)| *l), "Medications");
+
+    // plan reference → issues, in bundle order
+    let mut issues: HashMap<String, Vec<(&str, &MedicationRequest)>> = HashMap::new();
+    for e in ix.all("MedicationRequest") {
+        if let Parsed::Ok(Resource::MedicationRequest(r)) = &e.parsed
+            && r.intent.as_deref() == Some("order")
+        {
+            for b in r.based_on.iter().filter_map(|b| b.target()) {
+                issues.entry(b.to_string()).or_default().push((e.id.as_deref().unwrap_or(""), r));
+            }
+        }
+    }
+
+    active.table(None, ACTIVE_COLS);
+    past.table(None, PAST_COLS);
+    for it in items(ix, &lists) {
+        match it {
+            Item::Ok { entry, res: Resource::MedicationStatement(ms), n } => {
+                let label = entry.label();
+                let plan_ref = ms.based_on.first().and_then(|b| b.target());
+                let plan = match ix.get(plan_ref) {
+                    Some(Resource::MedicationRequest(r)) => Some(&**r),
+                    _ => None,
+                };
+                let s = if ms.status.as_deref() == Some("active") { &mut active } else { &mut past };
+                if plan.is_none() {
+                    s.warnings.push(format!("{label}: authorising MedicationRequest not found; shown without prescription details"));
+                }
+                let med_ref = ms.medication_reference.as_ref().and_then(|r| r.target());
+                let name = describe::medication_name(ix, med_ref, ms.medication_codeable_concept.as_ref());
+                if name.is_none() {
+                    s.warnings.push(format!("{label}: medication not identified"));
+                }
+                let plan_key = plan_ref.and_then(|r| r.rsplit('/').next()).map(|id| format!("MedicationRequest/{id}"));
+                let mut is: Vec<(&str, &MedicationRequest)> =
+                    plan_key.as_deref().and_then(|k| issues.get(k)).cloned().unwrap_or_default();
+                is.dedup_by_key(|(id, _)| *id);
+                let med = Med { ms, plan, plan_ref, issues: is, name };
+                let rid = s.next_id();
+                row(s, &rid, &med);
+                let key = entry.key(n);
+                let code = match ix.get(med_ref) {
+                    Some(Resource::Medication(m)) => m.code.as_ref(),
+                    _ => ms.medication_codeable_concept.as_ref(),
+                };
+                let mut w = Vec::new();
+                let xw = s.entry();
+                entry_xml(xw, cx, &key, &rid, &med, code, &label, &mut w);
+                s.end_entry();
+                s.warnings.extend(w);
+            }
+            Item::Ok { entry, .. } => past.unreadable_row(format!("{}: not a MedicationStatement", entry.label())),
+            Item::Bad(w) => past.unreadable_row(w),
+        }
+    }
+    active.end_table();
+    past.end_table();
+    active.finish(x, report);
+    past.finish(x, report);
+}
+
+fn coding_display<'a>(r: &'a MedicationRequest, ext: &str) -> Option<&'a str> {
+    let cc = r.ext(ext)?.value_codeable_concept.as_ref()?;
+    cc.coding.first().and_then(|c| c.display.as_deref()).or(cc.text.as_deref())
+}
+
+fn repeats(plan: &MedicationRequest) -> (Option<u64>, Option<u64>, Option<&str>) {
+    let e = plan.ext("MedicationRepeatInformation-1");
+    let allowed = e.and_then(|e| e.ext("numberOfRepeatPrescriptionsAllowed")).and_then(|e| e.value_positive_int.or(e.value_unsigned_int));
+    let issued = e.and_then(|e| e.ext("numberOfRepeatPrescriptionsIssued")).and_then(|e| e.value_unsigned_int.or(e.value_positive_int));
+    let expiry = e.and_then(|e| e.ext("authorisationExpiryDate")).and_then(|e| e.value_date_time.as_deref().or(e.value_date.as_deref()));
+    (allowed, issued, expiry)
+}
+
+/// `28 tablet`, from the quantity or the quantity-text extension.
+fn quantity(r: &MedicationRequest) -> String {
+    let Some(d) = &r.dispense_request else { return String::new() };
+    let text = d
+        .ext("MedicationQuantityText-1")
+        .or_else(|| d.quantity.as_ref().and_then(|q| q.ext("MedicationQuantityText-1")))
+        .and_then(|e| e.value_string.as_deref());
+    match (&d.quantity, text) {
+        (Some(q), Some(t)) if q.unit.is_none() => format!("{} {t}", q.value.as_ref().map(|v| v.to_string()).unwrap_or_default()).trim().to_string(),
+        (Some(q), _) => describe::quantity(q),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
+    let ms = m.ms;
+    let dosage = ms
+        .dosage
+        .iter()
+        .map(|d| match (d.text.as_deref(), d.patient_instruction.as_deref()) {
+            (Some(t), Some(p)) => format!("{t}\nPatient instructions: {p}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(p)) => format!("Patient instructions: {p}"),
+            (None, None) => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let last_issue = ms
+        .ext("MedicationStatementLastIssueDate-1")
+        .and_then(|e| e.value_date_time.as_deref())
+        .or_else(|| m.issues.last().and_then(|(_, r)| r.authored_on.as_deref()));
+    let qty = m.issues.last().map(|(_, r)| quantity(r)).filter(|q| !q.is_empty()).or_else(|| m.plan.map(quantity)).unwrap_or_default();
+    let kind = m.plan.and_then(|p| coding_display(p, "PrescriptionType-1")).unwrap_or("");
+    let agency = ms
+        .ext("PrescribingAgency-1")
+        .and_then(|e| e.value_codeable_concept.as_ref())
+        .and_then(|c| c.coding.first().and_then(|c| c.display.as_deref()).or(c.text.as_deref()))
+        .unwrap_or("");
+    let mut note_lines: Vec<String> = Vec::new();
+    for n in [notes(&ms.note), m.plan.map(|p| notes(&p.note)).unwrap_or_default()] {
+        for line in n.lines() {
+            if !line.is_empty() && !note_lines.iter().any(|l| l.contains(line)) {
+                note_lines.push(line.to_string());
+            }
+        }
+    }
+    if let Some(reason) = m
+        .plan
+        .and_then(|p| p.ext("MedicationStatusReason-1"))
+        .and_then(|e| e.ext("statusReason"))
+        .and_then(|e| e.value_codeable_concept.as_ref())
+        .and_then(|c| c.label())
+    {
+        note_lines.push(format!("Status reason: {reason}"));
+    }
+    if !m.issues.is_empty() {
+        note_lines.push(format!("Issues in this record: {}", m.issues.len()));
+    }
+    let period = ms.effective_period.as_ref();
+    let start = dates::display(period.and_then(|p| p.start.as_deref()).or(ms.effective_date_time.as_deref()));
+    let name = m.name.clone().unwrap_or_else(|| "(medication not identified)".into());
+    let sig = cell_id(format!("{rid}-sig"), dosage);
+    if ms.status.as_deref() == Some("active") {
+        let (allowed, issued, expiry) = m.plan.map(repeats).unwrap_or((None, None, None));
+        let rep = match (issued, allowed) {
+            (Some(i), Some(a)) => format!("{i} of {a}"),
+            (None, Some(a)) => format!("0 of {a}"),
+            (Some(i), None) => format!("{i}"),
+            _ => String::new(),
+        };
+        if let Some(e) = expiry {
+            note_lines.push(format!("Authorisation expires {}", dates::display(Some(e))));
+        }
+        s.row(
+            rid,
+            &[
+                cell_id(format!("{rid}-name"), name),
+                sig,
+                cell(qty),
+                cell(kind),
+                cell(start),
+                cell(dates::display(last_issue)),
+                cell(rep),
+                cell(agency),
+                cell(note_lines.join("\n")),
+            ],
+        );
+    } else {
+        let status = match ms.status.as_deref() {
+            Some("stopped") => "Stopped",
+            Some("completed") => "Completed",
+            Some("entered-in-error") => "Entered in error",
+            Some("intended") => "Intended",
+            Some(other) => other,
+            None => "",
+        };
+        s.row(
+            rid,
+            &[
+                cell_id(format!("{rid}-name"), name),
+                sig,
+                cell(qty),
+                cell(kind),
+                cell(start),
+                cell(dates::display(period.and_then(|p| p.end.as_deref()))),
+                cell(status),
+                cell(dates::display(last_issue)),
+                cell(note_lines.join("\n")),
+            ],
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry_xml(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    rid: &str,
+    m: &Med<'_>,
+    code: Option<&crate::fhir::CodeableConcept>,
+    label: &str,
+    w: &mut Vec<String>,
+) {
+    let ms = m.ms;
+    let active = ms.status.as_deref() == Some("active");
+    let period = ms.effective_period.as_ref();
+    let start = ts(period.and_then(|p| p.start.as_deref()).or(ms.effective_date_time.as_deref()), label, w);
+    let end = ts(period.and_then(|p| p.end.as_deref()), label, w);
+    x.open("substanceAdministration", &[("classCode", "SBADM"), ("moodCode", if active { "INT" } else { "EVN" })]);
+    template(x, "2.16.840.1.113883.10.20.22.4.16", "2014-06-09");
+    id(x, cx, key);
+    text_ref(x, rid);
+    x.empty("statusCode", &[("code", codes::act_status(ms.status.as_deref()))]);
+    super::ivl(x, "effectiveTime", true, start.as_deref(), end.as_deref());
+    x.open("consumable", &[]);
+    x.open("manufacturedProduct", &[("classCode", "MANU")]);
+    template(x, "2.16.840.1.113883.10.20.22.4.23", "2014-06-09");
+    x.open("manufacturedMaterial", &[]);
+    codes::concept(x, "code", code, None, Some(&format!("#{rid}-name")));
+    x.close();
+    x.close();
+    x.close();
+    if let Some(plan) = m.plan {
+        let (allowed, _, expiry) = repeats(plan);
+        let low = ts(plan.authored_on.as_deref(), label, w);
+        let high = ts(expiry, label, w);
+        supply(x, cx, &format!("{key}/plan/{}", m.plan_ref.unwrap_or("")), plan, low.as_deref(), high.as_deref(), allowed.map(|a| a + 1));
+        for (iid, issue) in &m.issues {
+            let vp = issue.dispense_request.as_ref().and_then(|d| d.validity_period.as_ref());
+            let low = ts(issue.authored_on.as_deref().or(vp.and_then(|p| p.start.as_deref())), label, w);
+            let high = ts(vp.and_then(|p| p.end.as_deref()), label, w);
+            supply(x, cx, &format!("{key}/issue/{iid}"), issue, low.as_deref(), high.as_deref(), None);
+        }
+    }
+    if ms.dosage.iter().any(|d| d.text.is_some() || d.patient_instruction.is_some()) {
+        x.open("entryRelationship", &[("typeCode", "COMP")]);
+        x.open("substanceAdministration", &[("classCode", "SBADM"), ("moodCode", "EVN")]);
+        x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.4.147")]);
+        codes::fixed(x, "code", "76662-6", LOINC, "LOINC", "Instructions Medication");
+        text_ref(x, &format!("{rid}-sig"));
+        x.open("consumable", &[]);
+        x.open("manufacturedProduct", &[]);
+        x.empty("manufacturedLabeledDrug", &[("nullFlavor", "NA")]);
+        x.close();
+        x.close();
+        x.close();
+        x.close();
+    }
+    x.close();
+}
+
+/// A Medication Supply Order (authorisation or one issue).
+#[allow(clippy::too_many_arguments)]
+fn supply(x: &mut Xml, cx: &Context, key: &str, r: &MedicationRequest, low: Option<&str>, high: Option<&str>, repeat: Option<u64>) {
+    x.open("entryRelationship", &[("typeCode", "REFR")]);
+    x.open("supply", &[("classCode", "SPLY"), ("moodCode", "INT")]);
+    template(x, "2.16.840.1.113883.10.20.22.4.17", "2014-06-09");
+    id(x, cx, key);
+    x.empty("statusCode", &[("code", codes::act_status(r.status.as_deref()))]);
+    super::ivl(x, "effectiveTime", true, low, high);
+    if let Some(n) = repeat {
+        x.empty("repeatNumber", &[("value", &n.to_string())]);
+    }
+    if let Some(v) = r.dispense_request.as_ref().and_then(|d| d.quantity.as_ref()).and_then(|q| q.value.as_ref()) {
+        x.empty("quantity", &[("value", &v.to_string())]);
+    }
+    x.close();
+    x.close();
+}

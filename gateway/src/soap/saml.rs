@@ -1,0 +1,321 @@
+//! SAML 2.0 assertions in the WS-Security header: verified, then turned into the [`Requester`].
+//!
+//! envelope bytes → [`scan`] (quick-xml: DTDs, duplicate IDs and depth refused; the
+//! `wsse:Security` header copied) → [`assertion`] (typed view) → [`policy`] (signature shape,
+//! algorithms) → [`dsig`] (libxmlsec1 verifies the enveloped signature in place, with a pinned
+//! key from [`keys`]) → issuer, audience and validity windows → holder-of-key proof over
+//! `wsu:Timestamp` → [`xspa`] → `Requester` for GP Connect and the audit trail.
+//!
+//! Signature wrapping: the element whose attributes we read is the single `saml2:Assertion`
+//! directly under `/Envelope/Header/Security`; its signature must be its own direct child with one
+//! reference to `#<its ID>`, IDs are unique across the envelope, and only that element's `ID` is
+//! registered for reference resolution. An assertion anywhere else is ignored.
+
+mod assertion;
+mod config;
+mod dsig;
+mod keys;
+mod policy;
+mod scan;
+mod xspa;
+
+use time::OffsetDateTime;
+use xhuma_common::identity::Requester;
+
+pub use config::*;
+pub use xspa::{
+    HOME_COMMUNITY_ID, ORGANIZATION, ORGANIZATION_ID, PURPOSE_OF_USE, RESOURCE_ID, ROLE, SUBJECT_ID,
+};
+
+use assertion::{Assertion, HolderKey, SecurityParts, SignatureInfo, Timestamp};
+use dsig::{KeyMaterial, SignedDocument};
+use keys::TrustedCert;
+
+/// Namespaces we match on.
+mod ns {
+    pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+    pub const WSSE: &str =
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+    pub const WSU: &str =
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+    pub const SAML2: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+    pub const DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+    pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
+}
+
+const HOLDER_OF_KEY: &str = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key";
+
+/// Why an assertion was refused. `Display` is safe to send to the caller: it never contains
+/// message content.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum SamlError {
+    #[error("no SAML assertion in the WS-Security header")]
+    Missing,
+    #[error("the SAML assertion is not signed")]
+    Unsigned,
+    #[error("the SAML assertion signature does not verify")]
+    BadSignature,
+    #[error("the SAML assertion is not signed by a trusted certificate")]
+    UntrustedCertificate,
+    #[error("signature or digest algorithm not accepted")]
+    UnsupportedAlgorithm,
+    #[error("the SAML assertion has expired")]
+    Expired,
+    #[error("the SAML assertion is not yet valid")]
+    NotYetValid,
+    #[error("the SAML assertion is not intended for this service")]
+    WrongAudience,
+    #[error("the SAML assertion issuer is not trusted")]
+    UntrustedIssuer,
+    #[error("holder-of-key proof missing or invalid")]
+    HolderOfKey,
+    #[error("the WS-Security timestamp is not current")]
+    StaleTimestamp,
+    #[error("malformed WS-Security header: {0}")]
+    Malformed(&'static str),
+    /// Start-up only: a trust file could not be used.
+    #[error("SAML trust certificate {path}: {reason}")]
+    TrustStore { path: String, reason: String },
+}
+
+/// A verified assertion: the requester plus what the audit may want besides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    pub requester: Requester,
+    /// XACML `resource-id`: the patient the caller says it is asking about (an HL7 CX string).
+    pub resource_id: Option<String>,
+    pub assertion_id: String,
+    /// False only when `allow_unsigned` let an unsigned assertion through.
+    pub signed: bool,
+    /// A header signature made with the holder-of-key key covered the current `wsu:Timestamp`.
+    pub holder_of_key: bool,
+    pub not_on_or_after: Option<OffsetDateTime>,
+}
+
+/// Checks assertions against the configured trust. Built once at start-up; cheap to share.
+#[derive(Debug, Clone)]
+pub struct SamlVerifier {
+    cfg: SamlConfig,
+    trust: Vec<TrustedCert>,
+    skew: time::Duration,
+}
+
+// === impl SamlError ===
+
+impl SamlError {
+    /// The WS-Security 1.1 fault subcode (local part, namespace `wsse`) for this error.
+    pub fn wsse_fault_code(&self) -> &'static str {
+        match self {
+            Self::Missing | Self::Malformed(_) | Self::TrustStore { .. } => "InvalidSecurity",
+            Self::Unsigned => "InvalidSecurityToken",
+            Self::BadSignature => "FailedCheck",
+            Self::UnsupportedAlgorithm => "UnsupportedAlgorithm",
+            Self::Expired | Self::NotYetValid | Self::StaleTimestamp => "MessageExpired",
+            Self::UntrustedCertificate
+            | Self::WrongAudience
+            | Self::UntrustedIssuer
+            | Self::HolderOfKey => "FailedAuthentication",
+        }
+    }
+}
+
+// === impl SamlVerifier ===
+
+impl SamlVerifier {
+    /// Loads the trusted certificates named in `cfg`.
+    pub fn new(cfg: &SamlConfig) -> Result<Self, SamlError> {
+        let trust = keys::load_trust(&cfg.trust_pems)?;
+        if trust.is_empty() && !cfg.allow_unsigned {
+            tracing::warn!(
+                "No SAML trust certificates configured: every assertion will be refused"
+            );
+        }
+        let skew = time::Duration::try_from(cfg.clock_skew).map_err(|_| SamlError::TrustStore {
+            path: XHUMA_SAML_CLOCK_SKEW_SECS.into(),
+            reason: "clock skew out of range".into(),
+        })?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            trust,
+            skew,
+        })
+    }
+
+    pub fn config(&self) -> &SamlConfig {
+        &self.cfg
+    }
+
+    /// `envelope` = the whole SOAP envelope bytes as received (signatures reference ids inside
+    /// it). `Ok(None)` when no assertion is present and configuration allows that.
+    pub fn verify(
+        &self,
+        envelope: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<Requester>, SamlError> {
+        Ok(self.verify_assertion(envelope, now)?.map(|v| v.requester))
+    }
+
+    /// As [`Self::verify`], with the details the audit may record.
+    #[tracing::instrument(skip_all)]
+    pub fn verify_assertion(
+        &self,
+        envelope: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<VerifiedAssertion>, SamlError> {
+        let scan = scan::scan(envelope)?;
+        let Some(security) = scan.security.as_ref() else {
+            return self.absent();
+        };
+        let parts = assertion::security_parts(security)?;
+        if let Some(ts) = &parts.timestamp {
+            self.check_timestamp(ts, now)?;
+        }
+        let Some(element) = parts.assertion else {
+            return self.absent();
+        };
+        let a = assertion::assertion(element)?;
+
+        let signed = match &a.signature {
+            Some(sig) => {
+                policy::assertion_signature(sig, &a.id, self.cfg.allow_sha1)?;
+                true
+            }
+            None if self.cfg.allow_unsigned => false,
+            None => return Err(SamlError::Unsigned),
+        };
+        let mut holder_of_key = false;
+        if let (true, Some(sig)) = (signed, &a.signature) {
+            let doc = SignedDocument::parse(envelope)?;
+            doc.register_ids(true, scan.wsu_ids > 0)?;
+            self.check_signature(&doc, sig, now)?;
+            holder_of_key =
+                self.check_holder_of_key(&doc, &parts, &a, scan.body_wsu_id.as_deref())?;
+        }
+        self.check_claims(&a, now)?;
+        if self.cfg.require_holder_of_key && !holder_of_key {
+            return Err(SamlError::HolderOfKey);
+        }
+        let (requester, resource_id) = xspa::requester(&a)?;
+        Ok(Some(VerifiedAssertion {
+            requester,
+            resource_id,
+            assertion_id: a.id,
+            signed,
+            holder_of_key,
+            not_on_or_after: a.not_on_or_after,
+        }))
+    }
+
+    fn absent(&self) -> Result<Option<VerifiedAssertion>, SamlError> {
+        if self.cfg.required {
+            Err(SamlError::Missing)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The enveloped signature verifies with a pinned certificate that is valid now.
+    fn check_signature(
+        &self,
+        doc: &SignedDocument,
+        sig: &SignatureInfo,
+        now: OffsetDateTime,
+    ) -> Result<(), SamlError> {
+        let named = sig
+            .cert
+            .as_ref()
+            .map(|der| self.trust.iter().find(|c| &c.der == der));
+        let candidates: Vec<&TrustedCert> = match named {
+            Some(Some(c)) if c.valid_at(now) => vec![c],
+            Some(Some(_)) => return Err(SamlError::UntrustedCertificate),
+            // No certificate, or one we do not pin: try every pinned key (the signer may send
+            // a reissued certificate for the same key).
+            _ => self.trust.iter().filter(|c| c.valid_at(now)).collect(),
+        };
+        if candidates.is_empty() {
+            return Err(SamlError::UntrustedCertificate);
+        }
+        for c in candidates {
+            if doc.verify_assertion(&KeyMaterial::CertDer(c.der.clone()))? {
+                return Ok(());
+            }
+        }
+        match named {
+            Some(Some(_)) => Err(SamlError::BadSignature),
+            Some(None) => Err(SamlError::UntrustedCertificate),
+            None => Err(SamlError::BadSignature),
+        }
+    }
+
+    /// Issuer, audience, Conditions and SubjectConfirmation windows.
+    fn check_claims(&self, a: &Assertion, now: OffsetDateTime) -> Result<(), SamlError> {
+        if !self.cfg.trusted_issuers.is_empty() && !self.cfg.trusted_issuers.contains(&a.issuer) {
+            return Err(SamlError::UntrustedIssuer);
+        }
+        if let Some(audience) = &self.cfg.audience {
+            let ok = !a.audiences.is_empty() && a.audiences.iter().all(|r| r.contains(audience));
+            if !ok {
+                return Err(SamlError::WrongAudience);
+            }
+        }
+        policy::window(a.not_before, a.not_on_or_after, now, self.skew)?;
+        // At least one subject confirmation must be usable now, when any is given.
+        let mut first_err = None;
+        for c in &a.confirmations {
+            match policy::window(c.not_before, c.not_on_or_after, now, self.skew) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// `Created <= now` and `now < Expires`, with skew.
+    fn check_timestamp(&self, ts: &Timestamp, now: OffsetDateTime) -> Result<(), SamlError> {
+        policy::window(ts.created, ts.expires, now, self.skew)
+            .map_err(|_| SamlError::StaleTimestamp)
+    }
+
+    /// Every `ds:Signature` directly in `wsse:Security` must verify with the holder-of-key key of
+    /// the (verified) assertion. True when one of them covers the `wsu:Timestamp`.
+    fn check_holder_of_key(
+        &self,
+        doc: &SignedDocument,
+        parts: &SecurityParts<'_>,
+        a: &Assertion,
+        body_id: Option<&str>,
+    ) -> Result<bool, SamlError> {
+        if parts.signatures.is_empty() {
+            return Ok(false);
+        }
+        let key = a
+            .confirmations
+            .iter()
+            .filter(|c| c.method == HOLDER_OF_KEY)
+            .find_map(|c| c.key.clone())
+            .ok_or(SamlError::HolderOfKey)?;
+        let key = match key {
+            HolderKey::CertDer(der) => KeyMaterial::CertDer(der),
+            HolderKey::Rsa { modulus, exponent } => {
+                KeyMaterial::PublicDer(keys::rsa_spki_der(&modulus, &exponent))
+            }
+        };
+        let ts_id = parts.timestamp.as_ref().and_then(|t| t.id.clone());
+        let allowed: Vec<&str> = ts_id.iter().map(String::as_str).chain(body_id).collect();
+        let mut covers_timestamp = false;
+        for (index, element) in parts.signatures.iter().enumerate() {
+            let sig = assertion::signature(element)?;
+            if sig.token_ref.as_deref().is_some_and(|r| r != a.id) {
+                return Err(SamlError::HolderOfKey);
+            }
+            let ids = policy::header_signature(&sig, &allowed, self.cfg.allow_sha1)?;
+            if !doc.verify_header_signature(index, &key)? {
+                return Err(SamlError::HolderOfKey);
+            }
+            covers_timestamp |= ts_id.as_ref().is_some_and(|t| ids.contains(t));
+        }
+        Ok(covers_timestamp)
+    }
+}

@@ -82,7 +82,7 @@ pub fn concept(x: &mut Xml, elem: &'static str, cc: Option<&CodeableConcept>, xs
             cc.coding
                 .iter()
                 .filter(|c| !std::ptr::eq(*c, primary.map_or(std::ptr::null(), |p| p as *const Coding)))
-                .filter(|c| oid_for(c.system.as_deref()).is_some() && c.code.as_deref().is_some_and(|s| !s.trim().is_empty()))
+                .filter(|c| oid_for(c.system.as_deref()).is_some() && c.has_code())
                 .collect()
         })
         .unwrap_or_default();

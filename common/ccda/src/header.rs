@@ -43,8 +43,8 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     );
     x.empty("realmCode", &[("code", "GB")]);
     x.empty("typeId", &[("root", "2.16.840.1.113883.1.3"), ("extension", "POCD_HD000040")]);
-    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.1.1"), ("extension", "2015-08-01")]);
-    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.1.2"), ("extension", "2015-08-01")]);
+    crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.1", "2015-08-01");
+    crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.2", "2015-08-01");
     x.empty("id", &[("root", &doc_id)]);
     codes::fixed(x, "code", "34133-9", codes::LOINC, "LOINC", "Summarization of Episode Note");
     x.leaf("title", &[], "GP Connect: Access Record Structured");
@@ -65,7 +65,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         None => x.empty("id", &[("nullFlavor", "UNK")]),
     }
     address(x, p.address.iter().find(|a| a.use_.as_deref() == Some("home")).or(p.address.first()), "HP");
-    telecoms(x, &p.telecom);
+    telecoms(x, &p.telecom, usize::MAX);
     x.open("patient", &[]);
     person_name(x, name);
     gender(x, p.gender.as_deref());
@@ -78,7 +78,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.close();
     if practice.org.is_some() || practice.ods.is_some() {
         x.open("providerOrganization", &[]);
-        organization_body(x, &practice);
+        organization_body(x, &practice, usize::MAX);
         x.close();
     }
     x.close();
@@ -91,13 +91,13 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let device_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"xhuma-ccda-device");
     x.empty("id", &[("root", &device_id.hyphenated().encode_upper(&mut uuid::Uuid::encode_buffer()).to_string())]);
     address(x, practice.org.and_then(|o| o.address.first()), "WP");
-    telecoms(x, practice.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]));
+    telecoms(x, practice.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]), usize::MAX);
     x.open("assignedAuthoringDevice", &[]);
     x.leaf("manufacturerModelName", &[], &cx.software_name);
     x.leaf("softwareName", &[], &format!("{} {}", cx.software_name, cx.software_version));
     x.close();
     x.open("representedOrganization", &[]);
-    organization_body(x, &practice);
+    organization_body(x, &practice, usize::MAX);
     x.close();
     x.close();
     x.close();
@@ -106,7 +106,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.open("custodian", &[]);
     x.open("assignedCustodian", &[]);
     x.open("representedCustodianOrganization", &[]);
-    organization_body(x, &practice);
+    organization_body(x, &practice, 1);
     x.close();
     x.close();
     x.close();
@@ -211,13 +211,14 @@ fn ods_of(o: &Organization) -> Option<&str> {
 }
 
 /// id, name, telecom, addr of an organization (US Realm requires all four).
-fn organization_body(x: &mut Xml, pr: &Practice<'_>) {
+/// `custodian` allows exactly one telecom; the others any number.
+fn organization_body(x: &mut Xml, pr: &Practice<'_>, max_telecom: usize) {
     match pr.ods {
         Some(ods) => x.empty("id", &[("root", ODS), ("extension", ods)]),
         None => x.empty("id", &[("nullFlavor", "UNK")]),
     }
     x.leaf("name", &[], pr.org.and_then(|o| o.name.as_deref()).unwrap_or("Unknown GP practice"));
-    telecoms(x, pr.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]));
+    telecoms(x, pr.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]), max_telecom);
     address(x, pr.org.and_then(|o| o.address.first()), "WP");
 }
 
@@ -260,9 +261,12 @@ pub fn address(x: &mut Xml, a: Option<&Address>, default_use: &str) {
     x.close();
 }
 
-pub fn telecoms(x: &mut Xml, t: &[ContactPoint]) {
+pub fn telecoms(x: &mut Xml, t: &[ContactPoint], max: usize) {
     let mut n = 0;
     for c in t {
+        if n >= max {
+            break;
+        }
         let Some(v) = c.value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else { continue };
         let scheme = match c.system.as_deref() {
             Some("phone") => "tel:",

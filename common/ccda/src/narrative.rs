@@ -196,7 +196,7 @@ impl Section {
             x.open("section", &[]);
         }
         if let Some((root, ext)) = spec.template {
-            x.empty("templateId", &[("root", root), ("extension", ext)]);
+            crate::sections::template(x, root, ext);
         }
         crate::codes::fixed(x, "code", spec.code, spec.code_system, spec.code_system_name, spec.display);
         x.leaf("title", &[], spec.title);

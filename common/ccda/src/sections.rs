@@ -79,7 +79,10 @@ pub fn items<'a>(ix: &'a Index, lists: &[(usize, &'a List)]) -> Vec<Item<'a>> {
     out
 }
 
+/// The C-CDA R2.1 templateId plus the R1.1 root-only one (required for
+/// templates that existed in R1.1; harmless for the others).
 pub fn template(x: &mut Xml, root: &str, ext: &str) {
+    x.empty("templateId", &[("root", root)]);
     x.empty("templateId", &[("root", root), ("extension", ext)]);
 }
 

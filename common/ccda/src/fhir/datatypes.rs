@@ -193,7 +193,7 @@ impl CodeableConcept {
 
     /// The coding to put in CD/@code: SNOMED first, then dm+d, then the first with a code.
     pub fn primary(&self) -> Option<&Coding> {
-        let coded = |c: &&Coding| c.code.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let coded = |c: &&Coding| c.has_code();
         self.coding
             .iter()
             .filter(coded)
@@ -206,6 +206,11 @@ impl CodeableConcept {
 // === impl Coding ===
 
 impl Coding {
+    /// A code usable in CD/@code: present, no whitespace (the XSD `cs` type).
+    pub fn has_code(&self) -> bool {
+        self.code.as_deref().is_some_and(|s| !s.trim().is_empty() && !s.trim().contains(char::is_whitespace))
+    }
+
     /// `Extension-coding-sctdescid.descriptionDisplay`: the term the clinician picked.
     pub fn description_display(&self) -> Option<&str> {
         self.extension

@@ -270,6 +270,8 @@ fn entry_xml(
     text_ref(x, rid);
     x.empty("statusCode", &[("code", codes::act_status(ms.status.as_deref()))]);
     super::ivl(x, "effectiveTime", true, start.as_deref(), end.as_deref());
+    // GP Connect carries the dose only as free text (the sig below).
+    x.empty("doseQuantity", &[("nullFlavor", "NI")]);
     x.open("consumable", &[]);
     x.open("manufacturedProduct", &[("classCode", "MANU")]);
     template(x, "2.16.840.1.113883.10.20.22.4.23", "2014-06-09");

@@ -285,6 +285,8 @@ pub fn reference_range(x: &mut Xml, r: &ReferenceRange) {
             bound(x, "high", h, None);
         }
         x.close();
+    } else {
+        x.empty("value", &[("xsi:type", "IVL_PQ"), ("nullFlavor", "NI")]);
     }
     x.close();
     x.close();

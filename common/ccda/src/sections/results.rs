@@ -170,6 +170,7 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
     if let Some(t) = &report_ts {
         x.open("effectiveTime", &[]);
         x.empty("low", &[("value", t)]);
+        x.empty("high", &[("value", t)]);
         x.close();
     }
     if leaves.is_empty() {

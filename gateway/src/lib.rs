@@ -1,3 +1,23 @@
-//! The IHE responding gateway (being built: issue 4).
+//! Xhuma's IHE responding gateway: ITI-55, ITI-47, ITI-38 and ITI-39 over SOAP 1.2 and MTOM.
+//!
+//! Layout:
+//! - [`app`]: the axum router (routes, limits, layers) and the one SOAP handler.
+//! - [`soap`]: bytes ↔ envelopes: namespace-aware parsing, WS-Addressing, MTOM/XOP, faults.
+//! - [`caller`]: who is asking (verified SAML identity, or the configured default).
+//! - [`iti`]: the four transactions, each `parse` → `handle` (calls the [`backend`]) → `render`.
+//! - [`error`]: the single map from failures to SOAP Faults, HL7 AE and XDS RegistryErrors.
+//! - [`config`]: `XHUMA_*` settings.
+//! - [`backend`]: what the SOAP layer needs from the record pipeline; [`records`] implements it.
+#![forbid(unsafe_code)]
+
+pub mod app;
 pub mod backend;
+pub mod caller;
+pub mod config;
+pub mod error;
+pub mod iti;
 pub mod records;
+pub mod soap;
+
+pub use app::{AppState, router};
+pub use config::GatewayConfig;

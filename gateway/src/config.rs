@@ -1,0 +1,226 @@
+//! `XHUMA_*` settings of the gateway binary.
+//!
+//! Built once in `main.rs` from the process environment (tests pass a map to
+//! [`GatewayConfig::from_lookup`]); `app::AppState` keeps it for the handlers. Every field's
+//! `///` doc is the user documentation mirrored in the README's configuration table.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig, process_env};
+use xhuma_common::identity::Requester;
+
+use crate::records::PipelineConfig;
+use crate::soap::saml::SamlConfig;
+use crate::soap::element::Limits;
+
+pub const XHUMA_LISTEN_ADDR: &str = "XHUMA_LISTEN_ADDR";
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
+pub const XHUMA_HOME_COMMUNITY_ID: &str = "XHUMA_HOME_COMMUNITY_ID";
+pub const DEFAULT_HOME_COMMUNITY_ID: &str = "2.16.840.1.113883.2.1.3.34.9001";
+pub const XHUMA_REPOSITORY_UNIQUE_ID: &str = "XHUMA_REPOSITORY_UNIQUE_ID";
+pub const DEFAULT_REPOSITORY_UNIQUE_ID: &str = "2.16.840.1.113883.2.1.3.34.69.420";
+pub const XHUMA_MTOM_RESPONSE: &str = "XHUMA_MTOM_RESPONSE";
+pub const XHUMA_MAX_BODY_BYTES: &str = "XHUMA_MAX_BODY_BYTES";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub const XHUMA_MAX_XML_DEPTH: &str = "XHUMA_MAX_XML_DEPTH";
+pub const DEFAULT_MAX_XML_DEPTH: usize = 64;
+pub const XHUMA_REQUEST_TIMEOUT_MS: &str = "XHUMA_REQUEST_TIMEOUT_MS";
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 55_000;
+pub const XHUMA_MAX_DOCUMENT_REQUESTS: &str = "XHUMA_MAX_DOCUMENT_REQUESTS";
+pub const DEFAULT_MAX_DOCUMENT_REQUESTS: usize = 20;
+pub const XHUMA_DEFAULT_REQUESTER_SUBJECT: &str = "XHUMA_DEFAULT_REQUESTER_SUBJECT";
+pub const XHUMA_DEFAULT_REQUESTER_ORGANIZATION: &str = "XHUMA_DEFAULT_REQUESTER_ORGANIZATION";
+pub const XHUMA_DEFAULT_REQUESTER_ORGANIZATION_ID: &str = "XHUMA_DEFAULT_REQUESTER_ORGANIZATION_ID";
+pub const XHUMA_DEFAULT_REQUESTER_ODS: &str = "XHUMA_DEFAULT_REQUESTER_ODS";
+pub const DEFAULT_REQUESTER_SUBJECT: &str = "Xhuma gateway";
+pub const XHUMA_XCPD_DEMOGRAPHIC_CHECK: &str = "XHUMA_XCPD_DEMOGRAPHIC_CHECK";
+pub const XHUMA_PUBLIC_URL: &str = "XHUMA_PUBLIC_URL";
+
+/// How ITI responses are packaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtomPolicy {
+    /// MTOM/XOP answer iff the request was MTOM (IHE: the response format follows the request).
+    Auto,
+    /// Always a plain SOAP envelope with inline base64 documents (what the original sent;
+    /// Epic accepts it).
+    Inline,
+}
+
+impl FromStr for MtomPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "inline" => Ok(Self::Inline),
+            _ => Err("expected auto or inline".into()),
+        }
+    }
+}
+
+/// Everything the gateway binary is configured with.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `XHUMA_LISTEN_ADDR`: address the HTTP server binds (default `127.0.0.1:8000`).
+    pub listen: SocketAddr,
+    /// `XHUMA_HOME_COMMUNITY_ID`: our XCA home community OID (bare, without `urn:oid:`).
+    pub home_community_id: String,
+    /// `XHUMA_REPOSITORY_UNIQUE_ID`: the repositoryUniqueId advertised in ITI-38 and checked
+    /// in ITI-39.
+    pub repository_unique_id: String,
+    /// `XHUMA_MTOM_RESPONSE`: `auto` (default) or `inline`.
+    pub mtom_response: MtomPolicy,
+    /// `XHUMA_MAX_BODY_BYTES`: largest request body accepted (default 4 MiB); larger → 413
+    /// with a SOAP fault.
+    pub max_body_bytes: usize,
+    /// `XHUMA_MAX_XML_DEPTH`: deepest element nesting accepted in a request (default 64).
+    pub max_xml_depth: usize,
+    /// `XHUMA_REQUEST_TIMEOUT_MS`: per-request deadline (default 55 000, inside Epic's 60 s);
+    /// past it the caller gets a SOAP fault.
+    pub request_timeout: Duration,
+    /// `XHUMA_MAX_DOCUMENT_REQUESTS`: most DocumentRequests in one ITI-39 (default 20; Epic
+    /// sends up to 10).
+    pub max_document_requests: usize,
+    /// `XHUMA_DEFAULT_REQUESTER_SUBJECT`, `…_ORGANIZATION`, `…_ORGANIZATION_ID`, `…_ODS`:
+    /// the identity used when a request has no SAML assertion and `XHUMA_SAML_REQUIRED=false`.
+    pub default_requester: Requester,
+    /// `XHUMA_XCPD_DEMOGRAPHIC_CHECK`: when true, ITI-55/47 answer "no match" unless the
+    /// query's birth date, gender and family name (those present) agree with PDS.
+    pub demographic_check: bool,
+    /// `XHUMA_PUBLIC_URL`: base URL the WSDLs advertise (default: taken from the Host header).
+    pub public_url: Option<String>,
+    pub amqp: AmqpConfig,
+    pub redis: RedisConfig,
+    pub pipeline: PipelineConfig,
+    /// `XHUMA_SAML_*`: trust, audience and policy of the SAML verifier (`soap::saml`).
+    pub saml: SamlConfig,
+}
+
+// === impl GatewayConfig ===
+
+impl GatewayConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&process_env)
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let oid = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+            let v = env.string(var, default);
+            let v = v.trim();
+            let v = v.strip_prefix("urn:oid:").unwrap_or(v).to_string();
+            if v.is_empty() || !v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(ConfigError {
+                    var,
+                    reason: "expected an OID such as 2.16.840.1.113883.2.1.3.34.9001".into(),
+                });
+            }
+            Ok(v)
+        };
+        let max_body_bytes = env.parse(XHUMA_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)?;
+        if max_body_bytes < 1024 {
+            return Err(ConfigError {
+                var: XHUMA_MAX_BODY_BYTES,
+                reason: "must be at least 1024".into(),
+            });
+        }
+        let max_xml_depth = env.parse(XHUMA_MAX_XML_DEPTH, DEFAULT_MAX_XML_DEPTH)?;
+        if !(8..=1024).contains(&max_xml_depth) {
+            return Err(ConfigError {
+                var: XHUMA_MAX_XML_DEPTH,
+                reason: "must be between 8 and 1024".into(),
+            });
+        }
+        let default_requester = Requester {
+            subject_id: env.string(XHUMA_DEFAULT_REQUESTER_SUBJECT, DEFAULT_REQUESTER_SUBJECT),
+            organization: env.string(XHUMA_DEFAULT_REQUESTER_ORGANIZATION, ""),
+            organization_id: env.string(XHUMA_DEFAULT_REQUESTER_ORGANIZATION_ID, ""),
+            ods_code: env.get(XHUMA_DEFAULT_REQUESTER_ODS),
+            ..Requester::default()
+        };
+        Ok(Self {
+            listen: env.parse(XHUMA_LISTEN_ADDR, DEFAULT_LISTEN_ADDR.parse().map_err(|_| ConfigError {
+                var: XHUMA_LISTEN_ADDR,
+                reason: "bad default".into(),
+            })?)?,
+            home_community_id: oid(XHUMA_HOME_COMMUNITY_ID, DEFAULT_HOME_COMMUNITY_ID)?,
+            repository_unique_id: oid(XHUMA_REPOSITORY_UNIQUE_ID, DEFAULT_REPOSITORY_UNIQUE_ID)?,
+            mtom_response: env.parse(XHUMA_MTOM_RESPONSE, MtomPolicy::Auto)?,
+            max_body_bytes,
+            max_xml_depth,
+            request_timeout: env.millis(XHUMA_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS)?,
+            max_document_requests: env
+                .parse(XHUMA_MAX_DOCUMENT_REQUESTS, DEFAULT_MAX_DOCUMENT_REQUESTS)?
+                .max(1),
+            default_requester,
+            demographic_check: env.bool(XHUMA_XCPD_DEMOGRAPHIC_CHECK, false)?,
+            public_url: env.get(XHUMA_PUBLIC_URL).map(|u| u.trim_end_matches('/').to_string()),
+            amqp: AmqpConfig::from_env(&env)?,
+            redis: RedisConfig::from_env(&env)?,
+            pipeline: PipelineConfig::from_env(&env)?,
+            saml: SamlConfig::from_env(&env)?,
+        })
+    }
+
+    /// `urn:oid:` + the home community id, as XCA messages carry it.
+    pub fn home_community_urn(&self) -> String {
+        format!("urn:oid:{}", self.home_community_id)
+    }
+
+    /// Limits for the XML parser.
+    pub fn xml_limits(&self) -> Limits {
+        Limits {
+            max_depth: self.max_xml_depth,
+            ..Limits::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Variables the pipeline's NHS settings require (not under test here).
+    const REQUIRED: &[(&str, &str)] = &[
+        ("XHUMA_NHS_API_KEY", "test-key"),
+        ("XHUMA_NHS_ASID", "200000000001"),
+        ("XHUMA_NHS_SIGNING_KEY_PATH", "/nonexistent/test-key.pem"),
+    ];
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<GatewayConfig, ConfigError> {
+        let map: HashMap<String, String> = REQUIRED
+            .iter()
+            .chain(pairs)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        GatewayConfig::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN_ADDR);
+        assert_eq!(c.home_community_urn(), "urn:oid:2.16.840.1.113883.2.1.3.34.9001");
+        assert_eq!(c.repository_unique_id, DEFAULT_REPOSITORY_UNIQUE_ID);
+        assert_eq!(c.mtom_response, MtomPolicy::Auto);
+        assert!(c.saml.required);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value) in [
+            (XHUMA_HOME_COMMUNITY_ID, "not an oid"),
+            (XHUMA_MTOM_RESPONSE, "sometimes"),
+            (XHUMA_MAX_BODY_BYTES, "12"),
+            (XHUMA_LISTEN_ADDR, "nowhere"),
+            (XHUMA_XCPD_DEMOGRAPHIC_CHECK, "perhaps"),
+        ] {
+            assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var);
+        }
+        let c = cfg(&[(XHUMA_HOME_COMMUNITY_ID, "urn:oid:1.2.3")]).unwrap();
+        assert_eq!(c.home_community_id, "1.2.3");
+    }
+}

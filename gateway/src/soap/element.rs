@@ -1,0 +1,282 @@
+//! A small owned XML element tree, built by a namespace-aware quick-xml pass.
+//!
+//! `envelope` parses the request bytes into an [`Element`] tree; the ITI parsers navigate it by
+//! (namespace, local name), so any prefix and any line layout work. The parser refuses DTDs and
+//! every entity except the five predefined ones and character references (no billion laughs,
+//! no external entities), and bounds depth, element count and attribute count.
+
+use std::ops::Range;
+
+use quick_xml::NsReader;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::XmlVersion;
+
+/// Limits applied while building the tree.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deepest element nesting accepted.
+    pub max_depth: usize,
+    /// Most elements accepted in one document.
+    pub max_elements: usize,
+    /// Most attributes on one element.
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 64,
+            max_elements: 100_000,
+            max_attributes: 64,
+        }
+    }
+}
+
+/// Why bytes are not an acceptable XML document. Messages are safe to log (no content).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("the document is not well-formed XML")]
+    Malformed,
+    #[error("the document is not UTF-8")]
+    Encoding,
+    #[error("DTDs are not accepted")]
+    Doctype,
+    #[error("entity references other than the predefined ones are not accepted")]
+    Entity,
+    #[error("an element or attribute prefix is not bound to a namespace")]
+    UnboundPrefix,
+    #[error("the document nests elements deeper than allowed")]
+    TooDeep,
+    #[error("the document has more elements or attributes than allowed")]
+    TooLarge,
+    #[error("the document has no root element")]
+    Empty,
+}
+
+/// One attribute: namespace (empty when none), local name, normalised value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub ns: String,
+    pub local: String,
+    pub value: String,
+}
+
+/// One element with its resolved name, attributes, children and direct text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    pub ns: String,
+    pub local: String,
+    pub attributes: Vec<Attribute>,
+    pub children: Vec<Element>,
+    /// Concatenated character data directly inside this element (not in children).
+    pub text: String,
+    /// Byte range of the element in the parsed input (start tag to end tag).
+    pub span: Range<usize>,
+}
+
+// === impl Element ===
+
+impl Element {
+    /// True when the element has this namespace and local name.
+    pub fn is(&self, ns: &str, local: &str) -> bool {
+        self.ns == ns && self.local == local
+    }
+
+    /// The first child with this name.
+    pub fn child(&self, ns: &str, local: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.is(ns, local))
+    }
+
+    /// Every child with this name.
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        local: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.is(ns, local))
+    }
+
+    /// Follows a path of child names in one namespace.
+    pub fn path(&self, ns: &str, locals: &[&str]) -> Option<&Element> {
+        let mut cur = self;
+        for l in locals {
+            cur = cur.child(ns, l)?;
+        }
+        Some(cur)
+    }
+
+    /// Value of an attribute without namespace.
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attr_ns("", local)
+    }
+
+    /// Value of a namespaced attribute.
+    pub fn attr_ns(&self, ns: &str, local: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.ns == ns && a.local == local)
+            .map(|a| a.value.as_str())
+    }
+
+    /// Trimmed direct text.
+    pub fn text_trimmed(&self) -> &str {
+        self.text.trim()
+    }
+
+    /// Every descendant (depth first) with this name.
+    pub fn descendants<'a>(&'a self, ns: &'a str, local: &'a str, out: &mut Vec<&'a Element>) {
+        for c in &self.children {
+            if c.is(ns, local) {
+                out.push(c);
+            }
+            c.descendants(ns, local, out);
+        }
+    }
+}
+
+/// Parses a whole document into its root element.
+///
+/// `resolve_include` is offered every `xop:Include/@href` (MTOM): when it returns text, the
+/// Include element is replaced by that text in its parent (the base64 of the referenced part).
+pub fn parse(
+    input: &[u8],
+    limits: Limits,
+    resolve_include: &dyn Fn(&str) -> Option<String>,
+) -> Result<Element, XmlError> {
+    if std::str::from_utf8(input).is_err() {
+        return Err(XmlError::Encoding);
+    }
+    let mut reader = NsReader::from_reader(input);
+    reader.config_mut().check_end_names = true;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut elements = 0usize;
+    loop {
+        let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let (ns, event) = reader.read_resolved_event().map_err(|_| XmlError::Malformed)?;
+        let ns = match ns {
+            ResolveResult::Bound(n) => Some(n.0.to_string()),
+            ResolveResult::Unbound => None,
+            ResolveResult::Unknown(_) => return Err(XmlError::UnboundPrefix),
+        };
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                elements += 1;
+                if elements > limits.max_elements {
+                    return Err(XmlError::TooLarge);
+                }
+                if stack.len() >= limits.max_depth {
+                    return Err(XmlError::TooDeep);
+                }
+                if root.is_some() {
+                    return Err(XmlError::Malformed);
+                }
+                let mut el = Element {
+                    ns: ns.unwrap_or_default(),
+                    local: e.local_name().as_ref().to_string(),
+                    span: before..before,
+                    ..Default::default()
+                };
+                for a in e.attributes() {
+                    let a = a.map_err(|_| XmlError::Malformed)?;
+                    let key = a.key;
+                    let raw = key.as_ref();
+                    if raw == "xmlns" || raw.starts_with("xmlns:") {
+                        continue;
+                    }
+                    if el.attributes.len() >= limits.max_attributes {
+                        return Err(XmlError::TooLarge);
+                    }
+                    let (ans, local) = reader.resolver().resolve_attribute(key);
+                    let ans = match ans {
+                        ResolveResult::Bound(n) => n.0.to_string(),
+                        ResolveResult::Unbound => String::new(),
+                        ResolveResult::Unknown(_) => return Err(XmlError::UnboundPrefix),
+                    };
+                    let value = a
+                        .normalized_value(XmlVersion::Implicit1_0)
+                        .map_err(|_| XmlError::Entity)?;
+                    el.attributes.push(Attribute {
+                        ns: ans,
+                        local: local.as_ref().to_string(),
+                        value: value.into_owned(),
+                    });
+                }
+                if matches!(event, Event::Empty(_)) {
+                    el.span = before..usize::try_from(reader.buffer_position()).unwrap_or(before);
+                    close(el, &mut stack, &mut root, resolve_include);
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::End(_) => {
+                let mut el = stack.pop().ok_or(XmlError::Malformed)?;
+                el.span.end = usize::try_from(reader.buffer_position()).unwrap_or(el.span.start);
+                close(el, &mut stack, &mut root, resolve_include);
+            }
+            Event::Text(t) => push_text(&mut stack, &t.xml10_content())?,
+            Event::CData(c) => {
+                push_text(&mut stack, c.as_ref())?;
+            }
+            Event::GeneralRef(r) => {
+                let s = match r.resolve_char_ref().map_err(|_| XmlError::Malformed)? {
+                    Some(ch) => ch.to_string(),
+                    None => match r.as_ref() {
+                        "amp" => "&".into(),
+                        "lt" => "<".into(),
+                        "gt" => ">".into(),
+                        "quot" => "\"".into(),
+                        "apos" => "'".into(),
+                        _ => return Err(XmlError::Entity),
+                    },
+                };
+                push_text(&mut stack, &s)?;
+            }
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed);
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+fn push_text(stack: &mut [Element], s: &str) -> Result<(), XmlError> {
+    match stack.last_mut() {
+        Some(top) => {
+            top.text.push_str(s);
+            Ok(())
+        }
+        // Only whitespace may sit outside the root element.
+        None if s.trim().is_empty() => Ok(()),
+        None => Err(XmlError::Malformed),
+    }
+}
+
+const XOP_NS: &str = "http://www.w3.org/2004/08/xop/include";
+
+fn close(
+    el: Element,
+    stack: &mut [Element],
+    root: &mut Option<Element>,
+    resolve_include: &dyn Fn(&str) -> Option<String>,
+) {
+    match stack.last_mut() {
+        Some(parent) => {
+            if el.is(XOP_NS, "Include")
+                && let Some(text) = el.attr("href").and_then(resolve_include)
+            {
+                parent.text.push_str(&text);
+                return;
+            }
+            parent.children.push(el);
+        }
+        None => *root = Some(el),
+    }
+}
+
+#[cfg(test)]
+mod tests;

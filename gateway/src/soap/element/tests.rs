@@ -1,0 +1,82 @@
+use super::*;
+
+fn no_xop(_: &str) -> Option<String> {
+    None
+}
+
+fn parse_str(s: &str) -> Result<Element, XmlError> {
+    parse(s.as_bytes(), Limits::default(), &no_xop)
+}
+
+#[test]
+fn resolves_any_prefix() {
+    let a = parse_str(r#"<x:a xmlns:x="urn:n"><x:b k="v">t</x:b></x:a>"#).unwrap();
+    let b = parse_str("<a xmlns=\"urn:n\">\n  <b\n k=\"v\">t</b></a>").unwrap();
+    assert_eq!(a.child("urn:n", "b").unwrap().attr("k"), Some("v"));
+    assert_eq!(b.child("urn:n", "b").unwrap().text, "t");
+}
+
+#[test]
+fn predefined_and_char_refs() {
+    let a = parse_str(r#"<a v="x&amp;y">1&lt;2&#65;&#x42;</a>"#).unwrap();
+    assert_eq!(a.attr("v"), Some("x&y"));
+    assert_eq!(a.text, "1<2AB");
+}
+
+#[test]
+fn hostile_inputs_are_typed_errors() {
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><lolz>&lol2;</lolz>"#;
+    let cases: &[(&str, XmlError)] = &[
+        (laughs, XmlError::Doctype),
+        ("<a>&xxe;</a>", XmlError::Entity),
+        ("<a v=\"&xxe;\"/>", XmlError::Entity),
+        ("<a><b></a>", XmlError::Malformed),
+        ("<a>", XmlError::Malformed),
+        ("", XmlError::Empty),
+        ("<p:a/>", XmlError::UnboundPrefix),
+        ("<a/><b/>", XmlError::Malformed),
+        ("text<a/>", XmlError::Malformed),
+    ];
+    for (input, want) in cases {
+        assert_eq!(parse_str(input).as_ref().err(), Some(want), "{input}");
+    }
+    assert_eq!(
+        parse(&[0xff, 0xfe, b'<'], Limits::default(), &no_xop).err(),
+        Some(XmlError::Encoding)
+    );
+}
+
+#[test]
+fn depth_and_size_limits() {
+    let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+    assert_eq!(parse_str(&deep).err(), Some(XmlError::TooDeep));
+    let many = format!("<a>{}</a>", "<b/>".repeat(200));
+    let limits = Limits {
+        max_elements: 100,
+        ..Limits::default()
+    };
+    assert_eq!(
+        parse(many.as_bytes(), limits, &no_xop).err(),
+        Some(XmlError::TooLarge)
+    );
+}
+
+#[test]
+fn spans_cover_elements() {
+    let src = r#"<a><b x="1"><c/></b></a>"#;
+    let a = parse_str(src).unwrap();
+    let b = &a.children[0];
+    assert_eq!(&src[b.span.clone()], r#"<b x="1"><c/></b>"#);
+    assert_eq!(&src[b.children[0].span.clone()], "<c/>");
+}
+
+#[test]
+fn xop_include_is_replaced() {
+    let src = r#"<a><d><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:p1"/></d></a>"#;
+    let a = parse(src.as_bytes(), Limits::default(), &|href| {
+        (href == "cid:p1").then(|| "QUJD".to_string())
+    })
+    .unwrap();
+    assert_eq!(a.children[0].text, "QUJD");
+    assert!(a.children[0].children.is_empty());
+}

@@ -1,0 +1,187 @@
+//! Writing XML: escaping, a small string builder, and re-serialising a parsed [`Element`].
+//!
+//! The ITI renderers build their payloads with [`Markup`]; the envelope, fault and MTOM
+//! packaging wrap that text. Everything written passes through [`escape`], so request data
+//! echoed back (query ids, queryByParameter) cannot inject markup.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::element::Element;
+
+/// Escapes text for element content and attribute values (both quote kinds, and the
+/// whitespace characters attributes would otherwise normalise).
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | b'\n' | b'\r' | b'\t'))
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A string builder for XML with escaped attributes and text.
+#[derive(Debug, Default)]
+pub struct Markup {
+    out: String,
+}
+
+// === impl Markup ===
+
+impl Markup {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `<name a="v" …>`.
+    pub fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.start(name, attrs);
+        self.out.push('>');
+        self
+    }
+
+    /// `<name a="v" …/>`.
+    pub fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.start(name, attrs);
+        self.out.push_str("/>");
+        self
+    }
+
+    /// `</name>`.
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        let _ = write!(self.out, "</{name}>");
+        self
+    }
+
+    /// `<name a="v">text</name>`.
+    pub fn leaf(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
+        self.open(name, attrs);
+        self.out.push_str(&escape(text));
+        self.close(name)
+    }
+
+    /// Escaped text.
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        self.out.push_str(&escape(text));
+        self
+    }
+
+    /// Markup that is already well-formed (built by this module).
+    pub fn raw(&mut self, xml: &str) -> &mut Self {
+        self.out.push_str(xml);
+        self
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+
+    fn start(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        let _ = write!(self.out, "<{name}");
+        for (k, v) in attrs {
+            let _ = write!(self.out, " {k}=\"{}\"", escape(v));
+        }
+    }
+}
+
+/// Serialises `el` with every namespace it uses declared on its root: `default_ns` elements
+/// get no prefix, others get `n1`, `n2`, … (the well-known XML Schema instance namespace
+/// keeps `xsi`, because HL7 `xsi:type` values refer to it by name).
+pub fn serialize(el: &Element, default_ns: &str) -> String {
+    let mut prefixes = BTreeMap::new();
+    collect(el, default_ns, &mut prefixes);
+    let mut m = Markup::new();
+    write_element(el, default_ns, &prefixes, true, &mut m);
+    m.finish()
+}
+
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+fn collect(el: &Element, default_ns: &str, prefixes: &mut BTreeMap<String, String>) {
+    let mut add = |ns: &str| {
+        if !ns.is_empty() && ns != default_ns && !prefixes.contains_key(ns) {
+            let p = if ns == XSI {
+                "xsi".to_string()
+            } else {
+                format!("n{}", prefixes.len() + 1)
+            };
+            prefixes.insert(ns.to_string(), p);
+        }
+    };
+    add(&el.ns);
+    for a in &el.attributes {
+        add(&a.ns);
+    }
+    for c in &el.children {
+        collect(c, default_ns, prefixes);
+    }
+}
+
+fn qualified(ns: &str, local: &str, default_ns: &str, p: &BTreeMap<String, String>) -> String {
+    if ns.is_empty() || ns == default_ns {
+        local.to_string()
+    } else {
+        match p.get(ns) {
+            Some(prefix) => format!("{prefix}:{local}"),
+            None => local.to_string(),
+        }
+    }
+}
+
+fn write_element(
+    el: &Element,
+    default_ns: &str,
+    p: &BTreeMap<String, String>,
+    root: bool,
+    m: &mut Markup,
+) {
+    let name = qualified(&el.ns, &el.local, default_ns, p);
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    if root {
+        attrs.push(("xmlns".into(), default_ns.into()));
+        for (ns, prefix) in p {
+            attrs.push((format!("xmlns:{prefix}"), ns.clone()));
+        }
+    }
+    for a in &el.attributes {
+        // Unprefixed attributes have no namespace (never the default one).
+        let n = if a.ns.is_empty() {
+            a.local.clone()
+        } else {
+            match p.get(&a.ns) {
+                Some(prefix) => format!("{prefix}:{}", a.local),
+                None => continue,
+            }
+        };
+        attrs.push((n, a.value.clone()));
+    }
+    let borrowed: Vec<(&str, &str)> = attrs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if el.children.is_empty() && el.text.trim().is_empty() {
+        m.empty(&name, &borrowed);
+        return;
+    }
+    m.open(&name, &borrowed);
+    m.text(el.text.trim());
+    for c in &el.children {
+        write_element(c, default_ns, p, false, m);
+    }
+    m.close(&name);
+}

@@ -32,7 +32,7 @@ pub use auth::{TokenSource, jwks_json};
 pub use config::{GpcIdentity, NhsConfig, RetryPolicy, SigningKeyConfig, Timeouts, TlsConfig};
 pub use error::{Service, SpineCode, UpstreamError};
 pub use gpconnect::{GpConnectClient, INTERACTION_GET_STRUCTURED, build_jwt, build_parameters};
-pub use pds::{PdsClient, demographics_from_patient};
+pub use pds::{PdsClient, PdsSearch, PdsSearchOutcome, demographics_from_patient};
 pub use sds::{ProviderEndpoint, SdsClient};
 
 /// The three service clients, sharing one token source. Cheap to clone (each holds `Arc`s).

@@ -420,7 +420,10 @@ mod tests {
         };
         assert_eq!(with(XHUMA_NHS_ENV, "moon"), XHUMA_NHS_ENV);
         assert_eq!(with(XHUMA_NHS_GPC_AREAS, "teeth"), XHUMA_NHS_GPC_AREAS);
-        assert_eq!(with(XHUMA_NHS_SIGNING_KID, "nope"), XHUMA_NHS_SIGNING_KID);
+        let mut m = HashMap::from(base);
+        m.insert(XHUMA_NHS_SIGNING_KEYS, "a=/a.pem");
+        m.insert(XHUMA_NHS_SIGNING_KID, "nope");
+        assert_eq!(env_of(m).unwrap_err().var, XHUMA_NHS_SIGNING_KID);
         assert_eq!(with(XHUMA_NHS_SDS_URL, "ftp://x"), XHUMA_NHS_SDS_URL);
         assert_eq!(
             env_of(HashMap::from([(XHUMA_NHS_ASID, "1")])).unwrap_err().var,

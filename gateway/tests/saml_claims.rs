@@ -1,5 +1,6 @@
 //! Issuer, audience, validity windows, unsigned and missing assertions, and the holder-of-key
 //! proof over `wsu:Timestamp`. Fixtures signed by Python signxml (`tests/data/saml/README.md`).
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE: fine in tests)
 
 mod saml_support;
 
@@ -159,4 +160,19 @@ fn holder_of_key_proof_required_by_policy() {
     );
     // Without the policy, an unsigned (but current) timestamp is fine.
     assert!(verify("hok-unsigned-timestamp.xml").unwrap().is_some());
+}
+
+#[test]
+fn holder_of_key_from_rsa_key_value() {
+    // The holder's key is given only as ds:RSAKeyValue; the Timestamp signature must verify
+    // with it (and the proof counts).
+    let cfg = SamlConfig {
+        require_holder_of_key: true,
+        ..config()
+    };
+    let v = verifier(&cfg)
+        .verify_assertion(&fixture("hok-keyvalue-only.xml"), NOW)
+        .unwrap()
+        .expect("assertion");
+    assert!(v.holder_of_key);
 }

@@ -23,9 +23,6 @@ use time::OffsetDateTime;
 use xhuma_common::identity::Requester;
 
 pub use config::*;
-pub use xspa::{
-    HOME_COMMUNITY_ID, ORGANIZATION, ORGANIZATION_ID, PURPOSE_OF_USE, RESOURCE_ID, ROLE, SUBJECT_ID,
-};
 
 use assertion::{Assertion, HolderKey, SecurityParts, SignatureInfo, Timestamp};
 use dsig::{KeyMaterial, SignedDocument};

@@ -57,13 +57,15 @@ def cert_b64(cert_pem):
 
 def assertion_xml(aid, *, issuer=ISSUER, not_before=None, not_on_or_after=None,
                   scd_not_on_or_after=None, audience=AUDIENCE, subject="CONE, Stephen",
-                  hok_cert="hok.crt", placeholder=True):
+                  hok_cert="hok.crt", placeholder=True, hok_x509=True):
     not_before = not_before or NOW - dt.timedelta(minutes=1)
     not_on_or_after = not_on_or_after or NOW + dt.timedelta(minutes=5)
     hok = read(hok_cert)
     mod, exp = rsa_key_value(hok)
     scd_attr = f' NotOnOrAfter="{ts(scd_not_on_or_after)}"' if scd_not_on_or_after else ""
     sig = '<ds:Signature Id="placeholder"/>' if placeholder else ""
+    x509 = (f"<ds:X509Data><ds:X509Certificate>{cert_b64(hok)}</ds:X509Certificate></ds:X509Data>"
+            if hok_x509 else "")
     return f"""<saml2:Assertion xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="{aid}" IssueInstant="{ts(NOW - dt.timedelta(seconds=30))}" Version="2.0">
         <saml2:Issuer Format="urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName">{issuer}</saml2:Issuer>{sig}
         <saml2:Subject>
@@ -72,7 +74,7 @@ def assertion_xml(aid, *, issuer=ISSUER, not_before=None, not_on_or_after=None,
             <saml2:SubjectConfirmationData{scd_attr}>
               <ds:KeyInfo>
                 <ds:KeyValue><ds:RSAKeyValue><ds:Modulus>{mod}</ds:Modulus><ds:Exponent>{exp}</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>
-                <ds:X509Data><ds:X509Certificate>{cert_b64(hok)}</ds:X509Certificate></ds:X509Data>
+                {x509}
               </ds:KeyInfo>
             </saml2:SubjectConfirmationData>
           </saml2:SubjectConfirmation>
@@ -225,6 +227,8 @@ def main():
     write("hok-expired-timestamp.xml", full(ts_created=NOW - dt.timedelta(minutes=30),
                                             ts_expires=NOW - dt.timedelta(minutes=20)))
     write("hok-unsigned-timestamp.xml", full(ts_signed=False))
+    # The holder's key given only as RSAKeyValue (no certificate), RSA-SHA1 as Epic signs.
+    write("hok-keyvalue-only.xml", full(sha1=True, hok_x509=False))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "dashboards" / "xhuma.json"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
+# SOAP outcomes that mean Xhuma (or an NHS service behind it) failed the caller; the others are
+# ok, no_match, partial and the caller's own mistakes (payload, security, envelope, …).
+FAILED = 'outcome=~"backend_error|registry_error|timeout|internal|shutting_down"'
 
 _next_id = 0
 
@@ -97,9 +100,10 @@ def panels():
     # ---- overview
     p.append(row("Overview", y)); y += 1
     p.append(stat("SOAP requests/s", f"sum(rate(xhuma_soap_requests_total[{RATE}]))", 0, y, unit="reqps"))
-    p.append(stat("SOAP error ratio",
-                  f'sum(rate(xhuma_soap_requests_total{{outcome!="success"}}[{RATE}])) / '
-                  f"clamp_min(sum(rate(xhuma_soap_requests_total[{RATE}])), 1e-9)", 4, y, unit="percentunit"))
+    p.append(stat("SOAP failure ratio",
+                  f"sum(rate(xhuma_soap_requests_total{{{FAILED}}}[{RATE}])) / "
+                  f"clamp_min(sum(rate(xhuma_soap_requests_total[{RATE}])), 1e-9)", 4, y, unit="percentunit",
+                  description="Requests answered with a backend, registry, timeout or internal failure."))
     p.append(stat("p95 SOAP latency", q(0.95, "xhuma_soap_request_duration_seconds", []), 8, y, unit="s"))
     p.append(stat("Jobs waiting (sds + gpconnect)",
                   'sum(xhuma_queue_depth{queue=~".*\\\\.(sds|gpconnect)$"})', 12, y))
@@ -116,9 +120,11 @@ def panels():
                  (q(0.95, "xhuma_soap_request_duration_seconds", ["iti"]), "p95 {{iti}}"),
                  (q(0.99, "xhuma_soap_request_duration_seconds", ["iti"]), "p99 {{iti}}")],
                 8, y, unit="s"))
-    p.append(ts("p95 latency by transaction and outcome",
-                [(q(0.95, "xhuma_soap_request_duration_seconds", ["iti", "outcome"]), "{{iti}} {{outcome}}")],
-                16, y, unit="s"))
+    p.append(ts("Failure ratio by transaction",
+                [(f"sum by (iti) (rate(xhuma_soap_requests_total{{{FAILED}}}[{RATE}])) / "
+                  f"clamp_min(sum by (iti) (rate(xhuma_soap_requests_total[{RATE}])), 1e-9)", "{{iti}}")],
+                16, y, unit="percentunit",
+                description="backend_error, registry_error, timeout, internal, shutting_down over all requests."))
     y += 8
     # ---- prefetch and wait
     p.append(row("Prefetch and wait-on-completion", y)); y += 1
@@ -137,17 +143,21 @@ def panels():
     p.append(row("NHS services (PDS, SDS, token, GP Connect)", y)); y += 1
     p.append(ts("Upstream calls/s by service and status",
                 [(f"sum by (upstream, status) (rate(xhuma_upstream_requests_total[{RATE}]))",
-                  "{{upstream}} {{status}}")], 0, y, unit="reqps"))
+                  "{{upstream}} {{status}}")], 0, y, w=6, unit="reqps"))
+    p.append(ts("Upstream errors and retries/s",
+                [(f"sum by (upstream) (rate(xhuma_upstream_errors_total[{RATE}]))", "errors {{upstream}}"),
+                 (f"sum by (upstream) (rate(xhuma_upstream_retries_total[{RATE}]))", "retries {{upstream}}")],
+                6, y, w=6, unit="ops"))
     p.append(ts("Upstream latency p95 by service",
-                [(q(0.95, "xhuma_upstream_duration_seconds", ["upstream"]), "{{upstream}}")], 8, y, unit="s"))
-    p.append(ts("GP Connect fetch time and bundle size",
-                [(q(0.5, "xhuma_gpconnect_fetch_seconds", []), "fetch p50"),
-                 (q(0.95, "xhuma_gpconnect_fetch_seconds", []), "fetch p95")],
-                16, y, w=4, unit="s"))
-    p.append(ts("GP Connect bundle bytes (p50 / p95)",
+                [(q(0.95, "xhuma_upstream_duration_seconds", ["upstream"]), "{{upstream}}")], 12, y, w=6, unit="s"))
+    p.append(ts("GP Connect fetch time",
+                [(q(0.5, "xhuma_gpconnect_fetch_seconds", []), "p50"),
+                 (q(0.95, "xhuma_gpconnect_fetch_seconds", []), "p95")],
+                18, y, w=3, unit="s"))
+    p.append(ts("GP Connect bundle bytes",
                 [(q(0.5, "xhuma_gpconnect_bundle_bytes", []), "p50"),
                  (q(0.95, "xhuma_gpconnect_bundle_bytes", []), "p95")],
-                20, y, w=4, unit="bytes"))
+                21, y, w=3, unit="bytes"))
     y += 8
     # ---- workers
     p.append(row("Workers and queues", y)); y += 1
@@ -185,14 +195,24 @@ def panels():
     y += 8
     # ---- audit
     p.append(row("Audit", y)); y += 1
-    p.append(ts("Audit events/s by outcome",
-                [(f"sum by (outcome) (rate(xhuma_audit_events_total[{RATE}]))", "{{outcome}}")],
-                0, y, w=12, unit="ops"))
+    p.append(ts("Audit events published/s (gateway, workers)",
+                [(f"sum by (job, outcome) (rate(xhuma_audit_events_total[{RATE}]))", "{{job}} {{outcome}}")],
+                0, y, w=6, unit="ops",
+                description="published to the audit queue, or dropped (must stay at zero)."))
+    p.append(ts("Audit events consumed/s",
+                [(f"sum by (outcome) (rate(xhuma_audit_consumed_total[{RATE}]))", "{{outcome}}"),
+                 (f"sum(rate(xhuma_audit_store_errors_total[{RATE}]))", "store errors"),
+                 (f"sum by (outcome) (rate(xhuma_audit_syslog_total[{RATE}]))", "ATNA syslog {{outcome}}")],
+                6, y, w=6, unit="ops",
+                description="stored in PostgreSQL, duplicate (redelivered, already stored), dead_lettered."))
+    p.append(ts("Audit batch write time",
+                [(q(0.5, "xhuma_audit_batch_seconds", []), "p50"),
+                 (q(0.95, "xhuma_audit_batch_seconds", []), "p95")], 12, y, w=6, unit="s"))
     p.append(ts("Audit queue depth",
                 [('max by (queue) (xhuma_queue_depth{queue=~".*\\\\.audit$"})', "{{queue}}"),
                  ('sum by (queue) (rabbitmq_detailed_queue_messages_ready{queue=~".*\\\\.audit$"})',
                   "{{queue}} (broker)")],
-                12, y, w=12, unit="short"))
+                18, y, w=6, unit="short"))
     return p
 
 

@@ -214,7 +214,11 @@ impl Cache {
             .atomic()
             .set_ex(&body_key, sealed, ttl)
             .ignore()
-            .set_ex(self.key(&["doc", uid, "meta"]), serde_json::to_vec(meta)?, ttl)
+            .set_ex(
+                self.key(&["doc", uid, "meta"]),
+                serde_json::to_vec(meta)?,
+                ttl,
+            )
             .ignore()
             .set_ex(self.key(&["pt", &pk, "doc"]), uid, ttl)
             .ignore()

@@ -327,7 +327,10 @@ impl Amqp {
 fn queue_args(queue_type: QueueType) -> FieldTable {
     let mut args = FieldTable::default();
     if queue_type == QueueType::Quorum {
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
     }
     args
 }
@@ -365,9 +368,15 @@ pub async fn declare_topology(
     for stage in Stage::ALL {
         let mut args = queue_args(queue_type);
         if queue_type == QueueType::Quorum {
-            args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(DELIVERY_LIMIT),
+            );
         }
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
         args.insert(
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(names.dead().into()),
@@ -414,7 +423,10 @@ pub fn job_headers(correlation_id: &str, attempt: u32, traceparent: Option<&str>
         HEADER_CORRELATION.into(),
         AMQPValue::LongString(correlation_id.into()),
     );
-    headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongLongInt(attempt as i64));
+    headers.insert(
+        HEADER_ATTEMPT.into(),
+        AMQPValue::LongLongInt(attempt as i64),
+    );
     if let Some(tp) = traceparent {
         headers.insert(HEADER_TRACEPARENT.into(), AMQPValue::LongString(tp.into()));
     }

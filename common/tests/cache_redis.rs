@@ -55,14 +55,24 @@ async fn documents_are_sealed_at_rest_and_read_back() {
     let doc = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">Horace SKELLY</ClinicalDocument>";
     cache.store_document(&m, doc).await.expect("store");
 
-    let (read_meta, read_doc) = cache.document(&m.unique_id).await.expect("read").expect("hit");
+    let (read_meta, read_doc) = cache
+        .document(&m.unique_id)
+        .await
+        .expect("read")
+        .expect("hit");
     assert_eq!(read_meta, m);
     assert_eq!(read_doc, doc);
-    assert_eq!(cache.document_for(nhs()).await.expect("read"), Some(m.clone()));
+    assert_eq!(
+        cache.document_for(nhs()).await.expect("read"),
+        Some(m.clone())
+    );
 
     // Nothing readable in Redis itself: neither the name nor the NHS number in any key.
     let client = redis::Client::open(cfg.url.expose()).expect("client");
-    let mut c = client.get_multiplexed_async_connection().await.expect("conn");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}:*", cfg.prefix))
         .query_async(&mut c)
@@ -71,8 +81,15 @@ async fn documents_are_sealed_at_rest_and_read_back() {
     assert!(!keys.is_empty());
     for key in &keys {
         assert!(!key.contains("9690937286"), "NHS number in key {key}");
-        let raw: Vec<u8> = redis::cmd("GET").arg(key).query_async(&mut c).await.expect("get");
-        assert!(!raw.windows(6).any(|w| w == b"SKELLY"), "plain text in {key}");
+        let raw: Vec<u8> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .expect("get");
+        assert!(
+            !raw.windows(6).any(|w| w == b"SKELLY"),
+            "plain text in {key}"
+        );
     }
 }
 
@@ -102,7 +119,10 @@ async fn one_lease_per_patient() {
     }
     assert_eq!(acquired, 1);
     let lease = cache.lease(nhs()).await.expect("read").expect("held");
-    let pk = cache.pending_patient(&lease.unique_id).await.expect("pending");
+    let pk = cache
+        .pending_patient(&lease.unique_id)
+        .await
+        .expect("pending");
     assert_eq!(pk, Some(cache.patient_key(nhs())));
 
     // Storing the document releases the lease.

@@ -50,7 +50,9 @@ async fn routes_and_retries(queue_type: QueueType) {
     let cfg = config(queue_type);
     let amqp = Amqp::connect(&cfg, "test").await.expect("connect");
     // A second connection declares the same topology again without error.
-    let again = Amqp::connect(&cfg, "test-2").await.expect("idempotent declare");
+    let again = Amqp::connect(&cfg, "test-2")
+        .await
+        .expect("idempotent declare");
     again.close().await;
 
     amqp.publish_to_stage(
@@ -73,11 +75,17 @@ async fn routes_and_retries(queue_type: QueueType) {
     }
     let msg = got.expect("delivered to the stage queue");
     assert_eq!(msg.delivery.properties.delivery_mode(), &Some(2));
-    msg.delivery.ack(BasicAckOptions::default()).await.expect("ack");
+    msg.delivery
+        .ack(BasicAckOptions::default())
+        .await
+        .expect("ack");
 
     // A message parked in the 1 s retry tier comes back to its stage by itself.
     let mut headers = FieldTable::default();
-    headers.insert(HEADER_ATTEMPT.into(), lapin::types::AMQPValue::LongLongInt(1));
+    headers.insert(
+        HEADER_ATTEMPT.into(),
+        lapin::types::AMQPValue::LongLongInt(1),
+    );
     amqp.publish_bytes("", &names.retry(Stage::Sds, 1000), b"{}", headers, "m-2")
         .await
         .expect("publish to retry tier");
@@ -94,7 +102,10 @@ async fn routes_and_retries(queue_type: QueueType) {
         header_int(back.delivery.properties.headers().as_ref(), HEADER_ATTEMPT),
         Some(1)
     );
-    back.delivery.ack(BasicAckOptions::default()).await.expect("ack");
+    back.delivery
+        .ack(BasicAckOptions::default())
+        .await
+        .expect("ack");
     cleanup(&amqp).await;
     amqp.close().await;
 }

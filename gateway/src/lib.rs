@@ -16,6 +16,7 @@ pub mod caller;
 pub mod config;
 pub mod error;
 pub mod iti;
+pub mod ops;
 pub mod records;
 pub mod soap;
 

@@ -1,2 +1,76 @@
-//! `xhuma-gateway` binary (being built).
-fn main() {}
+//! `xhuma-gateway`: config (exit 64 when bad) → telemetry → connect the pipeline → bind →
+//! serve until SIGTERM/SIGINT → drain within the grace period.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use xhuma_gateway::records::Records;
+use xhuma_gateway::{AppState, GatewayConfig, ops, router};
+
+/// In-flight requests get this long to finish after the signal.
+const GRACE: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let config = match GatewayConfig::from_env() {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("xhuma-gateway: bad configuration: {error}");
+            return ExitCode::from(64);
+        }
+    };
+    xhuma_common::telemetry::init("xhuma-gateway", &xhuma_common::config::process_env);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("xhuma-gateway: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "Gateway failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: GatewayConfig) -> anyhow::Result<()> {
+    let metrics = xhuma_common::telemetry::install_metrics();
+    let shutdown = CancellationToken::new();
+    let records = Records::connect(
+        &config.amqp,
+        &config.redis,
+        config.pipeline.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("connecting to RabbitMQ and Redis")?;
+    let listen = config.listen;
+    let state = AppState::new(config, Arc::new(records.clone())).context("loading SAML trust")?;
+    let app = router(state).merge(ops::router(records, metrics));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(addr = %listen, "Gateway listening");
+
+    let signal_token = shutdown.clone();
+    let serve_token = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        xhuma_common::shutdown::signal().await;
+        // Waiting ITI-38/39 requests answer with a fault now instead of holding shutdown.
+        signal_token.cancel();
+    });
+    let served = tokio::spawn(async move { server.await });
+    serve_token.cancelled().await;
+    match tokio::time::timeout(GRACE, served).await {
+        Ok(Ok(Ok(()))) => tracing::info!("Gateway stopped"),
+        Ok(Ok(Err(error))) => return Err(error).context("serving"),
+        Ok(Err(join)) => return Err(join).context("server task"),
+        Err(_) => tracing::warn!("Grace period over; dropping remaining connections"),
+    }
+    Ok(())
+}

@@ -149,7 +149,8 @@ impl Records {
             metrics::counter!("xhuma_prefetch_total", "outcome" => "recently_failed").increment(1);
             return Ok(());
         }
-        let mut job = PrefetchJob::new(nhs, caller.requester.clone(), caller.correlation_id.clone());
+        let mut job =
+            PrefetchJob::new(nhs, caller.requester.clone(), caller.correlation_id.clone());
         job.gp_ods = gp_ods;
         let lease = Lease {
             job_id: job.job_id,
@@ -256,7 +257,11 @@ impl Records {
                 document: doc.into(),
             });
         }
-        let Some(pk) = cache.pending_patient(unique_id).await.map_err(unavailable)? else {
+        let Some(pk) = cache
+            .pending_patient(unique_id)
+            .await
+            .map_err(unavailable)?
+        else {
             return Ok(Retrieved::Unknown);
         };
         let mut signal = self.inner.completions.watch(&pk);

@@ -82,11 +82,19 @@ impl WorkerConfig {
             nhs: NhsConfig::from_env(&env)?,
             stages,
             prefetch,
-            max_attempts: env.parse(XHUMA_JOB_MAX_ATTEMPTS, DEFAULT_JOB_MAX_ATTEMPTS)?.max(1),
+            max_attempts: env
+                .parse(XHUMA_JOB_MAX_ATTEMPTS, DEFAULT_JOB_MAX_ATTEMPTS)?
+                .max(1),
             lease_ttl: env.millis(XHUMA_LEASE_TTL_MS, DEFAULT_LEASE_TTL_MS)?,
             sds_ttl: env.secs(XHUMA_SDS_CACHE_TTL_SECS, DEFAULT_SDS_CACHE_TTL_SECS)?,
             failure_ttl: env.secs(XHUMA_FAILURE_TTL_SECS, DEFAULT_FAILURE_TTL_SECS)?,
-            listen: env.parse(XHUMA_WORKER_LISTEN, DEFAULT_WORKER_LISTEN.parse().map_err(|_| ConfigError { var: XHUMA_WORKER_LISTEN, reason: "bad default".into() })?)?,
+            listen: env.parse(
+                XHUMA_WORKER_LISTEN,
+                DEFAULT_WORKER_LISTEN.parse().map_err(|_| ConfigError {
+                    var: XHUMA_WORKER_LISTEN,
+                    reason: "bad default".into(),
+                })?,
+            )?,
             grace: env.millis(XHUMA_SHUTDOWN_GRACE_MS, DEFAULT_SHUTDOWN_GRACE_MS)?,
         })
     }

@@ -46,23 +46,23 @@ pub async fn consume(worker: Arc<Worker>, stage: Stage, shutdown: CancellationTo
     }
 }
 
+/// Why a consumer stopped (it reconnects).
+#[derive(Debug, thiserror::Error)]
+enum ConsumeError {
+    #[error(transparent)]
+    Queue(#[from] xhuma_common::queue::QueueError),
+    #[error("AMQP error")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker closed the consumer")]
+    Closed,
+}
+
 async fn consume_once(
     worker: &Arc<Worker>,
     stage: Stage,
     shutdown: &CancellationToken,
-) -> Result<(), lapin::Error> {
-    let channel = match worker.amqp.channel().await {
-        Ok(c) => c,
-        Err(xhuma_common::queue::QueueError::Amqp { source, .. })
-        | Err(xhuma_common::queue::QueueError::Connect(source)) => return Err(source),
-        Err(other) => {
-            tracing::warn!(error = %other, "Cannot open a channel");
-            return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                lapin::ChannelState::Closed,
-                None,
-            )));
-        }
-    };
+) -> Result<(), ConsumeError> {
+    let channel = worker.amqp.channel().await?;
     channel
         .basic_qos(worker.config.prefetch, BasicQosOptions::default())
         .await?;
@@ -75,7 +75,11 @@ async fn consume_once(
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(stage = stage.as_str(), prefetch = worker.config.prefetch, "Consuming");
+    tracing::info!(
+        stage = stage.as_str(),
+        prefetch = worker.config.prefetch,
+        "Consuming"
+    );
     let tracker = TaskTracker::new();
     let result = loop {
         tokio::select! {
@@ -85,9 +89,8 @@ async fn consume_once(
                     let worker = worker.clone();
                     tracker.spawn(async move { handle_delivery(&worker, stage, delivery).await });
                 }
-                Some(Err(error)) => break Err(error),
-                None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                    lapin::ChannelState::Closed, None))),
+                Some(Err(error)) => break Err(ConsumeError::Amqp(error)),
+                None => break Err(ConsumeError::Closed),
             },
         }
     };
@@ -236,11 +239,8 @@ async fn on_error(
                 return;
             }
             let mut headers = job_headers(
-                &header_str(
-                    delivery.properties.headers().as_ref(),
-                    HEADER_CORRELATION,
-                )
-                .unwrap_or_default(),
+                &header_str(delivery.properties.headers().as_ref(), HEADER_CORRELATION)
+                    .unwrap_or_default(),
                 attempt,
                 None,
             );
@@ -248,7 +248,10 @@ async fn on_error(
                 HEADER_REASON.into(),
                 AMQPValue::LongString(format!("{}: {}", error_type, failure.reason).into()),
             );
-            headers.insert(HEADER_STAGE.into(), AMQPValue::LongString(stage_label.into()));
+            headers.insert(
+                HEADER_STAGE.into(),
+                AMQPValue::LongString(stage_label.into()),
+            );
             let dead = worker.amqp.names().dead();
             match worker
                 .amqp

@@ -41,7 +41,8 @@ impl Sealer {
             None => None,
             Some(hex_key) => {
                 let bytes = hex::decode(hex_key).map_err(|_| SealError::Format)?;
-                let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SealError::Format)?;
+                let unbound =
+                    UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SealError::Format)?;
                 Some(LessSafeKey::new(unbound))
             }
         };
@@ -93,7 +94,8 @@ impl Sealer {
                     return Err(SealError::Format);
                 }
                 let (nonce, ct) = rest.split_at(NONCE_LEN);
-                let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Format)?;
+                let nonce =
+                    Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Format)?;
                 let mut buf = ct.to_vec();
                 let plain = key
                     .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)

@@ -43,8 +43,7 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     .await
     .map_err(|_| JobError::ConvertPanicked)?
     .map_err(JobError::Convert)?;
-    metrics::histogram!("xhuma_conversion_seconds")
-        .record(convert_started.elapsed().as_secs_f64());
+    metrics::histogram!("xhuma_conversion_seconds").record(convert_started.elapsed().as_secs_f64());
     metrics::histogram!("xhuma_conversion_output_bytes").record(conversion.xml.len() as f64);
 
     let report = conversion.report;

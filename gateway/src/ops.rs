@@ -1,0 +1,48 @@
+//! Operations endpoints of the gateway: `/health/live`, `/health/ready`, `/metrics`.
+//!
+//! `main.rs` merges these into the SOAP router. Ready means RabbitMQ and Redis answer now (the
+//! configuration, keys and certificates were loaded before the listener was bound); none of
+//! these endpoints returns patient data.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::records::Records;
+
+#[derive(Clone)]
+struct Ops {
+    records: Records,
+    metrics: PrometheusHandle,
+}
+
+/// The ops routes.
+pub fn router(records: Records, metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .with_state(Ops { records, metrics })
+}
+
+async fn ready(State(ops): State<Ops>) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    let (amqp, redis) = tokio::join!(ops.records.amqp().ping(), ops.records.cache().ping());
+    let up = |ok: bool| if ok { "up" } else { "down" };
+    let body = format!(
+        "{{\"rabbitmq\":\"{}\",\"redis\":\"{}\"}}",
+        up(amqp.is_ok()),
+        up(redis.is_ok())
+    );
+    let status = if amqp.is_ok() && redis.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [("content-type", "application/json")], body)
+}
+
+async fn render_metrics(State(ops): State<Ops>) -> String {
+    ops.metrics.render()
+}

@@ -1,0 +1,365 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use lapin::types::{AMQPValue, FieldTable};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::AuditEvent;
+use crate::queue::{Amqp, HEADER_CORRELATION};
+
+/// Events the in-process channel holds before `emit` starts to wait (and then to drop).
+pub const DEFAULT_CAPACITY: usize = 4096;
+/// How long an `emit` on a full channel may wait (in a spawned task, not the caller's).
+const EMIT_WAIT: Duration = Duration::from_millis(100);
+/// At most this many such waits at once; beyond that a full channel drops at once.
+const MAX_OVERFLOW_WAITERS: usize = 256;
+/// Events published concurrently (confirms are awaited together).
+const PUBLISH_BATCH: usize = 64;
+/// The longest one publish (connect included) may take before it counts as failed.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// After shutdown, failing publishes are retried this long, then their events are dropped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Hands audit events to RabbitMQ without blocking the request path.
+///
+/// `emit` puts the event on a bounded in-process channel; a background task publishes it
+/// persistently, with confirms, to `P.audit`, retrying with backoff while the broker is away.
+/// When the channel is full, `emit` waits (in a spawned task) up to 100 ms for room, then drops
+/// the event, counts `xhuma_audit_events_total{outcome="dropped"}` and logs at error: lost
+/// audit needs an operator. Cheap to clone; all clones share the channel.
+#[derive(Clone)]
+pub struct AuditSink {
+    inner: Option<Arc<Shared>>,
+    source: Arc<str>,
+}
+
+struct Shared {
+    tx: mpsc::Sender<AuditEvent>,
+    /// Events accepted and not yet published (or given up); `None` for a memory sink.
+    pending: Option<AtomicUsize>,
+    /// Signalled when `pending` drops to zero.
+    idle: Notify,
+    waiters: AtomicUsize,
+}
+
+// === impl AuditSink ===
+
+impl AuditSink {
+    /// Starts the publishing task on the current tokio runtime. After `shutdown`, publishing
+    /// goes on (requests still draining emit events) but failures are retried for at most
+    /// 10 s more; call [`AuditSink::flush`] before exiting.
+    pub fn spawn(amqp: Amqp, shutdown: CancellationToken) -> Self {
+        Self::spawn_with_capacity(amqp, shutdown, DEFAULT_CAPACITY)
+    }
+
+    /// [`AuditSink::spawn`] with a channel of `capacity` events.
+    pub fn spawn_with_capacity(amqp: Amqp, shutdown: CancellationToken, capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared {
+            tx,
+            pending: Some(AtomicUsize::new(0)),
+            idle: Notify::new(),
+            waiters: AtomicUsize::new(0),
+        });
+        let task = publish_loop(amqp, rx, Arc::downgrade(&shared), shutdown);
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::info_span!("audit_publisher"),
+        ));
+        Self {
+            inner: Some(shared),
+            source: default_source().into(),
+        }
+    }
+
+    /// A sink that discards everything (audit off, or tests that do not look at it).
+    pub fn disabled() -> Self {
+        Self {
+            inner: None,
+            source: default_source().into(),
+        }
+    }
+
+    /// A sink whose events go to the returned receiver instead of RabbitMQ (tests that assert
+    /// what was audited). Drops like the real sink when `capacity` is reached.
+    pub fn memory(capacity: usize) -> (Self, mpsc::Receiver<AuditEvent>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared {
+            tx,
+            pending: None,
+            idle: Notify::new(),
+            waiters: AtomicUsize::new(0),
+        });
+        let sink = Self {
+            inner: Some(shared),
+            source: default_source().into(),
+        };
+        (sink, rx)
+    }
+
+    /// Sets the `source` stamped on events that have none (default `<binary>@<host>`).
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into().into();
+        self
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Queues an event for publishing. Never blocks: see the type's docs for a full channel.
+    pub fn emit(&self, mut event: AuditEvent) {
+        let Some(shared) = &self.inner else {
+            return;
+        };
+        if event.source.is_empty() {
+            event.source = self.source.to_string();
+        }
+        shared.add_pending();
+        match shared.tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => overflow(shared, event),
+            Err(mpsc::error::TrySendError::Closed(event)) => {
+                shared.done(1);
+                dropped(&event, "the audit publisher has stopped");
+            }
+        }
+    }
+
+    /// Waits until every event emitted so far is published (or given up), at most `timeout`.
+    /// Call at shutdown, after the server has drained.
+    pub async fn flush(&self, timeout: Duration) {
+        let Some(shared) = &self.inner else {
+            return;
+        };
+        let Some(pending) = &shared.pending else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = shared.idle.notified();
+            let left = pending.load(Ordering::Acquire);
+            if left == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let left = pending.load(Ordering::Acquire);
+                if left > 0 {
+                    tracing::error!(pending = left, "Audit flush timed out; events may be lost");
+                }
+                return;
+            }
+        }
+    }
+}
+
+// === impl Shared ===
+
+impl Shared {
+    fn add_pending(&self) {
+        if let Some(p) = &self.pending {
+            p.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Marks `n` events as finished (published or dropped).
+    fn done(&self, n: usize) {
+        if let Some(p) = &self.pending
+            && n > 0
+            && p.fetch_sub(n, Ordering::AcqRel) == n
+        {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+/// The channel is full: wait a short bounded time in a task of its own, or drop.
+fn overflow(shared: &Arc<Shared>, event: AuditEvent) {
+    let handle = tokio::runtime::Handle::try_current();
+    let admitted = shared.waiters.fetch_add(1, Ordering::AcqRel) < MAX_OVERFLOW_WAITERS;
+    match handle {
+        Ok(handle) if admitted => {
+            let shared = shared.clone();
+            handle.spawn(async move {
+                let result = shared.tx.send_timeout(event, EMIT_WAIT).await;
+                shared.waiters.fetch_sub(1, Ordering::AcqRel);
+                if let Err(error) = result {
+                    let event = match error {
+                        mpsc::error::SendTimeoutError::Timeout(e)
+                        | mpsc::error::SendTimeoutError::Closed(e) => e,
+                    };
+                    shared.done(1);
+                    dropped(&event, "the audit channel is full");
+                }
+            });
+        }
+        _ => {
+            shared.waiters.fetch_sub(1, Ordering::AcqRel);
+            shared.done(1);
+            dropped(&event, "the audit channel is full");
+        }
+    }
+}
+
+fn dropped(event: &AuditEvent, reason: &'static str) {
+    metrics::counter!("xhuma_audit_events_total", "outcome" => "dropped").increment(1);
+    tracing::error!(
+        audit.id = %event.id,
+        audit.kind = event.kind.as_str(),
+        audit.outcome = event.outcome.as_str(),
+        reason,
+        "Audit event dropped"
+    );
+}
+
+/// Publishes until every sender is gone. The sink holds only a weak reference for the task, so
+/// the task ends when the last `AuditSink` clone is dropped and the channel is empty.
+async fn publish_loop(
+    amqp: Amqp,
+    mut rx: mpsc::Receiver<AuditEvent>,
+    shared: std::sync::Weak<Shared>,
+    shutdown: CancellationToken,
+) {
+    let queue = amqp.names().audit();
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    loop {
+        if rx.recv_many(&mut batch, PUBLISH_BATCH).await == 0 {
+            return;
+        }
+        let mut backoff = BACKOFF_MIN;
+        let mut drain_deadline: Option<Instant> = None;
+        while !batch.is_empty() {
+            let total = batch.len();
+            batch = publish_batch(&amqp, &queue, std::mem::take(&mut batch)).await;
+            let published = total - batch.len();
+            if published > 0 {
+                metrics::counter!("xhuma_audit_events_total", "outcome" => "published")
+                    .increment(published as u64);
+            }
+            let owner = shared.upgrade();
+            if let Some(owner) = &owner {
+                owner.done(published);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            // After shutdown (or once every sink is gone) failures are retried only briefly.
+            if shutdown.is_cancelled() || owner.is_none() {
+                let deadline =
+                    *drain_deadline.get_or_insert_with(|| Instant::now() + DRAIN_TIMEOUT);
+                if Instant::now() >= deadline {
+                    if let Some(owner) = &owner {
+                        owner.done(batch.len());
+                    }
+                    for event in batch.drain(..) {
+                        dropped(&event, "RabbitMQ unreachable at shutdown");
+                    }
+                    break;
+                }
+            }
+            drop(owner);
+            tracing::warn!(
+                failed = batch.len(),
+                retry_in_ms = backoff.as_millis() as u64,
+                "Cannot publish audit events; retrying"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.cancelled(), if drain_deadline.is_none() => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+/// Publishes the events concurrently and returns those that failed.
+async fn publish_batch(amqp: &Amqp, queue: &str, events: Vec<AuditEvent>) -> Vec<AuditEvent> {
+    let attempts = events.into_iter().map(|event| async move {
+        let body = match serde_json::to_vec(&event) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, audit.id = %event.id, "Cannot encode audit event");
+                return None;
+            }
+        };
+        let mut headers = FieldTable::default();
+        headers.insert(
+            HEADER_CORRELATION.into(),
+            AMQPValue::LongString(event.correlation_id.as_str().into()),
+        );
+        let id = event.id.to_string();
+        let publish = amqp.publish_bytes("", queue, &body, headers, &id);
+        match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "Audit publish failed");
+                Some(event)
+            }
+            Err(_) => Some(event),
+        }
+    });
+    join_all(attempts).await.into_iter().flatten().collect()
+}
+
+/// `<binary>@<host>`, e.g. `xhuma-gateway@node-1`.
+fn default_source() -> String {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "xhuma".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{binary}@{host}")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: fine in tests)
+mod tests {
+    use super::*;
+    use crate::audit::{AuditKind, AuditOutcome};
+
+    #[tokio::test]
+    async fn memory_sink_stamps_source_and_drops_when_full() {
+        let (sink, mut rx) = AuditSink::memory(1);
+        let sink = sink.with_source("gateway@test");
+        sink.emit(AuditEvent::new(
+            AuditKind::Iti55,
+            AuditOutcome::Success,
+            "a",
+        ));
+        sink.emit(AuditEvent::new(
+            AuditKind::Iti55,
+            AuditOutcome::Success,
+            "b",
+        ));
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.source, "gateway@test");
+        assert_eq!(first.correlation_id, "a");
+        // The second waited for room (the receive above made some) and got through.
+        let second = rx.recv().await.unwrap();
+        assert_eq!(second.correlation_id, "b");
+        sink.flush(Duration::from_millis(10)).await;
+    }
+
+    #[tokio::test]
+    async fn disabled_sink_is_a_no_op() {
+        let sink = AuditSink::disabled();
+        assert!(!sink.is_enabled());
+        sink.emit(AuditEvent::new(AuditKind::Iti39, AuditOutcome::Failed, "x"));
+        sink.flush(Duration::from_millis(10)).await;
+    }
+}

@@ -183,6 +183,21 @@ impl Index {
         })
     }
 
+    /// True when the bundle carries any GP Connect primary query List. Extracts
+    /// without them (GP2GP-derived bundles, small supplier samples) are shown
+    /// by resource type instead.
+    pub fn has_primary_lists(&self) -> bool {
+        use list_code::*;
+        const PRIMARY: &[&str] = &[
+            ALLERGIES, ENDED_ALLERGIES, MEDICATIONS, CONSULTATIONS, PROBLEMS, IMMUNISATIONS, UNCATEGORISED, INVESTIGATIONS,
+            OUTBOUND_REFERRALS, RECALLS,
+        ];
+        self.entries.iter().any(|e| match &e.parsed {
+            Parsed::Ok(Resource::List(l)) => PRIMARY.iter().any(|c| is_list_code(l, c)),
+            _ => false,
+        })
+    }
+
     /// The consultation List whose `encounter` is `Encounter/{id}`.
     pub fn consultation_for(&self, encounter_ref: &str) -> Option<(usize, &List)> {
         let i = *self.consultation_by_encounter.get(encounter_ref)?;

@@ -19,7 +19,9 @@ mod results;
 mod social;
 
 use crate::fhir::{List, Resource};
-use crate::index::{Entry, Index, Resolved};
+use crate::index::{Entry, Index, Parsed, Resolved};
+use crate::narrative::Section;
+use std::collections::HashSet;
 use crate::xml::Xml;
 use crate::{Context, Report, dates};
 
@@ -81,9 +83,65 @@ pub fn items<'a>(ix: &'a Index, lists: &[(usize, &'a List)]) -> Vec<Item<'a>> {
 
 /// The C-CDA R2.1 templateId plus the R1.1 root-only one (required for
 /// templates that existed in R1.1; harmless for the others).
+/// An empty `ext` writes the root only (local Xhuma templates).
+/// The items for a section: its primary Lists' items (with their warnings as
+/// section notes) or, when the bundle has no primary Lists at all, every
+/// resource of `resource_type` in bundle order.
+pub fn gather<'a>(
+    ix: &'a Index,
+    s: &mut Section,
+    lists: &[(usize, &'a List)],
+    resource_type: &str,
+    area: &str,
+) -> Vec<Item<'a>> {
+    if lists.is_empty() && !ix.has_primary_lists() {
+        let its = all_of(ix, resource_type);
+        if its.is_empty() {
+            s.list_notes([], area);
+        } else {
+            s.paragraph(&format!(
+                "This extract has no GP Connect query lists; all {} in the record are shown.",
+                area.to_lowercase()
+            ));
+        }
+        return its;
+    }
+    s.list_notes(lists.iter().map(|(_, l)| *l), area);
+    items(ix, lists)
+}
+
+/// Every resource of one type; for Observations, only top-level ones (not
+/// members of a test group or results of a DiagnosticReport).
+pub fn all_of<'a>(ix: &'a Index, resource_type: &str) -> Vec<Item<'a>> {
+    let mut nested: HashSet<String> = HashSet::new();
+    if resource_type == "Observation" {
+        for e in &ix.entries {
+            match &e.parsed {
+                Parsed::Ok(Resource::DiagnosticReport(d)) => {
+                    nested.extend(d.result.iter().filter_map(|r| r.target()).map(str::to_string));
+                }
+                Parsed::Ok(Resource::Observation(o)) => {
+                    nested.extend(o.related.iter().filter_map(|r| r.target.target()).map(str::to_string));
+                }
+                _ => {}
+            }
+        }
+    }
+    ix.all(resource_type)
+        .filter(|e| !nested.contains(&format!("{}/{}", e.resource_type, e.id.as_deref().unwrap_or(""))))
+        .enumerate()
+        .map(|(n, e)| match &e.parsed {
+            Parsed::Ok(r) => Item::Ok { entry: e, res: r, n },
+            Parsed::Unreadable(w) => Item::Bad(format!("{}: {w}", e.label())),
+        })
+        .collect()
+}
+
 pub fn template(x: &mut Xml, root: &str, ext: &str) {
     x.empty("templateId", &[("root", root)]);
-    x.empty("templateId", &[("root", root), ("extension", ext)]);
+    if !ext.is_empty() {
+        x.empty("templateId", &[("root", root), ("extension", ext)]);
+    }
 }
 
 pub fn id(x: &mut Xml, cx: &Context, key: &str) {

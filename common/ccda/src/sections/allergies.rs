@@ -32,11 +32,16 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let current_lists: Vec<_> = ix.lists(list_code::ALLERGIES).collect();
     let ended_lists: Vec<_> = ix.lists(list_code::ENDED_ALLERGIES).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(current_lists.iter().chain(ended_lists.iter()).map(|(_, l)| *l), "Allergies");
-
+    let fallback = current_lists.is_empty() && ended_lists.is_empty() && !ix.has_primary_lists();
+    let firsts = if fallback {
+        super::gather(ix, &mut s, &[], "AllergyIntolerance", "Allergies")
+    } else {
+        s.list_notes(current_lists.iter().chain(ended_lists.iter()).map(|(_, l)| *l), "Allergies");
+        items(ix, &current_lists)
+    };
     let mut current = Vec::new();
     let mut ended = Vec::new();
-    for it in items(ix, &current_lists) {
+    for it in firsts {
         match &it {
             Item::Ok { res: Resource::AllergyIntolerance(a), .. } if is_ended(a) => ended.push(it),
             _ => current.push(it),

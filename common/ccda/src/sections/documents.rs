@@ -1,6 +1,7 @@
 //! Documents: every DocumentReference in the bundle (GP Connect has no primary
 //! documents List; they hang off consultations and problems) → a "Documents"
-//! index section: title, type, date, author and format, with an
+//! index section (Notes Section template, as the companion guide uses for
+//! references to other documents): title, type, date, author and format, with an
 //! `externalDocument` reference per document. The binaries themselves are
 //! fetched separately (GP Connect Access Document), not embedded here.
 
@@ -18,7 +19,7 @@ static SPEC: Spec = Spec {
     code_system: LOINC,
     code_system_name: "LOINC",
     display: "Medical records",
-    template: None,
+    template: Some(("2.16.840.1.113883.10.20.22.2.65", "2016-11-01")),
     null_when_empty: true,
     prefix: "doc",
 };

@@ -5,7 +5,7 @@
 //! consultation structure: consultation List → topic Lists (with their
 //! problem) → category Lists ("History", "Examination", "Plan"…) → items.
 
-use super::{Item, id, items, template, text_ref, ts};
+use super::{Item, id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, Encounter, List, Resource};
 use crate::header::{best_name, display_name};
@@ -32,9 +32,9 @@ const MAX_DEPTH: usize = 4;
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::CONSULTATIONS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(lists.iter().map(|(_, l)| *l), "Consultations");
+    let its = super::gather(ix, &mut s, &lists, "Encounter", "Consultations");
     s.table(None, COLS);
-    for it in items(ix, &lists) {
+    for it in its {
         match it {
             Item::Ok { entry, res: Resource::Encounter(e), n } => {
                 let rid = s.next_id();

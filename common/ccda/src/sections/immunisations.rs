@@ -5,7 +5,7 @@
 //! real meaning in the VaccinationProcedure extension; that coding is used
 //! for the vaccine when the vaccine code itself is not usable.
 
-use super::{Item, id, items, notes, template, text_ref, ts};
+use super::{Item, id, notes, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, Extensions, Immunization, Resource};
 use crate::index::{Index, list_code};
@@ -29,9 +29,9 @@ const COLS: &[&str] = &["Vaccine", "Date", "Status", "Dose / route / site", "Bat
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::IMMUNISATIONS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(lists.iter().map(|(_, l)| *l), "Immunisations");
+    let its = super::gather(ix, &mut s, &lists, "Immunization", "Immunisations");
     s.table(None, COLS);
-    for it in items(ix, &lists) {
+    for it in its {
         match it {
             Item::Ok { entry, res: Resource::Immunization(im), n } => {
                 let rid = s.next_id();

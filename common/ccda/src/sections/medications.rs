@@ -1,7 +1,9 @@
-//! Medications: GP Connect "Medications and medical devices" → two sections,
-//! "Active Medications" (Medications Section, entries required) and "Past
-//! Medications" (Medications Section, entries optional), split on
-//! `MedicationStatement.status == active`.
+//! Medications: GP Connect "Medications and medical devices" → the
+//! Medications Section (entries required, V2) with two tables, "Active
+//! Medications" and "Past Medications", split on
+//! `MedicationStatement.status == active`. (One section, not two: the CCD
+//! allows exactly one Medications Section, and consumers such as Medplum
+//! reject medication entries under any other section template.)
 //!
 //! Each MedicationStatement becomes a Medication Activity with: the Medication
 //! code (dm+d/SNOMED first, EMIS/Multilex/Gemscript as translations), the
@@ -9,7 +11,7 @@
 //! plan, via `basedOn`) as a Medication Supply Order with its repeats, and
 //! each issue (`intent` order, `basedOn` → plan) as a further supply order.
 
-use super::{Item, id, items, notes, template, text_ref, ts};
+use super::{Item, id, notes, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{Extensions, MedicationRequest, MedicationStatement, Resource};
 use crate::index::{Index, Parsed, list_code};
@@ -18,8 +20,8 @@ use crate::xml::Xml;
 use crate::{Context, Report, dates, describe};
 use std::collections::HashMap;
 
-static ACTIVE: Spec = Spec {
-    title: "Active Medications",
+static SPEC: Spec = Spec {
+    title: "Medications",
     code: "10160-0",
     code_system: LOINC,
     code_system_name: "LOINC",
@@ -27,17 +29,6 @@ static ACTIVE: Spec = Spec {
     template: Some(("2.16.840.1.113883.10.20.22.2.1.1", "2014-06-09")),
     null_when_empty: true,
     prefix: "med",
-};
-
-static PAST: Spec = Spec {
-    title: "Past Medications",
-    code: "10160-0",
-    code_system: LOINC,
-    code_system_name: "LOINC",
-    display: "History of Medication use Narrative",
-    template: Some(("2.16.840.1.113883.10.20.22.2.1", "2014-06-09")),
-    null_when_empty: true,
-    prefix: "pmed",
 };
 
 const ACTIVE_COLS: &[&str] =
@@ -56,10 +47,8 @@ struct Med<'a> {
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::MEDICATIONS).collect();
-    let mut active = Section::new(&ACTIVE, x.depth());
-    let mut past = Section::new(&PAST, x.depth());
-    active.list_notes(lists.iter().map(|(_, l)| *l), "Medications");
-    past.list_notes(lists.iter().map(|(_, l)| *l), "Medications");
+    let mut s = Section::new(&SPEC, x.depth());
+    let all = super::gather(ix, &mut s, &lists, "MedicationStatement", "Medications");
 
     // plan reference → issues, in bundle order
     let mut issues: HashMap<String, Vec<(&str, &MedicationRequest)>> = HashMap::new();
@@ -73,52 +62,57 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         }
     }
 
-    active.table(None, ACTIVE_COLS);
-    past.table(None, PAST_COLS);
-    for it in items(ix, &lists) {
-        match it {
-            Item::Ok { entry, res: Resource::MedicationStatement(ms), n } => {
-                let label = entry.label();
-                let plan_ref = ms.based_on.first().and_then(|b| b.target());
-                let plan = match ix.get(plan_ref) {
-                    Some(Resource::MedicationRequest(r)) => Some(&**r),
-                    _ => None,
-                };
-                let s = if ms.status.as_deref() == Some("active") { &mut active } else { &mut past };
-                if plan.is_none() {
-                    s.warnings.push(format!("{label}: authorising MedicationRequest not found; shown without prescription details"));
-                }
-                let med_ref = ms.medication_reference.as_ref().and_then(|r| r.target());
-                let name = describe::medication_name(ix, med_ref, ms.medication_codeable_concept.as_ref());
-                if name.is_none() {
-                    s.warnings.push(format!("{label}: medication not identified"));
-                }
-                let plan_key = plan_ref.and_then(|r| r.rsplit('/').next()).map(|id| format!("MedicationRequest/{id}"));
-                let mut is: Vec<(&str, &MedicationRequest)> =
-                    plan_key.as_deref().and_then(|k| issues.get(k)).cloned().unwrap_or_default();
-                is.dedup_by_key(|(id, _)| *id);
-                let med = Med { ms, plan, plan_ref, issues: is, name };
-                let rid = s.next_id();
-                row(s, &rid, &med);
-                let key = entry.key(n);
-                let code = match ix.get(med_ref) {
-                    Some(Resource::Medication(m)) => m.code.as_ref(),
-                    _ => ms.medication_codeable_concept.as_ref(),
-                };
-                let mut w = Vec::new();
-                let xw = s.entry();
-                entry_xml(xw, cx, &key, &rid, &med, code, &label, &mut w);
-                s.end_entry();
-                s.warnings.extend(w);
+    let (past, active): (Vec<_>, Vec<_>) = all.into_iter().partition(|it| match it {
+        Item::Ok { res: Resource::MedicationStatement(ms), .. } => ms.status.as_deref() != Some("active"),
+        _ => false,
+    });
+    for (caption, cols, group) in [("Active Medications", ACTIVE_COLS, active), ("Past Medications", PAST_COLS, past)] {
+        s.table(Some(caption), cols);
+        for it in group {
+            match it {
+                Item::Ok { entry, res: Resource::MedicationStatement(ms), n } => one(ix, &mut s, cx, &issues, entry, n, ms),
+                Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not a MedicationStatement", entry.label())),
+                Item::Bad(w) => s.unreadable_row(w),
             }
-            Item::Ok { entry, .. } => past.unreadable_row(format!("{}: not a MedicationStatement", entry.label())),
-            Item::Bad(w) => past.unreadable_row(w),
         }
+        s.end_table();
     }
-    active.end_table();
-    past.end_table();
-    active.finish(x, report);
-    past.finish(x, report);
+    s.finish(x, report);
+}
+
+type Issues<'a> = HashMap<String, Vec<(&'a str, &'a MedicationRequest)>>;
+
+fn one(ix: &Index, s: &mut Section, cx: &Context, issues: &Issues<'_>, entry: &crate::index::Entry, n: usize, ms: &MedicationStatement) {
+    let label = entry.label();
+    let plan_ref = ms.based_on.first().and_then(|b| b.target());
+    let plan = match ix.get(plan_ref) {
+        Some(Resource::MedicationRequest(r)) => Some(&**r),
+        _ => None,
+    };
+    if plan.is_none() {
+        s.warnings.push(format!("{label}: authorising MedicationRequest not found; shown without prescription details"));
+    }
+    let med_ref = ms.medication_reference.as_ref().and_then(|r| r.target());
+    let name = describe::medication_name(ix, med_ref, ms.medication_codeable_concept.as_ref());
+    if name.is_none() {
+        s.warnings.push(format!("{label}: medication not identified"));
+    }
+    let plan_key = plan_ref.and_then(|r| r.rsplit('/').next()).map(|id| format!("MedicationRequest/{id}"));
+    let mut is: Vec<(&str, &MedicationRequest)> = plan_key.as_deref().and_then(|k| issues.get(k)).cloned().unwrap_or_default();
+    is.dedup_by_key(|(id, _)| *id);
+    let med = Med { ms, plan, plan_ref, issues: is, name };
+    let rid = s.next_id();
+    row(s, &rid, &med);
+    let key = entry.key(n);
+    let code = match ix.get(med_ref) {
+        Some(Resource::Medication(m)) => m.code.as_ref(),
+        _ => ms.medication_codeable_concept.as_ref(),
+    };
+    let mut w = Vec::new();
+    let xw = s.entry();
+    entry_xml(xw, cx, &key, &rid, &med, code, &label, &mut w);
+    s.end_entry();
+    s.warnings.extend(w);
 }
 
 fn coding_display<'a>(r: &'a MedicationRequest, ext: &str) -> Option<&'a str> {

@@ -3,10 +3,11 @@
 //! rate, temperature, oxygen saturation, blood pressure) with a numeric value
 //! go to the Vital Signs Section (V3) as Vital Signs Organizers, with LOINC as
 //! the code and the GP's SNOMED code as translation. Everything else goes to
-//! "Other observations", a section without a C-CDA template, as plain
-//! observations with their SNOMED code, value, range and comment.
+//! "Other observations", a section with a local Xhuma template (no C-CDA
+//! template fits GP "miscellaneous record" data), as plain observations with
+//! their SNOMED code, value, range and comment.
 
-use super::{Item, id, items, template, text_ref, ts};
+use super::{Item, id, template, text_ref, ts};
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{CodeableConcept, Observation, Quantity, ReferenceRange, Resource};
 use crate::index::{Index, list_code};
@@ -31,10 +32,15 @@ static OTHER: Spec = Spec {
     code_system: SNOMED,
     code_system_name: "SNOMED CT",
     display: "Miscellaneous record",
-    template: None,
+    template: Some((OTHER_SECTION_TEMPLATE, "")),
     null_when_empty: true,
     prefix: "obs",
 };
+
+/// Local template ids (OIDs under 2.25 from name-based UUIDs), so consumers that
+/// dispatch on `templateId` can recognise these sections and entries.
+pub const OTHER_SECTION_TEMPLATE: &str = "2.25.335194278419899206810444367717809822616";
+const OTHER_ENTRY_TEMPLATE: &str = "2.25.14723259231421627676143827231717728386";
 
 const VITAL_COLS: &[&str] = &["Measurement", "Value", "Date", "Comment"];
 const OTHER_COLS: &[&str] = &["Observation", "Value", "Reference range", "Interpretation", "Date", "Comment"];
@@ -102,11 +108,11 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::UNCATEGORISED).collect();
     let mut vs = Section::new(&VITALS, x.depth());
     let mut other = Section::new(&OTHER, x.depth());
+    let its = super::gather(ix, &mut other, &lists, "Observation", "Uncategorised data");
     vs.list_notes(lists.iter().map(|(_, l)| *l), "Uncategorised data (including vital signs)");
-    other.list_notes(lists.iter().map(|(_, l)| *l), "Uncategorised data");
     vs.table(None, VITAL_COLS);
     other.table(None, OTHER_COLS);
-    for it in items(ix, &lists) {
+    for it in its {
         match it {
             Item::Ok { entry, res: Resource::Observation(o), n } => {
                 let key = entry.key(n);
@@ -173,6 +179,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                     );
                     let x = other.entry();
                     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
+                    template(x, OTHER_ENTRY_TEMPLATE, "");
                     id(x, cx, &key);
                     codes::concept(x, "code", o.code.as_ref(), None, Some(&format!("#{rid}-name")));
                     text_ref(x, &rid);

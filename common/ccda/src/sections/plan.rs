@@ -2,7 +2,7 @@
 //! (ProcedureRequests) → Plan of Treatment Section (V2), one Planned Act per
 //! recall or diary entry, dated by when it is due.
 
-use super::{Item, id, items, notes, template, text_ref, ts};
+use super::{Item, id, notes, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::Resource;
 use crate::index::{Index, list_code};
@@ -26,9 +26,9 @@ const COLS: &[&str] = &["Due", "Item", "Status", "Recorded", "Notes"];
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::RECALLS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(lists.iter().map(|(_, l)| *l), "Recalls and diary entries");
+    let its = super::gather(ix, &mut s, &lists, "ProcedureRequest", "Recalls and diary entries");
     s.table(None, COLS);
-    for it in items(ix, &lists) {
+    for it in its {
         match it {
             Item::Ok { entry, res: Resource::ProcedureRequest(p), n } => {
                 let rid = s.next_id();

@@ -5,7 +5,7 @@
 //! end and the items the GP linked to the problem (RelatedClinicalContent,
 //! ActualProblem) are shown in the narrative.
 
-use super::{Item, id, items, ivl, notes, template, text_ref, ts};
+use super::{Item, id, ivl, notes, template, text_ref, ts};
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{CodeableConcept, Condition, Extensions, Resource};
 use crate::index::{Index, list_code};
@@ -29,8 +29,7 @@ const COLS: &[&str] = &["Problem", "Significance", "Onset", "Ended", "Recorded",
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::PROBLEMS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(lists.iter().map(|(_, l)| *l), "Problems");
-    let all = items(ix, &lists);
+    let all = super::gather(ix, &mut s, &lists, "Condition", "Problems");
     let (inactive, active): (Vec<_>, Vec<_>) = all.into_iter().partition(|it| match it {
         Item::Ok { res: Resource::Condition(c), .. } => is_inactive(c),
         _ => false,

@@ -2,7 +2,7 @@
 //! Referral Section (V2), one referral act (`moodCode` RQO) per request with
 //! its reason, priority, recipients and notes in the narrative.
 
-use super::{Item, id, items, notes, text_ref, ts};
+use super::{Item, id, notes, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, ReferralRequest, Resource};
 use crate::index::{Index, list_code};
@@ -26,9 +26,9 @@ const COLS: &[&str] = &["Date", "Reason / service", "Priority", "Status", "Refer
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::OUTBOUND_REFERRALS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(lists.iter().map(|(_, l)| *l), "Referrals");
+    let its = super::gather(ix, &mut s, &lists, "ReferralRequest", "Referrals");
     s.table(None, COLS);
-    for it in items(ix, &lists) {
+    for it in its {
         match it {
             Item::Ok { entry, res: Resource::ReferralRequest(r), n } => {
                 let rid = s.next_id();

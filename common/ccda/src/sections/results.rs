@@ -4,13 +4,11 @@
 //! Observation per test result (groups are flattened, their name kept in the
 //! narrative). Filing comments are shown as report notes.
 //!
-//! When a bundle has DiagnosticReports but no investigations List (small
-//! supplier extracts), every DiagnosticReport in the bundle is shown.
 
-use super::{Item, id, items, template, text_ref, ts};
+use super::{Item, id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, DiagnosticReport, Observation, Resource};
-use crate::index::{Entry, Index, Parsed, Resolved, list_code};
+use crate::index::{Entry, Index, Resolved, list_code};
 use crate::narrative::{Section, Spec, cell, cell_id};
 use crate::xml::Xml;
 use crate::{Context, Report, dates, describe};
@@ -33,18 +31,7 @@ const MAX_DEPTH: usize = 4;
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::INVESTIGATIONS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    s.list_notes(lists.iter().map(|(_, l)| *l), "Investigations and results");
-    let its = if lists.is_empty() {
-        ix.all("DiagnosticReport")
-            .enumerate()
-            .map(|(n, e)| match &e.parsed {
-                Parsed::Ok(r) => Item::Ok { entry: e, res: r, n },
-                Parsed::Unreadable(w) => Item::Bad(format!("{}: {w}", e.label())),
-            })
-            .collect()
-    } else {
-        items(ix, &lists)
-    };
+    let its = super::gather(ix, &mut s, &lists, "DiagnosticReport", "Investigations and results");
     s.table(None, COLS);
     for it in its {
         match it {

@@ -308,6 +308,78 @@ def check_docker(r: Report, hadolint: str | None) -> None:
         r.check(res.returncode == 0, area, f"hadolint {(res.stdout + res.stderr).strip()}")
     di = ROOT / ".dockerignore"
     r.check(di.exists() and "target" in di.read_text().split(), area, ".dockerignore excludes target/")
+    check_build_context(r)
+
+
+def _dockerignore_rules() -> list[tuple[bool, re.Pattern]]:
+    """(negated, regex) per .dockerignore line, in order; the last matching rule wins."""
+    rules = []
+    di = ROOT / ".dockerignore"
+    for line in di.read_text().splitlines() if di.exists() else []:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        neg = line.startswith("!")
+        pat = line[1:] if neg else line
+        pat = pat.strip("/")
+        rx = ""
+        i = 0
+        while i < len(pat):
+            if pat.startswith("**/", i):
+                rx += "(?:.*/)?"
+                i += 3
+            elif pat.startswith("**", i):
+                rx += ".*"
+                i += 2
+            elif pat[i] == "*":
+                rx += "[^/]*"
+                i += 1
+            elif pat[i] == "?":
+                rx += "[^/]"
+                i += 1
+            else:
+                rx += re.escape(pat[i])
+                i += 1
+        # A pattern naming a directory excludes everything below it.
+        rules.append((neg, re.compile(f"^{rx}(?:/.*)?$")))
+    return rules
+
+
+def in_build_context(rel: str, rules: list[tuple[bool, re.Pattern]]) -> bool:
+    included = True
+    for neg, rx in rules:
+        if rx.match(rel):
+            included = neg
+    return included
+
+
+def check_build_context(r: Report) -> None:
+    """Would `docker build` find every file the build reads? Cargo manifests, the lock file,
+    the files `include_str!`/`include_bytes!` pull in at compile time, and the Dockerfile's COPY
+    sources must all be inside the repository and not excluded by .dockerignore."""
+    area = "docker"
+    rules = _dockerignore_rules()
+    needed: set[str] = {"Cargo.toml", "Cargo.lock", "deploy/docker/healthcheck"}
+    ws = ROOT / "Cargo.toml"
+    members = re.findall(r'"([^"]+)"', ws.read_text().split("members", 1)[1].split("]", 1)[0])
+    for m in members:
+        needed.add(f"{m}/Cargo.toml")
+        src = ROOT / m / "src"
+        for rs in src.rglob("*.rs") if src.exists() else []:
+            for inc in re.findall(r'include_(?:str|bytes)!\(\s*"([^"]+)"', rs.read_text(errors="replace")):
+                target = (rs.parent / inc).resolve()
+                try:
+                    needed.add(str(target.relative_to(ROOT)))
+                except ValueError:
+                    r.fail(area, f"{rs.relative_to(ROOT)} includes {inc}, outside the repository "
+                           "(the image build context)")
+    for rel in sorted(needed):
+        r.check((ROOT / rel).exists() and in_build_context(rel, rules), area,
+                f"build context has {rel}")
+    for key in sorted((ROOT / "deploy" / "local" / "keys").glob("*.pem")):
+        rel = str(key.relative_to(ROOT))
+        if not key.name.endswith(".pub.pem"):
+            r.check(not in_build_context(rel, rules), area, f"private key {rel} stays out of the build context")
 
 
 # ------------------------------------------------------------------------------ prometheus ----

@@ -164,3 +164,26 @@ fn every_fixture_gives_an_answer() {
     }
     assert!(n >= 20, "fixtures present");
 }
+
+#[test]
+fn non_utf8_encoding_declaration_refused() {
+    let v = valid().replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1);
+    assert_eq!(
+        check(v.as_bytes()),
+        Err(SamlError::Malformed("encoding other than UTF-8"))
+    );
+}
+
+#[test]
+fn id_reused_in_any_namespace_refused() {
+    // An element elsewhere carrying the assertion's ID in a foreign-namespace `ID` attribute.
+    let v = valid().replacen(
+        "<wsa:MessageID>",
+        "<wsa:MessageID xmlns:x=\"urn:x\" x:ID=\"_a1\">",
+        1,
+    );
+    assert_eq!(
+        check(v.as_bytes()),
+        Err(SamlError::Malformed("duplicate ID"))
+    );
+}

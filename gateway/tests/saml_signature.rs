@@ -166,3 +166,45 @@ fn verifier_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<saml_support::saml::SamlVerifier>();
 }
+
+#[test]
+fn concurrent_verification_from_many_threads() {
+    let v = std::sync::Arc::new(verifier(&config()));
+    let good = std::sync::Arc::new(fixture("valid-sha1-epic.xml"));
+    let bad = std::sync::Arc::new(fixture("tampered-attribute.xml"));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (v, good, bad) = (v.clone(), good.clone(), bad.clone());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    assert!(v.verify(&good, NOW).unwrap().is_some());
+                    assert_eq!(v.verify(&bad, NOW), Err(SamlError::BadSignature));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+/// Not a test of speed (no timing assertions): prints the mean cost of one verification.
+/// `cargo test -p xhuma-gateway --test saml_signature -- --ignored --nocapture measure`
+#[test]
+#[ignore]
+fn measure_verification_cost() {
+    let v = verifier(&config());
+    for name in ["valid-sha256.xml", "valid-sha1-epic.xml"] {
+        let env = fixture(name);
+        let n = 500;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            v.verify(&env, NOW).unwrap();
+        }
+        let per = start.elapsed() / n;
+        println!(
+            "{name}: {} bytes, {per:?} per verify (assertion + HoK timestamp)",
+            env.len()
+        );
+    }
+}

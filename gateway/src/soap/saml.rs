@@ -122,6 +122,7 @@ impl SamlVerifier {
     /// Loads the trusted certificates named in `cfg`.
     pub fn new(cfg: &SamlConfig) -> Result<Self, SamlError> {
         let trust = keys::load_trust(&cfg.trust_pems)?;
+        dsig::warm_up()?;
         if trust.is_empty() && !cfg.allow_unsigned {
             tracing::warn!(
                 "No SAML trust certificates configured: every assertion will be refused"

@@ -56,6 +56,8 @@ impl SignedDocument {
             no_error: true,
             no_warning: true,
             no_net: true,
+            // The scan refused any other declared encoding; never let libxml2 decode differently.
+            encoding: Some("UTF-8"),
             ..ParserOptions::default()
         };
         let doc = Parser::default()
@@ -108,6 +110,16 @@ impl SignedDocument {
             .nth(index)
             .ok_or(SamlError::Malformed("signature not found"))
     }
+}
+
+/// Initialises libxml2 and libxmlsec1 (their global state) once, from the thread that builds the
+/// verifier at start-up, so request threads never race on first use.
+pub(super) fn warm_up() -> Result<(), SamlError> {
+    SignedDocument::parse(b"<warm-up/>")?;
+    catch_unwind(|| drop(XmlSecSignatureContext::new())).map_err(|_| SamlError::TrustStore {
+        path: "libxmlsec1".into(),
+        reason: "cannot initialise the XML security library".into(),
+    })
 }
 
 fn verify_node(node: &Node, key: &KeyMaterial) -> Result<bool, SamlError> {

@@ -260,8 +260,17 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                 }
             }
             Event::Eof => break,
-            // Comments, processing instructions and the XML declaration carry nothing we read.
-            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::Empty(_) => {}
+            Event::Decl(decl) => {
+                // libxml2 would honour another declared encoding while we read UTF-8: refuse.
+                if let Some(enc) = decl.encoding() {
+                    let enc = enc.map_err(|_| SamlError::Malformed("bad XML declaration"))?;
+                    if !enc.eq_ignore_ascii_case("utf-8") {
+                        return Err(SamlError::Malformed("encoding other than UTF-8"));
+                    }
+                }
+            }
+            // Comments and processing instructions carry nothing we read.
+            Event::Comment(_) | Event::PI(_) | Event::Empty(_) => {}
         }
     }
     if !seen_root || !path.is_empty() {
@@ -283,12 +292,10 @@ fn is_xmlns(attr: &Attribute<'_>) -> bool {
     key == "xmlns" || key.starts_with("xmlns:")
 }
 
-/// Attribute names that XML-DSig references can point at.
+/// Attribute names that XML-DSig references can point at, in any namespace (libxml2's
+/// `xmlHasProp`, used to register IDs, ignores namespaces too).
 fn is_id_attr(ns: &str, local: &str) -> bool {
-    matches!(
-        (ns, local),
-        ("", "ID") | ("", "Id") | ("", "AssertionID") | (ns::WSU, "Id") | (ns::XML, "id")
-    )
+    matches!(local, "ID" | "Id" | "AssertionID") || (ns == ns::XML && local == "id")
 }
 
 fn predefined_entity(name: &str) -> Option<&'static str> {

@@ -13,6 +13,7 @@
 //! - [`telemetry`], [`shutdown`]: process plumbing.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod document;

@@ -593,6 +593,9 @@ def check_k8s(r: Report) -> None:
         pspec = tmpl["spec"]
         psc = pspec.get("securityContext", {})
         r.check(psc.get("runAsNonRoot") is True, where, "pod runAsNonRoot")
+        r.check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where,
+                "seccompProfile RuntimeDefault (Pod Security restricted)")
+        r.check(isinstance(psc.get("runAsUser"), int) and psc["runAsUser"] > 0, where, "numeric non-zero runAsUser")
         r.check(pspec.get("automountServiceAccountToken") is False, where, "no service-account token mounted")
         for c in pspec["containers"]:
             cw = f"{where} container {c['name']}"

@@ -23,7 +23,10 @@ pub const EXAMPLE_NHS: &str = "9690937286";
 /// Settings a test changes; everything else is the stack's default.
 #[derive(Default)]
 pub struct Options {
+    /// In-process workers (at least one unless `no_workers`).
     pub workers: usize,
+    /// Start no in-process worker (the test runs `xhuma-worker` processes itself).
+    pub no_workers: bool,
     pub env: Vec<(&'static str, String)>,
 }
 
@@ -128,7 +131,12 @@ impl Stack {
             workers: Vec::new(),
             env,
         };
-        for _ in 0..opts.workers.max(1) {
+        let workers = if opts.no_workers {
+            0
+        } else {
+            opts.workers.max(1)
+        };
+        for _ in 0..workers {
             stack.add_worker().await;
         }
         stack
@@ -304,4 +312,43 @@ pub fn write_temp(name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");
     path
+}
+
+/// Takes one message from a queue of this stack, if any (e.g. the dead-letter queue).
+pub async fn take_message(prefix: &str, queue: &str) -> Option<lapin::message::BasicGetMessage> {
+    let cfg = xhuma_common::config::AmqpConfig {
+        url: xhuma_common::config::Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+        prefix: prefix.to_string(),
+        queue_type: xhuma_common::config::QueueType::Quorum,
+    };
+    let amqp = xhuma_common::queue::Amqp::connect(&cfg, "test-inspect")
+        .await
+        .ok()?;
+    let ch = amqp.channel().await.ok()?;
+    let got = ch
+        .basic_get(
+            queue.into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .ok()
+        .flatten();
+    amqp.close().await;
+    got
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }

@@ -1,0 +1,83 @@
+//! How jobs fail: a permanent upstream refusal is answered as a typed RegistryError and
+//! dead-lettered with its reason (no retry storm); a transient failure is retried and then
+//! succeeds; a job slower than the wait deadline answers XDSRegistryBusy.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Options, Stack, eventually, iti38, take_message, unique_id};
+use xhuma_common::queue::{HEADER_REASON, header_str};
+use xhuma_simulator::{SimService, Simulator};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn permanent_refusal_is_a_registry_error_and_dead_lettered() {
+    let stack = Stack::start(Simulator::builder(), Options::default()).await;
+    // nhs-sim: this patient dissented to sharing (GP Connect 403 NO_PATIENT_CONSENT).
+    let nhs = "9690938576";
+    let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ResponseStatusType:Failure"), "{body}");
+    assert!(
+        body.contains("did not permit access"),
+        "typed reason: {body}"
+    );
+    assert!(
+        !body.contains("NO_PATIENT_CONSENT"),
+        "no upstream detail leaks: {body}"
+    );
+
+    let dead = format!("{}.dead", stack.prefix);
+    let msg = eventually(10, || take_message(&stack.prefix, &dead))
+        .await
+        .expect("job dead-lettered");
+    let reason = header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
+        .expect("reason header");
+    assert!(reason.contains("upstream"), "reason: {reason}");
+    // 403 is not retried: one call, however long we wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stack.sim.counters().await.gpconnect, 1, "no retry storm");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_failures_are_retried_then_succeed() {
+    // More 503s than the client's own retries (3): the job itself must go round a retry tier.
+    let sim = Simulator::builder().fail_next(SimService::Gpconnect, 5, 503);
+    let stack = Stack::start(sim, Options::default()).await;
+    let (status, body) = stack.post("/SOAP/iti38", iti38("9690937286")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(unique_id(&body).is_some(), "document after retries: {body}");
+    let calls = stack.sim.counters().await.gpconnect;
+    assert!(calls >= 6, "5 failures then a success, got {calls} calls");
+    assert!(
+        take_message(&stack.prefix, &format!("{}.dead", stack.prefix))
+            .await
+            .is_none(),
+        "nothing dead-lettered"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deadline_expiry_answers_busy_and_the_job_still_lands() {
+    let sim = Simulator::builder().gpconnect_latency(Duration::from_secs(2));
+    let opts = Options {
+        workers: 1,
+        env: vec![("XHUMA_JOB_WAIT_TIMEOUT_MS", "300".into())],
+    };
+    let stack = Stack::start(sim, opts).await;
+    let nhs = "9690937286";
+    let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("XDSRegistryBusy"), "{body}");
+    // The job was not abandoned: a later query finds the document.
+    let found = eventually(15, || async {
+        let (_, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+        unique_id(&body)
+    })
+    .await;
+    assert!(found.is_some(), "document after the job finished");
+    assert_eq!(stack.sim.counters().await.gpconnect, 1);
+    stack.stop().await;
+}

@@ -1,0 +1,52 @@
+//! Prefetch hides the upstream: with GP Connect taking 2 s, an ITI-38 sent 2.5 s after the
+//! ITI-55 answer finds the document already cached. (The latency number itself is measured by
+//! `deploy/local/measure-prefetch` and written in docs/performance.md, not asserted here.)
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Options, Stack, iti38, iti55, unique_id};
+use xhuma_common::NhsNumber;
+use xhuma_simulator::Simulator;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn discovery_prefetches_so_the_query_is_served_from_cache() {
+    let sim = Simulator::builder().gpconnect_latency(Duration::from_secs(2));
+    let stack = Stack::start(
+        sim,
+        Options {
+            workers: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let nhs = "9690937286";
+    let (status, _) = stack.post("/SOAP/iti55", iti55(nhs)).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let number = NhsNumber::parse(nhs).expect("valid");
+    let cached = stack
+        .records
+        .cache()
+        .document_for(number)
+        .await
+        .expect("redis");
+    assert!(
+        cached.is_some(),
+        "the prefetch finished before the query arrived"
+    );
+    let started = Instant::now();
+    let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(
+        unique_id(&body),
+        cached.map(|m| m.unique_id),
+        "served the cached document"
+    );
+    assert_eq!(stack.sim.counters().await.gpconnect, 1);
+    eprintln!("ITI-38 after prefetch answered in {took:?} (debug build)");
+    stack.stop().await;
+}

@@ -1,0 +1,64 @@
+//! Single-flight per patient across gateways and workers: 50 simultaneous discoveries, or 50
+//! simultaneous queries with nothing cached, cause exactly one GP Connect call.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Options, Stack, iti38, iti55, unique_id};
+use xhuma_simulator::Simulator;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_discoveries_one_gpconnect_call() {
+    // A slow GP Connect keeps the job in flight while the 50 requests land.
+    let sim = Simulator::builder().gpconnect_latency(Duration::from_millis(500));
+    let stack = Stack::start(
+        sim,
+        Options {
+            workers: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let nhs = "9690937286";
+    let calls = (0..50).map(|_| stack.post("/SOAP/iti55", iti55(nhs)));
+    for (status, body) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    assert_eq!(status, 200);
+    assert!(unique_id(&body).is_some(), "document advertised: {body}");
+    assert_eq!(
+        stack.sim.counters().await.gpconnect,
+        1,
+        "exactly one GP Connect call"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_cold_queries_one_gpconnect_call() {
+    let sim = Simulator::builder().gpconnect_latency(Duration::from_millis(300));
+    let stack = Stack::start(
+        sim,
+        Options {
+            workers: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let nhs = "9690937278";
+    let calls = (0..50).map(|_| stack.post("/SOAP/iti38", iti38(nhs)));
+    let mut ids = std::collections::HashSet::new();
+    for (status, body) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, 200, "{body}");
+        ids.insert(unique_id(&body).expect("every query answered with the document"));
+    }
+    assert_eq!(ids.len(), 1, "all 50 see the same document");
+    assert_eq!(
+        stack.sim.counters().await.gpconnect,
+        1,
+        "exactly one GP Connect call"
+    );
+    stack.stop().await;
+}

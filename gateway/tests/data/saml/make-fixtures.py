@@ -7,9 +7,12 @@ the fixed instant NOW below; the tests pass that instant as `now`.
 
 Regenerate (after `pip install signxml==5.2.0`):
     python3 gateway/tests/data/saml/make-fixtures.py
+Options (used by tests/saml_live_signer.rs): `--out DIR` (default: fixtures/ beside this file)
+and `--now 2027-06-01T12:00:00Z` (the instant to sign for).
 RSA PKCS#1 v1.5 signatures are deterministic, so regenerating with the same keys gives the
 same bytes.
 """
+import argparse
 import base64
 import datetime as dt
 import os
@@ -171,6 +174,14 @@ def write(name, text):
 
 
 def main():
+    global OUT, NOW
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=OUT)
+    ap.add_argument("--now", default=None)
+    args = ap.parse_args()
+    OUT = args.out
+    if args.now:
+        NOW = dt.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
     os.makedirs(OUT, exist_ok=True)
     write("valid-sha256.xml", full())
     write("valid-sha1-epic.xml", full(sha1=True))

@@ -73,6 +73,9 @@ pub enum SamlError {
     /// Start-up only: a trust file could not be used.
     #[error("SAML trust certificate {path}: {reason}")]
     TrustStore { path: String, reason: String },
+    /// Start-up only: the verifier cannot be set up (library initialisation, settings).
+    #[error("SAML verifier set-up: {0}")]
+    Setup(&'static str),
 }
 
 /// A verified assertion: the requester plus what the audit may want besides.
@@ -103,7 +106,9 @@ impl SamlError {
     /// The WS-Security 1.1 fault subcode (local part, namespace `wsse`) for this error.
     pub fn wsse_fault_code(&self) -> &'static str {
         match self {
-            Self::Missing | Self::Malformed(_) | Self::TrustStore { .. } => "InvalidSecurity",
+            Self::Missing | Self::Malformed(_) | Self::TrustStore { .. } | Self::Setup(_) => {
+                "InvalidSecurity"
+            }
             Self::Unsigned => "InvalidSecurityToken",
             Self::BadSignature => "FailedCheck",
             Self::UnsupportedAlgorithm => "UnsupportedAlgorithm",
@@ -128,10 +133,8 @@ impl SamlVerifier {
                 "No SAML trust certificates configured: every assertion will be refused"
             );
         }
-        let skew = time::Duration::try_from(cfg.clock_skew).map_err(|_| SamlError::TrustStore {
-            path: XHUMA_SAML_CLOCK_SKEW_SECS.into(),
-            reason: "clock skew out of range".into(),
-        })?;
+        let skew = time::Duration::try_from(cfg.clock_skew)
+            .map_err(|_| SamlError::Setup("clock skew out of range"))?;
         Ok(Self {
             cfg: cfg.clone(),
             trust,

@@ -116,10 +116,8 @@ impl SignedDocument {
 /// verifier at start-up, so request threads never race on first use.
 pub(super) fn warm_up() -> Result<(), SamlError> {
     SignedDocument::parse(b"<warm-up/>")?;
-    catch_unwind(|| drop(XmlSecSignatureContext::new())).map_err(|_| SamlError::TrustStore {
-        path: "libxmlsec1".into(),
-        reason: "cannot initialise the XML security library".into(),
-    })
+    catch_unwind(|| drop(XmlSecSignatureContext::new()))
+        .map_err(|_| SamlError::Setup("cannot initialise libxmlsec1"))
 }
 
 fn verify_node(node: &Node, key: &KeyMaterial) -> Result<bool, SamlError> {

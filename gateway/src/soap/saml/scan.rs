@@ -43,8 +43,6 @@ pub(super) enum Node {
 pub(super) struct Scan {
     /// The `wsse:Security` header block, when present.
     pub security: Option<Element>,
-    /// Every ID-like attribute value in the envelope (`ID`, `Id`, `wsu:Id`, `xml:id`, `AssertionID`).
-    pub ids: HashSet<String>,
     /// How many `wsu:Id` attributes the envelope has.
     pub wsu_ids: usize,
     /// `wsu:Id` of `soap:Body`, when it has one.
@@ -128,6 +126,9 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
         cfg.trim_text(false);
     }
     let mut out = Scan::default();
+    // Every ID-like attribute value seen so far (`ID`, `Id`, `AssertionID` in any namespace,
+    // `xml:id`): a value may appear once.
+    let mut ids: HashSet<String> = HashSet::new();
     // Names of open elements (namespace, local) and, while inside wsse:Security, the partial tree.
     let mut path: Vec<(String, String)> = Vec::new();
     let mut open: Vec<Element> = Vec::new();
@@ -176,7 +177,7 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|_| SamlError::Malformed("bad attribute value"))?
                         .into_owned();
-                    if is_id_attr(&ans, &alocal) && !out.ids.insert(value.clone()) {
+                    if is_id_attr(&ans, &alocal) && !ids.insert(value.clone()) {
                         return Err(SamlError::Malformed("duplicate ID"));
                     }
                     if ans == ns::WSU && alocal == "Id" {

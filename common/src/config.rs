@@ -99,14 +99,10 @@ impl<'a> Env<'a> {
     {
         match self.get(var) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|e: T::Err| ConfigError {
-                    var,
-                    reason: format!("cannot parse: {e}"),
-                }),
+            Some(v) => v.trim().parse().map(Some).map_err(|e: T::Err| ConfigError {
+                var,
+                reason: format!("cannot parse: {e}"),
+            }),
         }
     }
 

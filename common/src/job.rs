@@ -123,7 +123,10 @@ mod tests {
         let u = Uuid::new_v4();
         let id = unique_id_for(u);
         assert!(id.starts_with("2.25."));
-        assert!(id.len() <= 64, "XDS uniqueId OIDs are at most 64 characters");
+        assert!(
+            id.len() <= 64,
+            "XDS uniqueId OIDs are at most 64 characters"
+        );
         assert_eq!(uuid_of_unique_id(&id), Some(u));
     }
 }

@@ -144,8 +144,14 @@ mod tests {
     #[test]
     fn spec_examples() {
         assert!(NhsNumber::parse("9000000009").is_ok());
-        assert_eq!(NhsNumber::parse("9000000000"), Err(NhsNumberError::CheckDigit));
-        assert_eq!(NhsNumber::parse("1234567890"), Err(NhsNumberError::CheckDigit));
+        assert_eq!(
+            NhsNumber::parse("9000000000"),
+            Err(NhsNumberError::CheckDigit)
+        );
+        assert_eq!(
+            NhsNumber::parse("1234567890"),
+            Err(NhsNumberError::CheckDigit)
+        );
         assert_eq!(NhsNumber::parse("969093727"), Err(NhsNumberError::Format));
         assert_eq!(NhsNumber::parse("96909372 8"), Err(NhsNumberError::Format));
         assert!(NhsNumber::parse("9690937278").is_ok());

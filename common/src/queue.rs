@@ -179,9 +179,24 @@ impl Amqp {
         }
     }
 
-    /// Checks the broker answers, reconnecting when needed (readiness probe).
+    /// Checks the broker answers now, reconnecting when needed (readiness probe): opens and
+    /// closes a channel, a real round trip, so a connection whose socket died unnoticed fails.
     pub async fn ping(&self) -> Result<(), QueueError> {
-        self.live().await.map(|_| ())
+        let live = self.live().await?;
+        let probe = live.connection.create_channel().await;
+        match probe {
+            Ok(channel) => {
+                let _ = channel.close(200, "ping".into()).await;
+                Ok(())
+            }
+            Err(source) => {
+                self.drop_connection().await;
+                Err(QueueError::Amqp {
+                    op: "channel.open",
+                    source,
+                })
+            }
+        }
     }
 
     /// Opens a fresh channel on the shared connection (consumers use one each).

@@ -39,11 +39,16 @@ pub fn init(service: &'static str, lookup: &dyn Fn(&str) -> Option<String>) {
 /// `/metrics` route serves. Safe to call more than once (tests): later calls build a
 /// recorder that is not installed globally.
 pub fn install_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
-    let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ])
-        .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new());
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    const SECONDS: &[f64] = &[
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+    // Bundles and documents run from a few KB to a few MB.
+    const BYTES: &[f64] = &[1e3, 1e4, 5e4, 1e5, 2.5e5, 5e5, 1e6, 2.5e6, 5e6, 1e7];
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS))
+        .unwrap_or_else(|_| PrometheusBuilder::new());
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
     let _ = metrics::set_global_recorder(recorder);

@@ -17,11 +17,11 @@
 //!   ParticipantObjectIdentification  patient (NHS number as CX), document, request (ids)
 //! ```
 
-use std::fmt::Write as _;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use quick_xml::escape::escape;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use time::format_description::well_known::Rfc3339;
 use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
 use xhuma_common::identity::Coded;
@@ -289,6 +289,32 @@ pub fn render(event: &AuditEvent, source: &AtnaSource) -> String {
 
     out.push_str("</AuditMessage>");
     out
+}
+
+/// Escapes for text and attribute values. Line breaks and tabs become character references so
+/// attribute-value normalisation cannot change them; other control characters, which XML 1.0
+/// cannot carry, become U+FFFD.
+fn escape<'a>(s: impl Into<Cow<'a, str>>) -> Cow<'a, str> {
+    let s = s.into();
+    if !s.contains(|c: char| matches!(c, '<' | '>' | '&' | '"' | '\'') || c.is_control()) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// XUA style `alias<user@issuer>`, or the subject alone without an issuer.

@@ -79,7 +79,10 @@ async fn malformed_message_is_dead_lettered_and_consumer_continues() {
     assert!(reason.starts_with("audit: cannot decode"), "{reason}");
     let refused_body = serde_json::to_vec(&refused).unwrap();
     let (_, reason, _) = find(&refused_body);
-    assert!(reason.starts_with("audit: refused by the database"), "{reason}");
+    assert!(
+        reason.starts_with("audit: refused by the database"),
+        "{reason}"
+    );
 
     // Still consuming after all that.
     let later = support::event(AuditKind::Iti39, AuditOutcome::Failed, "corr-later");

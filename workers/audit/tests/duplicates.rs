@@ -35,7 +35,12 @@ async fn duplicate_event_id_is_written_once() {
     assert_eq!(h.count("true").await, 2);
 
     // The store alone says which ids were new.
-    let again = h.auditor.store.insert(&[dup.clone(), marker.clone()]).await.unwrap();
+    let again = h
+        .auditor
+        .store
+        .insert(&[dup.clone(), marker.clone()])
+        .await
+        .unwrap();
     assert!(again.is_empty());
     h.finish().await;
 }

@@ -31,7 +31,6 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
         .await
         .map_err(JobError::upstream)?;
     metrics::histogram!("xhuma_gpconnect_fetch_seconds").record(started.elapsed().as_secs_f64());
-    metrics::histogram!("xhuma_gpconnect_bundle_bytes").record(bundle.len() as f64);
 
     let document_id = uuid_of_unique_id(&job.unique_id).unwrap_or_else(uuid::Uuid::new_v4);
     let now = OffsetDateTime::now_utc();

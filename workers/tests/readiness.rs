@@ -1,0 +1,92 @@
+//! Readiness follows the dependencies: `/health/ready` on the gateway and on a worker turns 503
+//! when Redis or RabbitMQ goes away and back to 200 when they return (liveness stays 200).
+
+mod support;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::Request;
+use support::proxy::Proxy;
+use support::{Options, Stack, eventually};
+use tower::ServiceExt;
+use xhuma_common::config::Secret;
+use xhuma_gateway::records::Records;
+use xhuma_simulator::Simulator;
+use xhuma_workers::Worker;
+
+async fn status(app: &axum::Router, path: &str) -> u16 {
+    let req = Request::get(path).body(Body::empty()).expect("request");
+    app.clone()
+        .oneshot(req)
+        .await
+        .expect("response")
+        .status()
+        .as_u16()
+}
+
+async fn becomes(app: &axum::Router, want: u16) -> bool {
+    eventually(15, || async {
+        (status(app, "/health/ready").await == want).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_flips_with_redis_and_rabbitmq() {
+    let stack = Stack::start(Simulator::builder(), Options::default()).await;
+    let amqp_proxy = Proxy::start("127.0.0.1:5672".parse().expect("addr")).await;
+    let redis_proxy = Proxy::start("127.0.0.1:6379".parse().expect("addr")).await;
+
+    let mut gw_cfg = xhuma_gateway::GatewayConfig::from_lookup(&|k: &str| match k {
+        "XHUMA_QUEUE_PREFIX" | "XHUMA_REDIS_PREFIX" => Some(stack.prefix.clone()),
+        "XHUMA_NHS_API_KEY" | "XHUMA_NHS_SIGNING_KEY_PATH" | "XHUMA_NHS_ASID" => Some("x".into()),
+        _ => None,
+    })
+    .expect("config");
+    gw_cfg.amqp.url = Secret::new(format!("amqp://guest:guest@{}/%2f", amqp_proxy.addr));
+    gw_cfg.redis.url = Secret::new(format!("redis://{}/0", redis_proxy.addr));
+    gw_cfg.pipeline.nhs = xhuma_common::nhs::NhsConfig::for_simulator(&stack.sim.base_url());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let records = Records::connect(
+        &gw_cfg.amqp,
+        &gw_cfg.redis,
+        gw_cfg.pipeline.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("records");
+    let metrics = xhuma_common::telemetry::install_metrics();
+    let gateway = xhuma_gateway::ops::router(records, metrics.clone());
+
+    let mut w_cfg = stack.worker_config();
+    w_cfg.amqp.url = gw_cfg.amqp.url.clone();
+    w_cfg.redis.url = gw_cfg.redis.url.clone();
+    let worker = Worker::connect(w_cfg).await.expect("worker");
+    let worker_ops = xhuma_workers::ops::router(worker, metrics);
+
+    for app in [&gateway, &worker_ops] {
+        assert_eq!(status(app, "/health/ready").await, 200);
+    }
+    redis_proxy.cut().await;
+    for app in [&gateway, &worker_ops] {
+        assert!(becomes(app, 503).await, "not ready without Redis");
+        assert_eq!(status(app, "/health/live").await, 200, "still alive");
+    }
+    redis_proxy.restore();
+    for app in [&gateway, &worker_ops] {
+        assert!(becomes(app, 200).await, "ready again with Redis back");
+    }
+    amqp_proxy.cut().await;
+    for app in [&gateway, &worker_ops] {
+        assert!(becomes(app, 503).await, "not ready without RabbitMQ");
+    }
+    amqp_proxy.restore();
+    for app in [&gateway, &worker_ops] {
+        assert!(becomes(app, 200).await, "ready again with RabbitMQ back");
+    }
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stack.stop().await;
+}

@@ -8,7 +8,7 @@ const PATH: &str = "/SOAP/iti55";
 
 #[tokio::test]
 async fn epic_request_with_two_ids_is_answered_aa_ok() {
-    let (app, backend) = app();
+    let (app, backend) = standard_app();
     let r = post_soap(&app, PATH, synthetic("iti55_request.xml")).await;
     let body = r.text();
     assert_eq!(r.status, 200, "{body}");
@@ -34,7 +34,7 @@ async fn epic_request_with_two_ids_is_answered_aa_ok() {
 
 #[tokio::test]
 async fn single_livingsubjectid_value_works() {
-    let (app, _) = app();
+    let (app, _) = standard_app();
     let r = post_soap(&app, PATH, synthetic("iti55_request_single_id.xml")).await;
     validate("iti55-response", &r.body, false);
     assert!(r.text().contains(r#"<queryResponseCode code="OK"/>"#));
@@ -98,7 +98,7 @@ async fn superseded_number_answers_with_the_current_patient() {
 
 #[tokio::test]
 async fn missing_or_invalid_nhs_number_is_ae_qe() {
-    let (app, backend) = app();
+    let (app, backend) = standard_app();
     let req = synthetic("iti55_request_single_id.xml");
     for (from, to) in [
         ("root=\"2.16.840.1.113883.2.1.4.1\"", "root=\"1.2.3.4\""),
@@ -142,7 +142,7 @@ async fn demographic_cross_check_when_enabled() {
 
 #[tokio::test]
 async fn generic_endpoint_dispatches_on_action() {
-    let (app, _) = app();
+    let (app, _) = standard_app();
     for path in ["/SOAP", "/xca"] {
         let r = post_soap(&app, path, synthetic("iti55_request.xml")).await;
         validate("iti55-response", &r.body, false);

@@ -206,7 +206,7 @@ pub fn app_with(backend: FakeBackend, extra: &[(&str, &str)]) -> (Router, Arc<Fa
     (router(state), backend)
 }
 
-pub fn app() -> (Router, Arc<FakeBackend>) {
+pub fn standard_app() -> (Router, Arc<FakeBackend>) {
     app_with(FakeBackend::standard(), &[])
 }
 

@@ -1,38 +1,136 @@
-//! Logging and tracing set-up shared by the binaries.
+//! Logs, traces and metrics set-up shared by the binaries.
 //!
-//! Logs are JSON lines on stdout (`XHUMA_LOG_FORMAT=text` for people), filtered by `RUST_LOG`
-//! (default `info`). Patient identifiers never appear at info level or above: code logs the
-//! pseudonymous `patient.key` instead.
+//! - Logs are JSON lines on stdout (`XHUMA_LOG_FORMAT=text` for people), filtered by `RUST_LOG`
+//!   (default `info`). Patient identifiers never appear at info level or above: code logs the
+//!   pseudonymous `patient.key` instead.
+//! - Traces go to an OTLP/HTTP collector when `XHUMA_OTLP_ENDPOINT` (or the standard
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT`) names one. The W3C `traceparent` travels in AMQP headers
+//!   ([`traceparent`] on publish, [`adopt_traceparent`] on consume), so one trace shows gateway →
+//!   queue → worker → GP Connect → cache.
+//! - Metrics: a Prometheus recorder whose `render()` the `/metrics` routes serve.
 
-use tracing_subscriber::EnvFilter;
+use std::collections::HashMap;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 pub const XHUMA_LOG_FORMAT: &str = "XHUMA_LOG_FORMAT";
+pub const XHUMA_OTLP_ENDPOINT: &str = "XHUMA_OTLP_ENDPOINT";
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
-/// Installs the global subscriber. Call once, early in `main`.
-pub fn init(service: &'static str, lookup: &dyn Fn(&str) -> Option<String>) {
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Keeps the trace exporter alive; call [`Telemetry::shutdown`] before exit to flush.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+// === impl Telemetry ===
+
+impl Telemetry {
+    /// Flushes and stops the trace exporter (a no-op without one).
+    pub fn shutdown(self) {
+        if let Some(p) = self.provider {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// The traces URL: `XHUMA_OTLP_ENDPOINT` as given, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus the
+/// OTLP/HTTP traces path.
+pub fn otlp_traces_url(lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(url) = lookup(XHUMA_OTLP_ENDPOINT).filter(|v| !v.trim().is_empty()) {
+        return Some(url);
+    }
+    lookup(OTEL_EXPORTER_OTLP_ENDPOINT)
+        .filter(|v| !v.trim().is_empty())
+        .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+}
+
+/// A tracer provider exporting over OTLP/HTTP (protobuf) to `url`. The batch processor runs on
+/// its own thread, so the blocking HTTP client never stalls the async runtime.
+pub fn otlp_provider(service: &'static str, url: &str) -> Option<SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .build()
+        .ok()?;
+    Some(
+        SdkTracerProvider::builder()
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service)
+                    .build(),
+            )
+            .with_batch_exporter(exporter)
+            .build(),
+    )
+}
+
+/// The OTel layer for `provider`, exporting spans at info level and above.
+pub fn otel_layer(provider: &SdkTracerProvider, service: &'static str) -> BoxedLayer {
+    let tracer = provider.tracer(service);
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(EnvFilter::new("info"))
+        .boxed()
+}
+
+/// Installs the global subscriber (logs, and traces when configured). Call once, early in
+/// `main`; a second call does nothing.
+pub fn init(service: &'static str, lookup: &dyn Fn(&str) -> Option<String>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let text = lookup(XHUMA_LOG_FORMAT).is_some_and(|v| v.eq_ignore_ascii_case("text"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = if text {
-        registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
-            .try_init()
+    let fmt: BoxedLayer = if text {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_filter(filter)
+            .boxed()
     } else {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .try_init()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(filter)
+            .boxed()
     };
-    if result.is_ok() {
-        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "Starting");
+    let provider = otlp_traces_url(lookup).and_then(|url| otlp_provider(service, &url));
+    let mut layers = vec![fmt];
+    if let Some(p) = &provider {
+        layers.push(otel_layer(p, service));
     }
+    if tracing_subscriber::registry().with(layers).try_init().is_ok() {
+        tracing::info!(
+            service,
+            version = env!("CARGO_PKG_VERSION"),
+            traces = provider.is_some(),
+            "Starting"
+        );
+    }
+    Telemetry { provider }
+}
+
+/// The W3C `traceparent` of the current span, for an outgoing message (None without tracing).
+pub fn traceparent() -> Option<String> {
+    let cx = tracing::Span::current().context();
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the remote span named by `traceparent` (from an incoming message).
+pub fn adopt_traceparent(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+    let cx = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(cx);
 }
 
 /// Installs the global Prometheus recorder and returns the handle whose `render()` the

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    xhuma_common::telemetry::init("xhuma-gateway", &xhuma_common::config::process_env);
+    let telemetry = xhuma_common::telemetry::init("xhuma-gateway", &xhuma_common::config::process_env);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {
@@ -29,7 +29,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = runtime.block_on(run(config));
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "Gateway failed");

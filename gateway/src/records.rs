@@ -167,7 +167,8 @@ impl Records {
                 Ok(())
             }
             LeaseOutcome::Acquired => {
-                let headers = job_headers(&job.correlation_id, 0, None);
+                let traceparent = xhuma_common::telemetry::traceparent();
+                let headers = job_headers(&job.correlation_id, 0, traceparent.as_deref());
                 let published = self
                     .inner
                     .amqp

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use xhuma_common::job::{FailureKind, JOB_VERSION, JobFailure, PrefetchJob};
 use xhuma_common::queue::{
-    HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, RETRY_TIERS_MS, Stage,
+    HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, HEADER_TRACEPARENT, RETRY_TIERS_MS, Stage,
     header_int, header_str, job_headers,
 };
 
@@ -125,6 +125,9 @@ async fn handle_delivery(worker: &Worker, stage: Stage, delivery: Delivery) {
         .unwrap_or_default();
     let span = tracing::info_span!("job", job.id = %job_id, job.kind = stage.as_str(),
         job.attempt = attempt, correlation_id = %correlation, patient.key = tracing::field::Empty);
+    if let Some(tp) = header_str(headers, HEADER_TRACEPARENT) {
+        xhuma_common::telemetry::adopt_traceparent(&span, &tp);
+    }
     async move {
         let started = Instant::now();
         let result = match decoded {

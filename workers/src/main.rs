@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    xhuma_common::telemetry::init("xhuma-worker", &xhuma_common::config::process_env);
+    let telemetry = xhuma_common::telemetry::init("xhuma-worker", &xhuma_common::config::process_env);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {
@@ -22,7 +22,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = runtime.block_on(run(config));
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "Worker failed");

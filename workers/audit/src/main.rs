@@ -42,7 +42,8 @@ async fn run(config: AuditConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the ops port {listen}"))?;
-    tracing::info!(addr = %listen, "Ops endpoint listening");
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!(addr = %bound, "Ops endpoint listening");
     let ops_shutdown = shutdown.clone();
     let ops_router = ops::router(auditor.clone(), metrics);
     tokio::spawn(async move {

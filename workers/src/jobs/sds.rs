@@ -22,7 +22,8 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     if job.endpoint.is_none() {
         job.endpoint = Some(resolve_endpoint(worker, &mut job).await?);
     }
-    let headers = job_headers(&job.correlation_id, 0, None);
+    let traceparent = xhuma_common::telemetry::traceparent();
+    let headers = job_headers(&job.correlation_id, 0, traceparent.as_deref());
     worker
         .amqp
         .publish_to_stage(Stage::GpConnect, &job, headers, &job.job_id.to_string())

@@ -1,8 +1,7 @@
 //! Shared set-up for the `saml_*` tests: the module under test, fixture paths, the fixed instant
 //! the fixtures were signed for, and verifiers built from the test trust store.
 //!
-//! The module is compiled straight from `src/soap/saml.rs` (the crate root does not export
-//! `soap` yet), so these tests do not depend on the rest of the gateway.
+//! The tests use only the public API (`xhuma_gateway::soap::saml`), as the gateway does.
 #![allow(dead_code)]
 
 use std::path::PathBuf;

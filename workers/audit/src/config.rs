@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, Secret};
 
+use crate::migrate::Mode;
 use crate::syslog::SyslogTarget;
 
 pub const XHUMA_AUDIT_DATABASE_URL: &str = "XHUMA_AUDIT_DATABASE_URL";
 pub const DEFAULT_AUDIT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const XHUMA_AUDIT_DATABASE_SCHEMA: &str = "XHUMA_AUDIT_DATABASE_SCHEMA";
 pub const DEFAULT_AUDIT_DATABASE_SCHEMA: &str = "xhuma_audit";
+pub const XHUMA_AUDIT_MIGRATE: &str = "XHUMA_AUDIT_MIGRATE";
 pub const XHUMA_AUDIT_LISTEN: &str = "XHUMA_AUDIT_LISTEN";
 pub const DEFAULT_AUDIT_LISTEN: &str = "127.0.0.1:9300";
 pub const XHUMA_AUDIT_SYSLOG: &str = "XHUMA_AUDIT_SYSLOG";
@@ -37,6 +39,10 @@ pub struct AuditConfig {
     /// `schema_migrations` (created when missing; default `xhuma_audit`). Lowercase letters,
     /// digits and `_` only. Tests use one each.
     pub schema: String,
+    /// `XHUMA_AUDIT_MIGRATE`: `true` (default) applies pending migrations at start; `false`
+    /// only checks they are applied, for a role limited to `INSERT, SELECT` (run
+    /// `xhuma-audit migrate` as the schema owner before deploying).
+    pub migrate: Mode,
     /// `XHUMA_AUDIT_LISTEN`: health and metrics HTTP address (default `127.0.0.1:9300`).
     pub listen: SocketAddr,
     /// `XHUMA_AUDIT_SYSLOG`: when set, every stored event is also sent as an IHE ATNA (DICOM
@@ -93,6 +99,11 @@ impl AuditConfig {
                 env.string(XHUMA_AUDIT_DATABASE_URL, DEFAULT_AUDIT_DATABASE_URL),
             ),
             schema,
+            migrate: if env.bool(XHUMA_AUDIT_MIGRATE, true)? {
+                Mode::Apply
+            } else {
+                Mode::Verify
+            },
             listen: env.parse(XHUMA_AUDIT_LISTEN, default_listen)?,
             syslog: env.opt(XHUMA_AUDIT_SYSLOG)?,
             batch_size,

@@ -54,7 +54,8 @@ impl Auditor {
     /// Connects to RabbitMQ (declaring the topology) and PostgreSQL (applying migrations).
     pub async fn connect(config: AuditConfig) -> Result<Arc<Self>, StartError> {
         let amqp = Amqp::connect(&config.amqp, "xhuma-audit").await?;
-        let store = Store::open(config.database_url.expose(), &config.schema).await?;
+        let store =
+            Store::open(config.database_url.expose(), &config.schema, config.migrate).await?;
         Ok(Arc::new(Self {
             config,
             amqp,

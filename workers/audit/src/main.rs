@@ -1,4 +1,7 @@
 //! `xhuma-audit`: config → telemetry → connect (migrations) → consume until SIGTERM → drain.
+//!
+//! `xhuma-audit migrate` only applies the migrations and exits (run it as the schema owner
+//! when the service's role may not create tables; then set `XHUMA_AUDIT_MIGRATE=false`).
 
 use std::process::ExitCode;
 
@@ -7,6 +10,14 @@ use tokio_util::sync::CancellationToken;
 use xhuma_audit::{AuditConfig, Auditor, ops};
 
 fn main() -> ExitCode {
+    let migrate_only = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("migrate") => true,
+        Some(_) => {
+            eprintln!("usage: xhuma-audit [migrate]");
+            return ExitCode::from(64);
+        }
+    };
     let config = match AuditConfig::from_env() {
         Ok(c) => c,
         Err(error) => {
@@ -22,6 +33,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if migrate_only {
+        return match runtime.block_on(migrate(config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "Migration failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -29,6 +49,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate(config: AuditConfig) -> anyhow::Result<()> {
+    xhuma_audit::store::Store::open(
+        config.database_url.expose(),
+        &config.schema,
+        xhuma_audit::migrate::Mode::Apply,
+    )
+    .await
+    .context("migrating the audit database")?;
+    tracing::info!(schema = %config.schema, "Audit schema is up to date");
+    Ok(())
 }
 
 async fn run(config: AuditConfig) -> anyhow::Result<()> {

@@ -39,8 +39,64 @@ pub enum MigrateError {
     Changed { version: i32 },
     #[error("the database has migration {version}, which this binary does not know")]
     Unknown { version: i32 },
+    #[error(
+        "migration {version} is not applied yet (run `xhuma-audit migrate` as the schema owner)"
+    )]
+    Pending { version: i32 },
     #[error("cannot read or lock the migration table")]
     Table(#[source] tokio_postgres::Error),
+}
+
+/// What the service does with migrations at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Apply pending migrations (needs a role that may create schemas and tables).
+    Apply,
+    /// Only check every migration is applied (an `INSERT, SELECT` role; migrations run apart
+    /// with `xhuma-audit migrate` as the owner).
+    Verify,
+}
+
+/// Checks that `schema` has exactly the migrations this binary knows, without changing it.
+pub async fn verify(client: &Client, schema: &str) -> Result<(), MigrateError> {
+    let rows = client
+        .query(
+            &format!("SELECT version, checksum FROM {schema}.schema_migrations"),
+            &[],
+        )
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        // No schema or no migration table yet: nothing is applied.
+        Err(error)
+            if error
+                .code()
+                .is_some_and(|c| matches!(c.code(), "42P01" | "3F000")) =>
+        {
+            Vec::new()
+        }
+        Err(error) => return Err(MigrateError::Table(error)),
+    };
+    let applied = recorded(rows)?;
+    match MIGRATIONS.iter().find(|m| !applied.contains(&m.version)) {
+        Some(m) => Err(MigrateError::Pending { version: m.version }),
+        None => Ok(()),
+    }
+}
+
+/// The recorded versions, checked against the known migrations.
+fn recorded(rows: Vec<tokio_postgres::Row>) -> Result<Vec<i32>, MigrateError> {
+    let mut applied = Vec::with_capacity(rows.len());
+    for row in rows {
+        let version: i32 = row.get(0);
+        let sum: String = row.get(1);
+        match MIGRATIONS.iter().find(|m| m.version == version) {
+            Some(m) if sum == checksum(m.sql) => applied.push(version),
+            Some(_) => return Err(MigrateError::Changed { version }),
+            None => return Err(MigrateError::Unknown { version }),
+        }
+    }
+    Ok(applied)
 }
 
 /// Brings `schema` up to date; returns the versions applied now.
@@ -70,16 +126,7 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Vec<i32>, Migr
         .query("SELECT version, checksum FROM schema_migrations", &[])
         .await
         .map_err(MigrateError::Table)?;
-    let mut applied_before = Vec::with_capacity(rows.len());
-    for row in rows {
-        let version: i32 = row.get(0);
-        let checksum: String = row.get(1);
-        match MIGRATIONS.iter().find(|m| m.version == version) {
-            Some(m) if checksum == self::checksum(m.sql) => applied_before.push(version),
-            Some(_) => return Err(MigrateError::Changed { version }),
-            None => return Err(MigrateError::Unknown { version }),
-        }
-    }
+    let applied_before = recorded(rows)?;
     let mut applied_now = Vec::new();
     for m in MIGRATIONS
         .iter()

@@ -14,7 +14,7 @@ use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 use xhuma_common::audit::AuditEvent;
 
-use crate::migrate::{self, MigrateError};
+use crate::migrate::{self, MigrateError, Mode};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -105,8 +105,9 @@ struct Columns {
 // === impl Store ===
 
 impl Store {
-    /// Connects, creates the schema when missing and applies pending migrations.
-    pub async fn open(url: &str, schema: &str) -> Result<Self, StoreError> {
+    /// Connects, then applies pending migrations (creating the schema when missing) or, in
+    /// [`Mode::Verify`], checks that they are all applied.
+    pub async fn open(url: &str, schema: &str, mode: Mode) -> Result<Self, StoreError> {
         let store = Self {
             inner: Arc::new(Inner {
                 url: url.to_string(),
@@ -115,9 +116,14 @@ impl Store {
             }),
         };
         let mut client = connect(url, schema).await?;
-        let applied = migrate::migrate(&mut client, schema).await?;
-        if !applied.is_empty() {
-            tracing::info!(schema, ?applied, "Applied audit migrations");
+        match mode {
+            Mode::Apply => {
+                let applied = migrate::migrate(&mut client, schema).await?;
+                if !applied.is_empty() {
+                    tracing::info!(schema, ?applied, "Applied audit migrations");
+                }
+            }
+            Mode::Verify => migrate::verify(&client, schema).await?,
         }
         *store.inner.client.lock().await = Some(Arc::new(client));
         Ok(store)

@@ -3,8 +3,8 @@
 
 mod support;
 
-use xhuma_audit::migrate::MIGRATIONS;
-use xhuma_audit::store::Store;
+use xhuma_audit::migrate::{MIGRATIONS, MigrateError, Mode};
+use xhuma_audit::store::{Store, StoreError};
 use xhuma_common::audit::{AuditKind, AuditOutcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,15 +12,22 @@ async fn migrations_apply_once_and_rows_cannot_be_edited() {
     let (_, schema) = support::unique("migr");
     let url = support::database_url();
     let (a, b, c) = tokio::join!(
-        Store::open(&url, &schema),
-        Store::open(&url, &schema),
-        Store::open(&url, &schema)
+        Store::open(&url, &schema, Mode::Apply),
+        Store::open(&url, &schema, Mode::Apply),
+        Store::open(&url, &schema, Mode::Apply)
     );
     let store = a.unwrap();
     b.unwrap();
     c.unwrap();
-    // And again, as at a restart.
-    Store::open(&url, &schema).await.unwrap();
+    // And again, as at a restart; and as a role that may only check.
+    Store::open(&url, &schema, Mode::Apply).await.unwrap();
+    Store::open(&url, &schema, Mode::Verify).await.unwrap();
+    let (_, fresh) = support::unique("migr-fresh");
+    let pending = Store::open(&url, &fresh, Mode::Verify).await;
+    assert!(matches!(
+        pending,
+        Err(StoreError::Migrate(MigrateError::Pending { version: 1 }))
+    ));
 
     let db = support::db_client().await;
     let versions: Vec<i32> = db
@@ -61,7 +68,7 @@ async fn migrations_apply_once_and_rows_cannot_be_edited() {
     )
     .await
     .unwrap();
-    let refused = Store::open(&url, &schema).await;
+    let refused = Store::open(&url, &schema, Mode::Apply).await;
     assert!(refused.is_err());
 
     db.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))

@@ -114,12 +114,16 @@ impl FromStr for ClinicalArea {
             .find(|a| a.name().eq_ignore_ascii_case(s) || a.parameter() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|a| a.name()).collect();
-                format!("unknown clinical area (expected one of {})", names.join(", "))
+                format!(
+                    "unknown clinical area (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -195,7 +195,10 @@ pub fn jwks_json(keys: &[SigningKeyConfig]) -> Result<String, UpstreamError> {
 
 fn load_keys(keys: &[SigningKeyConfig]) -> Result<Vec<(String, EncodingKey)>, UpstreamError> {
     if keys.is_empty() {
-        return Err(UpstreamError::config(Service::Oauth, "no signing key configured"));
+        return Err(UpstreamError::config(
+            Service::Oauth,
+            "no signing key configured",
+        ));
     }
     keys.iter()
         .map(|k| {

@@ -368,13 +368,13 @@ fn signing_keys(env: &Env<'_>) -> Result<Vec<SigningKeyConfig>, ConfigError> {
         }]),
         None => Err(ConfigError {
             var: XHUMA_NHS_SIGNING_KEY_PATH,
-            reason: "required (or XHUMA_NHS_SIGNING_KEYS): the client-assertion private key"
-                .into(),
+            reason: "required (or XHUMA_NHS_SIGNING_KEYS): the client-assertion private key".into(),
         }),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
 
@@ -401,7 +401,10 @@ mod tests {
         assert_eq!(cfg.pds_url, "http://127.0.0.1:1/pds");
         assert_eq!(cfg.active_kid, "b");
         assert_eq!(cfg.signing_keys.len(), 2);
-        assert_eq!(cfg.areas, vec![ClinicalArea::Allergies, ClinicalArea::Medication]);
+        assert_eq!(
+            cfg.areas,
+            vec![ClinicalArea::Allergies, ClinicalArea::Medication]
+        );
         assert!(cfg.ssp_url.ends_with('/'));
         assert_eq!(format!("{:?}", cfg.api_key), "[redacted]");
     }
@@ -426,7 +429,9 @@ mod tests {
         assert_eq!(env_of(m).unwrap_err().var, XHUMA_NHS_SIGNING_KID);
         assert_eq!(with(XHUMA_NHS_SDS_URL, "ftp://x"), XHUMA_NHS_SDS_URL);
         assert_eq!(
-            env_of(HashMap::from([(XHUMA_NHS_ASID, "1")])).unwrap_err().var,
+            env_of(HashMap::from([(XHUMA_NHS_ASID, "1")]))
+                .unwrap_err()
+                .var,
             XHUMA_NHS_API_KEY
         );
     }

@@ -249,6 +249,7 @@ impl UpstreamError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -56,7 +56,11 @@ impl GpConnectClient {
         requester: &Requester,
         ssp_trace_id: &str,
     ) -> Result<Bytes, UpstreamError> {
-        let span = tracing::info_span!("upstream", upstream = "gpconnect", http.status = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "upstream",
+            upstream = "gpconnect",
+            http.status = tracing::field::Empty
+        );
         async {
             let url = format!(
                 "{}{}/Patient/$gpc.getstructuredrecord",
@@ -136,7 +140,10 @@ pub fn build_jwt(cfg: &NhsConfig, requester: &Requester, aud: &str, iat: u64) ->
     } else {
         requester.organization_id.clone()
     };
-    let org_ods = requester.ods_code.clone().unwrap_or_else(|| id.org_ods.clone());
+    let org_ods = requester
+        .ods_code
+        .clone()
+        .unwrap_or_else(|| id.org_ods.clone());
     let org_name = if requester.organization.is_empty() {
         id.org_name.clone()
     } else {
@@ -185,6 +192,7 @@ fn now_secs() -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -197,19 +205,37 @@ mod tests {
             ods_code: Some("X1".into()),
             ..Default::default()
         };
-        let jwt = build_jwt(&cfg, &r, "https://p/GP0001/STU3/1/gpconnect/structured", 1000);
+        let jwt = build_jwt(
+            &cfg,
+            &r,
+            "https://p/GP0001/STU3/1/gpconnect/structured",
+            1000,
+        );
         assert!(jwt.ends_with('.'));
         let parts: Vec<_> = jwt.split('.').collect();
-        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(claims["exp"], 1300);
         assert_eq!(claims["sub"], "CONE, Stephen");
-        assert_eq!(claims["requesting_practitioner"]["name"][0]["given"][0], "Stephen");
-        assert_eq!(claims["requesting_organization"]["identifier"][0]["value"], "X1");
+        assert_eq!(
+            claims["requesting_practitioner"]["name"][0]["given"][0],
+            "Stephen"
+        );
+        assert_eq!(
+            claims["requesting_organization"]["identifier"][0]["value"],
+            "X1"
+        );
         let anon = build_jwt(&cfg, &Requester::default(), "a", 0);
-        let claims: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(anon.split('.').nth(1).unwrap()).unwrap())
-                .unwrap();
-        assert_eq!(claims["requesting_organization"]["identifier"][0]["value"], "RRV00");
+        let claims: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(anon.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims["requesting_organization"]["identifier"][0]["value"],
+            "RRV00"
+        );
     }
 
     #[test]
@@ -223,6 +249,9 @@ mod tests {
             .iter()
             .map(|p| p["name"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(names, ["patientNHSNumber", "includeAllergies", "includeProblems"]);
+        assert_eq!(
+            names,
+            ["patientNHSNumber", "includeAllergies", "includeProblems"]
+        );
     }
 }

@@ -60,6 +60,7 @@ pub(crate) fn parse(body: &[u8]) -> (Option<SpineCode>, Option<String>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -75,8 +76,12 @@ mod tests {
                 Some("d".into())
             )
         );
-        let oauth = br#"{"error":"invalid_request","error_description":"Missing client_assertion"}"#;
-        assert_eq!(parse(oauth).0, Some(SpineCode::Other("invalid_request".into())));
+        let oauth =
+            br#"{"error":"invalid_request","error_description":"Missing client_assertion"}"#;
+        assert_eq!(
+            parse(oauth).0,
+            Some(SpineCode::Other("invalid_request".into()))
+        );
         assert_eq!(parse(b"<html>"), (None, None));
     }
 }

@@ -34,7 +34,7 @@ pub struct PdsSearch {
 /// What a single-match search found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PdsSearchOutcome {
-    Match(PdsOutcome),
+    Match(Box<PdsOutcome>),
     NoMatch,
     /// More than one patient matched (PDS does not say which).
     TooManyMatches,
@@ -67,7 +67,11 @@ impl PdsClient {
         nhs: NhsNumber,
         correlation_id: &str,
     ) -> Result<PdsOutcome, UpstreamError> {
-        let span = tracing::info_span!("upstream", upstream = "pds", http.status = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "upstream",
+            upstream = "pds",
+            http.status = tracing::field::Empty
+        );
         async {
             let url = format!("{}/Patient/{nhs}", self.cfg.pds_url);
             match self.get(&url, &[], correlation_id).await {
@@ -81,9 +85,8 @@ impl PdsClient {
                 Err(e) if e.status() == Some(404) => {
                     tracing::Span::current().record("http.status", 404);
                     match e.code() {
-                        Some(SpineCode::ResourceNotFound | SpineCode::InvalidatedResource) | None => {
-                            Ok(PdsOutcome::NotFound)
-                        }
+                        Some(SpineCode::ResourceNotFound | SpineCode::InvalidatedResource)
+                        | None => Ok(PdsOutcome::NotFound),
                         Some(_) => Err(e),
                     }
                 }
@@ -137,7 +140,7 @@ impl PdsClient {
         };
         let nhs = NhsNumber::parse(&entry.resource.id)
             .map_err(|_| UpstreamError::invalid(Service::Pds, "Patient.id is not an NHS number"))?;
-        outcome_of(&entry.resource, nhs).map(PdsSearchOutcome::Match)
+        outcome_of(&entry.resource, nhs).map(|o| PdsSearchOutcome::Match(Box::new(o)))
     }
 
     /// One GET with the PDS headers; retried when transient, and once more with a new token
@@ -326,6 +329,7 @@ fn demographics(p: &Patient, nhs: NhsNumber) -> Demographics {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -349,7 +353,10 @@ mod tests {
         // The sandbox's "full" patient carries a date of death.
         let dead: Patient = serde_json::from_slice(&fixture("patient_9000000009.json")).unwrap();
         let n = NhsNumber::parse("9000000009").unwrap();
-        assert!(matches!(outcome_of(&dead, n).unwrap(), PdsOutcome::Deceased { .. }));
+        assert!(matches!(
+            outcome_of(&dead, n).unwrap(),
+            PdsOutcome::Deceased { .. }
+        ));
         let restricted: Patient =
             serde_json::from_slice(&fixture("patient_9000000025.json")).unwrap();
         let n = NhsNumber::parse("9000000025").unwrap();

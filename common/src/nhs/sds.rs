@@ -82,7 +82,10 @@ impl SdsClient {
         async {
             let org = format!("{ODS_SYSTEM}|{ods}");
             let interaction = format!("{INTERACTION_SYSTEM}|{INTERACTION_GET_STRUCTURED}");
-            let device_query = vec![("organization", org.clone()), ("identifier", interaction.clone())];
+            let device_query = vec![
+                ("organization", org.clone()),
+                ("identifier", interaction.clone()),
+            ];
             let Some(device) = self.first("Device", &device_query, correlation_id).await? else {
                 return Ok(None);
             };
@@ -100,14 +103,15 @@ impl SdsClient {
             if let Some(party_key) = find(PARTY_KEY_SYSTEM) {
                 endpoint_query.push(("identifier", format!("{PARTY_KEY_SYSTEM}|{party_key}")));
             }
-            let Some(endpoint) = self.first("Endpoint", &endpoint_query, correlation_id).await?
+            let Some(endpoint) = self
+                .first("Endpoint", &endpoint_query, correlation_id)
+                .await?
             else {
                 return Ok(None);
             };
-            let address = endpoint
-                .address
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| UpstreamError::invalid(Service::Sds, "Endpoint without an address"))?;
+            let address = endpoint.address.filter(|a| !a.is_empty()).ok_or_else(|| {
+                UpstreamError::invalid(Service::Sds, "Endpoint without an address")
+            })?;
             Ok(Some(ProviderEndpoint {
                 ods: ods.to_string(),
                 asid,

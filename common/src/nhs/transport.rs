@@ -155,12 +155,18 @@ impl Upstream {
         if let Some(len) = resp.content_length()
             && len as usize > self.max_body
         {
-            return Err(UpstreamError::invalid(self.service, "response body too large"));
+            return Err(UpstreamError::invalid(
+                self.service,
+                "response body too large",
+            ));
         }
         let mut buf = BytesMut::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e))? {
             if buf.len() + chunk.len() > self.max_body {
-                return Err(UpstreamError::invalid(self.service, "response body too large"));
+                return Err(UpstreamError::invalid(
+                    self.service,
+                    "response body too large",
+                ));
             }
             buf.extend_from_slice(&chunk);
         }

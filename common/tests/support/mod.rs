@@ -1,5 +1,5 @@
 //! Test helpers: an in-process `nhs-sim` on port 0 and clients pointed at it.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use xhuma_common::NhsNumber;
 use xhuma_common::identity::Requester;

@@ -21,7 +21,10 @@ pub fn router() -> Router<SimState> {
         .route("/faults", get(all_faults))
         .route("/faults/{service}", put(set_faults).get(get_faults))
         .route("/faults/{service}/fail-next", post(fail_next))
-        .route("/gpconnect/cases/{target}", put(set_case).delete(clear_case))
+        .route(
+            "/gpconnect/cases/{target}",
+            put(set_case).delete(clear_case),
+        )
         .route("/tokens/revoke", post(revoke))
         .route("/tokens/lifetime", put(lifetime))
         .route("/patients", get(patients))
@@ -30,7 +33,11 @@ pub fn router() -> Router<SimState> {
 }
 
 fn bad(msg: String) -> Response {
-    (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response()
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        Json(json!({"error": msg})),
+    )
+        .into_response()
 }
 
 async fn counters(State(st): State<SimState>) -> Response {
@@ -45,7 +52,12 @@ async fn reset(State(st): State<SimState>) -> Response {
 async fn all_faults(State(st): State<SimState>) -> Response {
     let map: serde_json::Map<String, serde_json::Value> = SimService::ALL
         .iter()
-        .map(|s| (s.as_str().to_string(), serde_json::to_value(st.faults.get(*s)).unwrap_or_default()))
+        .map(|s| {
+            (
+                s.as_str().to_string(),
+                serde_json::to_value(st.faults.get(*s)).unwrap_or_default(),
+            )
+        })
         .collect();
     Json(map).into_response()
 }
@@ -57,7 +69,11 @@ async fn get_faults(State(st): State<SimState>, Path(service): Path<String>) -> 
     }
 }
 
-async fn set_faults(State(st): State<SimState>, Path(service): Path<String>, Json(f): Json<ServiceFaults>) -> Response {
+async fn set_faults(
+    State(st): State<SimState>,
+    Path(service): Path<String>,
+    Json(f): Json<ServiceFaults>,
+) -> Response {
     match service.parse::<SimService>() {
         Ok(s) => {
             st.faults.set(s, f.clone());
@@ -67,7 +83,11 @@ async fn set_faults(State(st): State<SimState>, Path(service): Path<String>, Jso
     }
 }
 
-async fn fail_next(State(st): State<SimState>, Path(service): Path<String>, Json(f): Json<FailNext>) -> Response {
+async fn fail_next(
+    State(st): State<SimState>,
+    Path(service): Path<String>,
+    Json(f): Json<FailNext>,
+) -> Response {
     match service.parse::<SimService>() {
         Ok(s) => {
             st.faults.set_fail_next(s, Some(f));
@@ -83,7 +103,11 @@ struct CaseBody {
 }
 
 /// `target` is `global` or an NHS number.
-async fn set_case(State(st): State<SimState>, Path(target): Path<String>, Json(b): Json<CaseBody>) -> Response {
+async fn set_case(
+    State(st): State<SimState>,
+    Path(target): Path<String>,
+    Json(b): Json<CaseBody>,
+) -> Response {
     let case = match b.case.as_deref().map(str::parse::<GpcCase>).transpose() {
         Ok(c) => c,
         Err(e) => return bad(e),

@@ -32,7 +32,10 @@ pub const DEMO_ASID: &str = "918999198738";
 /// What PDS answers for a number.
 #[derive(Debug, Clone)]
 pub enum PdsEntry {
-    Record { body: Bytes, version: u32 },
+    Record {
+        body: Bytes,
+        version: u32,
+    },
     /// Merged into another record: a read returns that record.
     Superseded(NhsNumber),
     /// `404 INVALIDATED_RESOURCE`.
@@ -44,7 +47,10 @@ pub enum PdsEntry {
 /// What the GP Connect provider answers for a number.
 #[derive(Debug, Clone)]
 pub enum GpcEntry {
-    Record { source: Arc<BundleSource>, identity: Identity },
+    Record {
+        source: Arc<BundleSource>,
+        identity: Identity,
+    },
     Error(GpcCase),
 }
 
@@ -124,14 +130,19 @@ impl BundleSource {
     /// The template for `mask`, parsed and built once (off the async threads).
     pub async fn template(self: &Arc<Self>, mask: u16) -> Result<Arc<Template>, String> {
         let cell = {
-            let mut map = self.templates.lock().map_err(|_| "template cache poisoned".to_string())?;
+            let mut map = self
+                .templates
+                .lock()
+                .map_err(|_| "template cache poisoned".to_string())?;
             map.entry(mask).or_default().clone()
         };
         let this = self.clone();
         cell.get_or_try_init(|| async move {
             tokio::task::spawn_blocking(move || {
-                let bytes = std::fs::read(&this.path).map_err(|e| format!("{}: {e}", this.label))?;
-                let value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", this.label))?;
+                let bytes =
+                    std::fs::read(&this.path).map_err(|e| format!("{}: {e}", this.label))?;
+                let value =
+                    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", this.label))?;
                 Ok(Arc::new(Template::build(value, mask)))
             })
             .await
@@ -170,7 +181,9 @@ impl Store {
                     ..Person::default()
                 });
             if let (Some(ods), Some(name)) = (&b.ods, &b.practice_name) {
-                practice_names.entry(ods.clone()).or_insert_with(|| name.clone());
+                practice_names
+                    .entry(ods.clone())
+                    .or_insert_with(|| name.clone());
             }
             if b.label.ends_with("9690937287-skelly-normal.json") {
                 demo_source = Some(source.clone());
@@ -207,14 +220,23 @@ impl Store {
         for e in synthetic::generate(synthetic_n, &clone_sources, &mut taken) {
             store.insert(e);
         }
-        let mut odses: HashSet<String> = store.patients.values().filter_map(|p| p.ods.clone()).collect();
+        let mut odses: HashSet<String> = store
+            .patients
+            .values()
+            .filter_map(|p| p.ods.clone())
+            .collect();
         odses.insert(DEMO_ODS.to_string());
         for ods in odses {
             if ods == scenarios::NO_ENDPOINT_ODS {
                 continue;
             }
-            let name = practice_names.get(&ods).cloned().unwrap_or_else(|| format!("PRACTICE {ods}"));
-            store.practices.insert(ods.clone(), practice(&ods, name, base_url));
+            let name = practice_names
+                .get(&ods)
+                .cloned()
+                .unwrap_or_else(|| format!("PRACTICE {ods}"));
+            store
+                .practices
+                .insert(ods.clone(), practice(&ods, name, base_url));
         }
         Ok(store)
     }
@@ -273,12 +295,20 @@ fn practice(ods: &str, name: String, base_url: &str) -> Practice {
         name,
         asid,
         party_key: format!("{ods}-{:06}", (h >> 20) % 1_000_000),
-        address: format!("{}/gpc/{ods}/STU3/1/gpconnect/structured", base_url.trim_end_matches('/')),
+        address: format!(
+            "{}/gpc/{ods}/STU3/1/gpconnect/structured",
+            base_url.trim_end_matches('/')
+        ),
     }
 }
 
 fn short_label(label: &str) -> String {
-    label.rsplit('/').next().unwrap_or(label).trim_end_matches(".json").to_uppercase()
+    label
+        .rsplit('/')
+        .next()
+        .unwrap_or(label)
+        .trim_end_matches(".json")
+        .to_uppercase()
 }
 
 /// `pds/patient/*.json`: served as PDS has them (no GP Connect record behind them).
@@ -289,9 +319,16 @@ fn load_pds_fixtures(fixtures: &Path, taken: &mut HashSet<NhsNumber>) -> Vec<Pat
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let Ok(bytes) = std::fs::read(&f) else { continue };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
-        let Some(nhs) = v.get("id").and_then(|i| i.as_str()).and_then(|s| NhsNumber::parse(s).ok())
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let Some(nhs) = v
+            .get("id")
+            .and_then(|i| i.as_str())
+            .and_then(|s| NhsNumber::parse(s).ok())
         else {
             continue;
         };

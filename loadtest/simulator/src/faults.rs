@@ -30,7 +30,13 @@ pub enum SimService {
 }
 
 impl SimService {
-    pub const ALL: [SimService; 5] = [Self::Oauth, Self::Pds, Self::Sds, Self::Ssp, Self::Gpconnect];
+    pub const ALL: [SimService; 5] = [
+        Self::Oauth,
+        Self::Pds,
+        Self::Sds,
+        Self::Ssp,
+        Self::Gpconnect,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Oauth => "oauth",
@@ -67,10 +73,17 @@ impl FromStr for SimService {
 pub enum Latency {
     #[default]
     None,
-    Fixed { ms: u64 },
-    Uniform { min_ms: u64, max_ms: u64 },
+    Fixed {
+        ms: u64,
+    },
+    Uniform {
+        min_ms: u64,
+        max_ms: u64,
+    },
     /// Exponential with this mean (a long tail, like real upstreams).
-    Exponential { mean_ms: u64 },
+    Exponential {
+        mean_ms: u64,
+    },
 }
 
 impl Latency {
@@ -96,7 +109,9 @@ impl FromStr for Latency {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || format!("bad latency {s:?}: use MS, MIN..MAX or exp:MEAN");
         if let Some(mean) = s.strip_prefix("exp:") {
-            return Ok(Self::Exponential { mean_ms: mean.parse().map_err(|_| bad())? });
+            return Ok(Self::Exponential {
+                mean_ms: mean.parse().map_err(|_| bad())?,
+            });
         }
         if let Some((a, b)) = s.split_once("..") {
             return Ok(Self::Uniform {
@@ -104,7 +119,9 @@ impl FromStr for Latency {
                 max_ms: b.parse().map_err(|_| bad())?,
             });
         }
-        Ok(Self::Fixed { ms: s.parse().map_err(|_| bad())? })
+        Ok(Self::Fixed {
+            ms: s.parse().map_err(|_| bad())?,
+        })
     }
 }
 
@@ -153,7 +170,10 @@ fn default_fail_status() -> u16 {
 /// What a fault decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Injected {
-    Status { status: u16, retry_after_secs: Option<u64> },
+    Status {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
     /// Hung, then 504.
     Timeout,
 }
@@ -222,21 +242,66 @@ impl GpcCase {
     pub fn provider(self) -> Option<(u16, &'static str, &'static str, &'static str)> {
         Some(match self {
             Self::InvalidNhsNumber => (400, "value", "INVALID_NHS_NUMBER", "Invalid NHS number"),
-            Self::InvalidIdentifierSystem => (400, "value", "INVALID_IDENTIFIER_SYSTEM", "Invalid identifier system"),
-            Self::InvalidIdentifierValue => (400, "value", "INVALID_IDENTIFIER_VALUE", "Invalid identifier value"),
-            Self::InvalidPatientDemographics => (400, "business-rule", "INVALID_PATIENT_DEMOGRAPHICS", "Invalid patient demographics"),
+            Self::InvalidIdentifierSystem => (
+                400,
+                "value",
+                "INVALID_IDENTIFIER_SYSTEM",
+                "Invalid identifier system",
+            ),
+            Self::InvalidIdentifierValue => (
+                400,
+                "value",
+                "INVALID_IDENTIFIER_VALUE",
+                "Invalid identifier value",
+            ),
+            Self::InvalidPatientDemographics => (
+                400,
+                "business-rule",
+                "INVALID_PATIENT_DEMOGRAPHICS",
+                "Invalid patient demographics",
+            ),
             Self::BadRequest => (400, "invalid", "BAD_REQUEST", "Bad request"),
-            Self::NoPatientConsent => (403, "forbidden", "NO_PATIENT_CONSENT", "Patient has not provided consent to share data"),
+            Self::NoPatientConsent => (
+                403,
+                "forbidden",
+                "NO_PATIENT_CONSENT",
+                "Patient has not provided consent to share data",
+            ),
             Self::AccessDenied => (403, "forbidden", "ACCESS DENIED", "Access denied"),
-            Self::NoRelationship => (403, "forbidden", "NO_RELATIONSHIP", "No legitimate relationship exists for this patient"),
-            Self::NoOrganisationConsent => (403, "forbidden", "NO_ORGANISATION_CONSENT", "Organisation has not provided consent to share data"),
+            Self::NoRelationship => (
+                403,
+                "forbidden",
+                "NO_RELATIONSHIP",
+                "No legitimate relationship exists for this patient",
+            ),
+            Self::NoOrganisationConsent => (
+                403,
+                "forbidden",
+                "NO_ORGANISATION_CONSENT",
+                "Organisation has not provided consent to share data",
+            ),
             Self::PatientNotFound => (404, "not-found", "PATIENT_NOT_FOUND", "Patient not found"),
             Self::NoRecordFound => (404, "not-found", "NO_RECORD_FOUND", "No record found"),
-            Self::OrganisationNotFound => (404, "not-found", "ORGANISATION_NOT_FOUND", "Organisation record not found"),
-            Self::PractitionerNotFound => (404, "not-found", "PRACTITIONER_NOT_FOUND", "Practitioner record not found"),
+            Self::OrganisationNotFound => (
+                404,
+                "not-found",
+                "ORGANISATION_NOT_FOUND",
+                "Organisation record not found",
+            ),
+            Self::PractitionerNotFound => (
+                404,
+                "not-found",
+                "PRACTITIONER_NOT_FOUND",
+                "Practitioner record not found",
+            ),
             Self::InvalidResource => (422, "invalid", "INVALID_RESOURCE", "Invalid resource"),
             Self::InvalidParameter => (422, "invalid", "INVALID_PARAMETER", "Invalid parameter"),
-            Self::InternalServerError => (500, "exception", "INTERNAL_SERVER_ERROR", "Internal server error"),
+            Self::InternalServerError => (
+                500,
+                "exception",
+                "INTERNAL_SERVER_ERROR",
+                "Internal server error",
+            ),
             Self::NotImplemented => (501, "not-supported", "NOT_IMPLEMENTED", "Not implemented"),
             _ => return None,
         })
@@ -309,7 +374,10 @@ impl Faults {
     }
 
     pub fn get(&self, s: SimService) -> ServiceFaults {
-        self.services.lock().map(|f| f[s.index()].clone()).unwrap_or_default()
+        self.services
+            .lock()
+            .map(|f| f[s.index()].clone())
+            .unwrap_or_default()
     }
 
     pub fn set(&self, s: SimService, f: ServiceFaults) {
@@ -342,7 +410,11 @@ impl Faults {
     /// The named case for this request: per-patient first, then global.
     pub fn gpc_case(&self, nhs: Option<NhsNumber>) -> Option<GpcCase> {
         if let Some(n) = nhs
-            && let Some(c) = self.gpc_by_patient.lock().ok().and_then(|m| m.get(&n).copied())
+            && let Some(c) = self
+                .gpc_by_patient
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&n).copied())
         {
             return Some(c);
         }
@@ -373,11 +445,17 @@ impl Faults {
         let queued = self.fail_next.lock().ok().and_then(|mut all| {
             let slot = &mut all[s.index()];
             let f = (*slot)?;
-            *slot = (f.count > 1).then_some(FailNext { count: f.count - 1, ..f });
+            *slot = (f.count > 1).then_some(FailNext {
+                count: f.count - 1,
+                ..f
+            });
             Some(f)
         });
         if let Some(f) = queued {
-            return Some(Injected::Status { status: f.status, retry_after_secs: f.retry_after_secs });
+            return Some(Injected::Status {
+                status: f.status,
+                retry_after_secs: f.retry_after_secs,
+            });
         }
         let cfg = self.get(s);
         if cfg.timeout_rate > 0.0 && rand::random::<f64>() < cfg.timeout_rate {
@@ -389,7 +467,10 @@ impl Faults {
             tokio::time::sleep(delay).await;
         }
         if cfg.error_rate > 0.0 && rand::random::<f64>() < cfg.error_rate {
-            return Some(Injected::Status { status: cfg.error_status, retry_after_secs: cfg.retry_after_secs });
+            return Some(Injected::Status {
+                status: cfg.error_status,
+                retry_after_secs: cfg.retry_after_secs,
+            });
         }
         None
     }

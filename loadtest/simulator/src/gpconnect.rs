@@ -29,8 +29,16 @@ pub const OPERATION_PATH: &str = "Patient/$gpc.getstructuredrecord";
 /// The provider's answer for a named case.
 pub fn case_response(case: GpcCase, diagnostics: Option<&str>) -> Response {
     match case.provider() {
-        Some((status, issue, code, display)) => outcome::gpc(status, issue, code, display, diagnostics),
-        None => outcome::gpc(500, "exception", "INTERNAL_SERVER_ERROR", "Internal server error", diagnostics),
+        Some((status, issue, code, display)) => {
+            outcome::gpc(status, issue, code, display, diagnostics)
+        }
+        None => outcome::gpc(
+            500,
+            "exception",
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+            diagnostics,
+        ),
     }
 }
 
@@ -46,28 +54,58 @@ pub async fn direct(
 }
 
 /// Serves one request for practice `ods`; `rest` is the path after the service root.
-pub async fn handle(st: &SimState, ods: &str, rest: &str, method: &Method, headers: &HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    st: &SimState,
+    ods: &str,
+    rest: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(inj) = st.faults.before(SimService::Gpconnect).await {
         return fault_response(SimService::Gpconnect, inj);
     }
     let Some(practice) = st.store.practices.get(ods) else {
-        return case_response(GpcCase::OrganisationNotFound, Some("No GP Connect provider at this ODS code"));
+        return case_response(
+            GpcCase::OrganisationNotFound,
+            Some("No GP Connect provider at this ODS code"),
+        );
     };
     if rest.trim_start_matches('/') != OPERATION_PATH {
-        return case_response(GpcCase::NotImplemented, Some("Only $gpc.getstructuredrecord is implemented"));
+        return case_response(
+            GpcCase::NotImplemented,
+            Some("Only $gpc.getstructuredrecord is implemented"),
+        );
     }
     if method != Method::POST {
-        return case_response(GpcCase::BadRequest, Some("$gpc.getstructuredrecord must be POSTed"));
+        return case_response(
+            GpcCase::BadRequest,
+            Some("$gpc.getstructuredrecord must be POSTed"),
+        );
     }
-    if headers.get("ssp-interactionid").and_then(|v| v.to_str().ok()) != Some(INTERACTION_GET_STRUCTURED) {
-        return case_response(GpcCase::BadRequest, Some("Ssp-InteractionID does not match the operation"));
+    if headers
+        .get("ssp-interactionid")
+        .and_then(|v| v.to_str().ok())
+        != Some(INTERACTION_GET_STRUCTURED)
+    {
+        return case_response(
+            GpcCase::BadRequest,
+            Some("Ssp-InteractionID does not match the operation"),
+        );
     }
     let Some(trace) = headers
         .get("ssp-traceid")
         .and_then(|v| v.to_str().ok())
-        .filter(|t| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
     else {
-        return case_response(GpcCase::BadRequest, Some("Ssp-TraceID is missing or invalid"));
+        return case_response(
+            GpcCase::BadRequest,
+            Some("Ssp-TraceID is missing or invalid"),
+        );
     };
     if let Err((case, d)) = jwt::check(headers, &practice.address, now_secs()) {
         return case_response(case, Some(&d));
@@ -81,7 +119,11 @@ pub async fn handle(st: &SimState, ods: &str, rest: &str, method: &Method, heade
     {
         return case_response(case, None);
     }
-    let Some(patient) = st.store.get(&req.nhs).filter(|p| p.ods.as_deref() == Some(ods)) else {
+    let Some(patient) = st
+        .store
+        .get(&req.nhs)
+        .filter(|p| p.ods.as_deref() == Some(ods))
+    else {
         return case_response(GpcCase::PatientNotFound, None);
     };
     let (source, identity) = match &patient.gpc {
@@ -98,9 +140,14 @@ pub async fn handle(st: &SimState, ods: &str, rest: &str, method: &Method, heade
     let chunks = template.render(identity, trace);
     let len: usize = chunks.iter().map(Bytes::len).sum();
     st.faults.add_gpc_bytes(len as u64);
-    let mut resp = Response::new(Body::from_stream(stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>))));
+    let mut resp = Response::new(Body::from_stream(stream::iter(
+        chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+    )));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON_UTF8));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(FHIR_JSON_UTF8),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     resp

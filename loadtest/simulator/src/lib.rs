@@ -46,14 +46,20 @@ pub use server::router;
 
 /// Where the shared fixtures sit relative to this crate (`/work/shared/fixtures` beside the repo).
 pub fn default_fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures"
+    ))
 }
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("binding {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("loading fixtures: {0}")]
     Load(#[from] data::LoadError),
     #[error("keys: {0}")]
@@ -88,7 +94,10 @@ pub struct SimulatorBuilder {
 
 impl Default for SimulatorBuilder {
     fn default() -> Self {
-        let dev_keys = DEV_PUBLIC_KEYS.iter().map(|(k, p)| (k.to_string(), p.to_string())).collect();
+        let dev_keys = DEV_PUBLIC_KEYS
+            .iter()
+            .map(|(k, p)| (k.to_string(), p.to_string()))
+            .collect();
         Self {
             fixtures_dir: default_fixtures_dir(),
             synthetic: 0,
@@ -128,7 +137,12 @@ impl SimulatorBuilder {
     }
     /// A fixed delay for every request to `service`.
     pub fn latency(self, service: SimService, d: Duration) -> Self {
-        self.latency_dist(service, Latency::Fixed { ms: d.as_millis() as u64 })
+        self.latency_dist(
+            service,
+            Latency::Fixed {
+                ms: d.as_millis() as u64,
+            },
+        )
     }
     pub fn latency_dist(mut self, service: SimService, l: Latency) -> Self {
         let mut f = self.fault_of(service);
@@ -146,7 +160,14 @@ impl SimulatorBuilder {
     }
     /// The next `n` requests to `service` answer `status`.
     pub fn fail_next(mut self, service: SimService, n: u32, status: u16) -> Self {
-        self.fail_next.push((service, FailNext { count: n, status, retry_after_secs: None }));
+        self.fail_next.push((
+            service,
+            FailNext {
+                count: n,
+                status,
+                retry_after_secs: None,
+            },
+        ));
         self
     }
     /// Lifetime of issued access tokens (default 599 s, as the platform).
@@ -171,15 +192,26 @@ impl SimulatorBuilder {
     }
 
     fn fault_of(&self, s: SimService) -> ServiceFaults {
-        self.faults.iter().rev().find(|(x, _)| *x == s).map(|(_, f)| f.clone()).unwrap_or_default()
+        self.faults
+            .iter()
+            .rev()
+            .find(|(x, _)| *x == s)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default()
     }
 
     /// Binds, loads the data and serves in a background task.
     pub async fn spawn(self) -> Result<SimHandle, SimError> {
         let listener = TcpListener::bind(self.listen)
             .await
-            .map_err(|source| SimError::Bind { addr: self.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: self.listen, source })?;
+            .map_err(|source| SimError::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: self.listen,
+            source,
+        })?;
         let state = self.build_state(addr).await?;
         let (tx, rx) = oneshot::channel::<()>();
         let app = router(state.clone());
@@ -191,18 +223,30 @@ impl SimulatorBuilder {
                 tracing::error!(error = %e, "Simulator server failed.");
             }
         });
-        Ok(SimHandle { addr, state, shutdown: Some(tx), task: Some(task) })
+        Ok(SimHandle {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// The shared state for a simulator reachable at `addr` (or the public URL).
     pub async fn build_state(self, addr: SocketAddr) -> Result<server::SimState, SimError> {
-        let base_url = self.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let base_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let (dir, n, url) = (self.fixtures_dir.clone(), self.synthetic, base_url.clone());
         let store = tokio::task::spawn_blocking(move || Store::load(&dir, &url, n))
             .await
             .map_err(|e| SimError::Join(e.to_string()))??;
-        let oauth = oauth::OAuth::new(format!("{base_url}/oauth2/token"), &self.apps, self.token_lifetime)
-            .map_err(SimError::Keys)?;
+        let oauth = oauth::OAuth::new(
+            format!("{base_url}/oauth2/token"),
+            &self.apps,
+            self.token_lifetime,
+        )
+        .map_err(SimError::Keys)?;
         let sds = sds::SdsIndex::build(store.practices.values(), &base_url);
         let inner = server::Inner {
             sds,
@@ -259,8 +303,21 @@ impl SimHandle {
     pub fn set_faults(&self, service: SimService, f: ServiceFaults) {
         self.state.faults.set(service, f);
     }
-    pub fn fail_next(&self, service: SimService, n: u32, status: u16, retry_after_secs: Option<u64>) {
-        self.state.faults.set_fail_next(service, Some(FailNext { count: n, status, retry_after_secs }));
+    pub fn fail_next(
+        &self,
+        service: SimService,
+        n: u32,
+        status: u16,
+        retry_after_secs: Option<u64>,
+    ) {
+        self.state.faults.set_fail_next(
+            service,
+            Some(FailNext {
+                count: n,
+                status,
+                retry_after_secs,
+            }),
+        );
     }
     /// A named GP Connect case for one patient (`Some`) or all (`None`); `case: None` clears.
     pub fn set_gpconnect_case(&self, nhs: Option<NhsNumber>, case: Option<GpcCase>) {

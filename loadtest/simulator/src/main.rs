@@ -9,7 +9,10 @@ use clap::Parser;
 use xhuma_simulator::{GpcCase, Latency, ServiceFaults, SimService, Simulator};
 
 #[derive(Parser, Debug)]
-#[command(name = "nhs-sim", about = "Local NHS simulator: OAuth, PDS, SDS, SSP, GP Connect")]
+#[command(
+    name = "nhs-sim",
+    about = "Local NHS simulator: OAuth, PDS, SDS, SSP, GP Connect"
+)]
 struct Cli {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9100", env = "NHS_SIM_LISTEN")]
@@ -56,7 +59,11 @@ fn parse_latency(s: &str) -> Result<(SimService, Latency), String> {
 fn parse_error_rate(s: &str) -> Result<(SimService, f64, u16), String> {
     let (svc, v) = split(s)?;
     let (rate, status) = v.split_once(':').unwrap_or((v, "503"));
-    Ok((svc, rate.parse().map_err(|_| "bad rate")?, status.parse().map_err(|_| "bad status")?))
+    Ok((
+        svc,
+        rate.parse().map_err(|_| "bad rate")?,
+        status.parse().map_err(|_| "bad status")?,
+    ))
 }
 
 fn parse_rate(s: &str) -> Result<(SimService, f64), String> {
@@ -67,7 +74,9 @@ fn parse_rate(s: &str) -> Result<(SimService, f64), String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let mut b = Simulator::builder()
@@ -80,8 +89,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = &cli.public_url {
         b = b.public_url(url);
     }
-    let mut faults: Vec<(SimService, ServiceFaults)> = SimService::ALL.iter().map(|s| (*s, ServiceFaults::default())).collect();
-    let slot = |faults: &mut Vec<(SimService, ServiceFaults)>, s: SimService| faults.iter().position(|(x, _)| *x == s).unwrap_or(0);
+    let mut faults: Vec<(SimService, ServiceFaults)> = SimService::ALL
+        .iter()
+        .map(|s| (*s, ServiceFaults::default()))
+        .collect();
+    let slot = |faults: &mut Vec<(SimService, ServiceFaults)>, s: SimService| {
+        faults.iter().position(|(x, _)| *x == s).unwrap_or(0)
+    };
     for (s, l) in cli.latency {
         let i = slot(&mut faults, s);
         faults[i].1.latency = l;
@@ -102,8 +116,14 @@ async fn main() -> anyhow::Result<()> {
         b = b.gpconnect_case(None, c);
     }
     if cli.list_patients {
-        let state = b.build_state(cli.listen).await.context("loading fixtures")?;
-        println!("{:<12} {:<28} {:<8} {:<30} FIXTURE / SCENARIO", "NHS NUMBER", "NAME", "ODS", "GP CONNECT");
+        let state = b
+            .build_state(cli.listen)
+            .await
+            .context("loading fixtures")?;
+        println!(
+            "{:<12} {:<28} {:<8} {:<30} FIXTURE / SCENARIO",
+            "NHS NUMBER", "NAME", "ODS", "GP CONNECT"
+        );
         for p in state.store.list() {
             println!(
                 "{:<12} {:<28} {:<8} {:<30} {} ({})",
@@ -137,7 +157,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -26,8 +26,18 @@ fn to_response(status: u16, v: &Value) -> Response {
 }
 
 /// PDS: `https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode`.
-pub fn pds(status: u16, issue: &str, code: &str, display: &str, diagnostics: Option<&str>) -> Response {
-    let severity = if code == "RESOURCE_NOT_FOUND" { "information" } else { "error" };
+pub fn pds(
+    status: u16,
+    issue: &str,
+    code: &str,
+    display: &str,
+    diagnostics: Option<&str>,
+) -> Response {
+    let severity = if code == "RESOURCE_NOT_FOUND" {
+        "information"
+    } else {
+        "error"
+    };
     let mut i = json!({
         "severity": severity,
         "code": issue,
@@ -41,11 +51,20 @@ pub fn pds(status: u16, issue: &str, code: &str, display: &str, diagnostics: Opt
     if let Some(d) = diagnostics {
         i["diagnostics"] = json!(d);
     }
-    to_response(status, &json!({"resourceType": "OperationOutcome", "issue": [i]}))
+    to_response(
+        status,
+        &json!({"resourceType": "OperationOutcome", "issue": [i]}),
+    )
 }
 
 /// GP Connect provider: `https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1`.
-pub fn gpc(status: u16, issue: &str, code: &str, display: &str, diagnostics: Option<&str>) -> Response {
+pub fn gpc(
+    status: u16,
+    issue: &str,
+    code: &str,
+    display: &str,
+    diagnostics: Option<&str>,
+) -> Response {
     let mut i = json!({
         "severity": "error",
         "code": issue,
@@ -67,7 +86,14 @@ pub fn gpc(status: u16, issue: &str, code: &str, display: &str, diagnostics: Opt
 }
 
 /// SDS: `https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1`, `id` = correlation id.
-pub fn sds(status: u16, issue: &str, code: &str, display: &str, diagnostics: &str, id: &str) -> Response {
+pub fn sds(
+    status: u16,
+    issue: &str,
+    code: &str,
+    display: &str,
+    diagnostics: &str,
+    id: &str,
+) -> Response {
     let body = json!({
         "resourceType": "OperationOutcome",
         "id": id,

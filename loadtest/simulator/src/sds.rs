@@ -32,7 +32,10 @@ pub struct SdsIndex {
 
 impl SdsIndex {
     pub fn build<'a>(practices: impl Iterator<Item = &'a Practice>, base_url: &str) -> Self {
-        let mut idx = Self { empty: bundle(base_url, "Device", None), ..Self::default() };
+        let mut idx = Self {
+            empty: bundle(base_url, "Device", None),
+            ..Self::default()
+        };
         for p in practices {
             let device = json!({
                 "resourceType": "Device",
@@ -66,8 +69,10 @@ impl SdsIndex {
                 "extension": [{"url": "https://fhir.nhs.uk/StructureDefinition/Extension-SDS-NhsServiceInteractionId",
                     "valueReference": {"identifier": {"system": INTERACTION_SYSTEM, "value": INTERACTION_GET_STRUCTURED}}}]
             });
-            idx.device.insert(p.ods.clone(), bundle(base_url, "Device", Some(device)));
-            idx.endpoint.insert(p.ods.clone(), bundle(base_url, "Endpoint", Some(endpoint)));
+            idx.device
+                .insert(p.ods.clone(), bundle(base_url, "Device", Some(device)));
+            idx.endpoint
+                .insert(p.ods.clone(), bundle(base_url, "Endpoint", Some(endpoint)));
         }
         idx
     }
@@ -113,10 +118,24 @@ pub async fn search(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|k| st.api_keys.contains(k));
     if !key_ok {
-        return outcome::sds(401, "forbidden", "ACCESS_DENIED", "Access denied", "Invalid or missing apikey header", &cid);
+        return outcome::sds(
+            401,
+            "forbidden",
+            "ACCESS_DENIED",
+            "Access denied",
+            "Invalid or missing apikey header",
+            &cid,
+        );
     }
     if kind != "Device" && kind != "Endpoint" {
-        return outcome::sds(404, "not-found", "NO_RECORD_FOUND", "No Record Found", "HTTP endpoint not found", &cid);
+        return outcome::sds(
+            404,
+            "not-found",
+            "NO_RECORD_FOUND",
+            "No Record Found",
+            "HTTP endpoint not found",
+            &cid,
+        );
     }
     let params = parse_query(q.as_deref().unwrap_or(""));
     let org = params
@@ -125,15 +144,29 @@ pub async fn search(
         .and_then(|(_, v)| v.strip_prefix(ODS_SYSTEM).and_then(|r| r.strip_prefix('|')))
         .filter(|v| !v.is_empty());
     let Some(ods) = org else {
-        return outcome::sds(400, "required", "BAD_REQUEST", "Bad request",
-            &format!("Missing or invalid 'organization' query parameter. Should be 'organization={ODS_SYSTEM}|value'"), &cid);
+        return outcome::sds(
+            400,
+            "required",
+            "BAD_REQUEST",
+            "Bad request",
+            &format!(
+                "Missing or invalid 'organization' query parameter. Should be 'organization={ODS_SYSTEM}|value'"
+            ),
+            &cid,
+        );
     };
     let mut interaction = None;
     let mut party_key = None;
     for (_, v) in params.iter().filter(|(k, _)| k == "identifier") {
-        if let Some(i) = v.strip_prefix(INTERACTION_SYSTEM).and_then(|r| r.strip_prefix('|')) {
+        if let Some(i) = v
+            .strip_prefix(INTERACTION_SYSTEM)
+            .and_then(|r| r.strip_prefix('|'))
+        {
             interaction = Some(i);
-        } else if let Some(p) = v.strip_prefix(PARTY_KEY_SYSTEM).and_then(|r| r.strip_prefix('|')) {
+        } else if let Some(p) = v
+            .strip_prefix(PARTY_KEY_SYSTEM)
+            .and_then(|r| r.strip_prefix('|'))
+        {
             party_key = Some(p);
         } else {
             interaction = None;
@@ -142,8 +175,16 @@ pub async fn search(
         }
     }
     if interaction.is_none() && party_key.is_none() {
-        return outcome::sds(400, "required", "BAD_REQUEST", "Bad request",
-            &format!("Missing or invalid 'identifier' query parameter. Should be one or both of: ['identifier={INTERACTION_SYSTEM}|value', 'identifier={PARTY_KEY_SYSTEM}|value']"), &cid);
+        return outcome::sds(
+            400,
+            "required",
+            "BAD_REQUEST",
+            "Bad request",
+            &format!(
+                "Missing or invalid 'identifier' query parameter. Should be one or both of: ['identifier={INTERACTION_SYSTEM}|value', 'identifier={PARTY_KEY_SYSTEM}|value']"
+            ),
+            &cid,
+        );
     }
     let practice = st.store.practices.get(ods);
     let matched = practice.is_some_and(|p| {
@@ -151,8 +192,14 @@ pub async fn search(
             && party_key.is_none_or(|k| k == p.party_key)
     });
     let body = if matched {
-        let map = if kind == "Device" { &st.sds.device } else { &st.sds.endpoint };
-        map.get(ods).cloned().unwrap_or_else(|| st.sds.empty.clone())
+        let map = if kind == "Device" {
+            &st.sds.device
+        } else {
+            &st.sds.endpoint
+        };
+        map.get(ods)
+            .cloned()
+            .unwrap_or_else(|| st.sds.empty.clone())
     } else {
         st.sds.empty.clone()
     };

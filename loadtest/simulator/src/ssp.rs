@@ -39,29 +39,62 @@ pub async fn proxy(
         return outcome::ssp(405, "forbidden", "405: Method Not Allowed");
     }
     if method == Method::POST {
-        let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !(ct.starts_with("application/fhir+json") || ct.starts_with("application/json") || ct.starts_with("application/fhir+xml")) {
+        let ct = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !(ct.starts_with("application/fhir+json")
+            || ct.starts_with("application/json")
+            || ct.starts_with("application/fhir+xml"))
+        {
             return outcome::ssp(415, "not-supported", "Unsupported_Media_Type");
         }
     }
-    let hdr = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
-    let (Some(_trace), Some(from), Some(to), Some(interaction)) =
-        (hdr("ssp-traceid"), hdr("ssp-from"), hdr("ssp-to"), hdr("ssp-interactionid"))
-    else {
-        return case_response(GpcCase::BadRequest, Some("Ssp-TraceID, Ssp-From, Ssp-To and Ssp-InteractionID are required"));
+    let hdr = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
     };
-    let forced = st.faults.gpc_case(nhs_of(&body)).filter(|c| c.provider().is_none());
+    let (Some(_trace), Some(from), Some(to), Some(interaction)) = (
+        hdr("ssp-traceid"),
+        hdr("ssp-from"),
+        hdr("ssp-to"),
+        hdr("ssp-interactionid"),
+    ) else {
+        return case_response(
+            GpcCase::BadRequest,
+            Some("Ssp-TraceID, Ssp-From, Ssp-To and Ssp-InteractionID are required"),
+        );
+    };
+    let forced = st
+        .faults
+        .gpc_case(nhs_of(&body))
+        .filter(|c| c.provider().is_none());
     if !st.consumer_asids.contains(from) || forced == Some(GpcCase::SspAsidCheckFailed) {
-        return outcome::ssp(403, "forbidden", &format!("ASID_CHECK_FAILED_MESSAGESENDER_{from}"));
+        return outcome::ssp(
+            403,
+            "forbidden",
+            &format!("ASID_CHECK_FAILED_MESSAGESENDER_{from}"),
+        );
     }
     // The target must start with a registered service root, exactly.
     let prefix = format!("{}/gpc/", st.base_url);
-    let ods = target.strip_prefix(&prefix).and_then(|r| r.split('/').next()).unwrap_or("");
+    let ods = target
+        .strip_prefix(&prefix)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("");
     let practice = st.store.practices.get(ods);
     let root_ok = practice.is_some_and(|p| target.starts_with(&format!("{}/", p.address)));
     if !root_ok || forced == Some(GpcCase::SspTargetUrlVaries) {
-        let (sds, cpa) = practice.map_or(("UNKNOWN".to_string(), "UNKNOWN".to_string()), |p| (p.address.clone(), format!("S{}", p.asid)));
-        return outcome::ssp(400, "invalid", &format!("ENDPOINT_{sds}_CPAID_{cpa}_VARIES_FROM_TARGETURL_{target}"));
+        let (sds, cpa) = practice.map_or(("UNKNOWN".to_string(), "UNKNOWN".to_string()), |p| {
+            (p.address.clone(), format!("S{}", p.asid))
+        });
+        return outcome::ssp(
+            400,
+            "invalid",
+            &format!("ENDPOINT_{sds}_CPAID_{cpa}_VARIES_FROM_TARGETURL_{target}"),
+        );
     }
     let Some(practice) = practice else {
         return outcome::ssp(400, "invalid", "TARGET_URL_UNKNOWN");
@@ -70,24 +103,46 @@ pub async fn proxy(
         || interaction != xhuma_common::nhs::INTERACTION_GET_STRUCTURED
         || forced == Some(GpcCase::SspPartykeyCheckFailed)
     {
-        return outcome::ssp(403, "forbidden", &format!("PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_{to}"));
+        return outcome::ssp(
+            403,
+            "forbidden",
+            &format!("PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_{to}"),
+        );
     }
     match forced {
         Some(GpcCase::SspFotCheckFailed) => {
-            return outcome::ssp(403, "forbidden", &format!("FOT_CHECK_FAILED_MESSAGESENDER_{from}_MESSAGERECEIVER_{to}"));
+            return outcome::ssp(
+                403,
+                "forbidden",
+                &format!("FOT_CHECK_FAILED_MESSAGESENDER_{from}_MESSAGERECEIVER_{to}"),
+            );
         }
-        Some(GpcCase::SspMethodNotAllowed) => return outcome::ssp(405, "forbidden", "405: Method Not Allowed"),
-        Some(GpcCase::SspUnsupportedMediaType) => return outcome::ssp(415, "not-supported", "Unsupported_Media_Type"),
+        Some(GpcCase::SspMethodNotAllowed) => {
+            return outcome::ssp(405, "forbidden", "405: Method Not Allowed");
+        }
+        Some(GpcCase::SspUnsupportedMediaType) => {
+            return outcome::ssp(415, "not-supported", "Unsupported_Media_Type");
+        }
         Some(GpcCase::SspBadGateway) => {
-            return outcome::ssp(502, "transient", &format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{}", practice.address));
+            return outcome::ssp(
+                502,
+                "transient",
+                &format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{}", practice.address),
+            );
         }
         _ => {}
     }
-    let rest = target[practice.address.len()..].trim_start_matches('/').to_string();
+    let rest = target[practice.address.len()..]
+        .trim_start_matches('/')
+        .to_string();
     let ods = practice.ods.clone();
     let resp = gpconnect::handle(&st, &ods, &rest, &method, &headers, body).await;
     if resp.status().as_u16() == 504 {
-        return outcome::ssp(502, "transient", &format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{}", practice.address));
+        return outcome::ssp(
+            502,
+            "transient",
+            &format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{}", practice.address),
+        );
     }
     resp
 }

@@ -14,7 +14,10 @@ use serde_json::Value;
 use xhuma_common::NhsNumber;
 
 /// Files whose number we choose by hand (path relative to the fixtures dir → NHS number).
-const PREFERRED: &[(&str, &str)] = &[("gpconnect/bundles/demonstrator/9690937287-skelly-normal.json", "9690937286")];
+const PREFERRED: &[(&str, &str)] = &[(
+    "gpconnect/bundles/demonstrator/9690937287-skelly-normal.json",
+    "9690937286",
+)];
 
 /// What the loader learnt about one bundle file.
 #[derive(Debug, Clone)]
@@ -84,7 +87,9 @@ pub fn discover(fixtures: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -99,12 +104,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// skipped with a warning.
 pub fn load(fixtures: &Path, taken: &mut HashSet<NhsNumber>) -> Vec<FixtureBundle> {
     let files = discover(fixtures);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
     let chunk = files.len().div_ceil(threads).max(1);
     let mut parsed: Vec<Parsed> = std::thread::scope(|s| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().filter_map(|(l, p)| parse(l, p)).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter_map(|(l, p)| parse(l, p))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -175,7 +188,8 @@ fn parse(label: &str, path: &Path) -> Option<Parsed> {
     let ods_of = |r: &LightResource| -> Option<String> {
         r.identifier.as_ref()?.as_array()?.iter().find_map(|i| {
             let sys = i.get("system")?.as_str()?;
-            sys.ends_with("ods-organization-code").then(|| i.get("value")?.as_str().map(String::from))?
+            sys.ends_with("ods-organization-code")
+                .then(|| i.get("value")?.as_str().map(String::from))?
         })
     };
     let orgs: Vec<&LightResource> = resources
@@ -214,7 +228,11 @@ fn preferred_or_file_number(p: &Parsed, taken: &HashSet<NhsNumber>) -> Option<Nh
     if let Some((_, n)) = PREFERRED.iter().find(|(l, _)| *l == p.label) {
         return free(n);
     }
-    let file_name = p.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = p
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     file_name.get(..10).and_then(free)
 }
 
@@ -227,7 +245,8 @@ fn own_number(p: &Parsed, taken: &HashSet<NhsNumber>) -> Option<NhsNumber> {
         .and_then(|ids| {
             ids.iter().find_map(|i| {
                 let sys = i.get("system")?.as_str()?;
-                sys.ends_with("nhs-number").then(|| i.get("value")?.as_str())?
+                sys.ends_with("nhs-number")
+                    .then(|| i.get("value")?.as_str())?
             })
         })?;
     NhsNumber::parse(own).ok().filter(|n| !taken.contains(n))
@@ -245,6 +264,10 @@ pub fn derived(label: &str, taken: &HashSet<NhsNumber>) -> NhsNumber {
         if let Some(n) = NhsNumber::from_stem(stem).filter(|n| !taken.contains(n)) {
             return n;
         }
-        stem = if stem >= 999_999_998 { 999_000_000 } else { stem + 1 };
+        stem = if stem >= 999_999_998 {
+            999_000_000
+        } else {
+            stem + 1
+        };
     }
 }

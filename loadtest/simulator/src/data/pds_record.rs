@@ -29,7 +29,12 @@ impl Person {
         let name = patient.get("name").and_then(|n| n.get(0));
         let strings = |v: Option<&Value>| -> Vec<String> {
             v.and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let address = patient.get("address").and_then(|a| a.get(0));
@@ -55,11 +60,20 @@ impl Person {
             })
             .unwrap_or_default();
         Self {
-            family: name.and_then(|n| n.get("family")).and_then(Value::as_str).map(String::from),
+            family: name
+                .and_then(|n| n.get("family"))
+                .and_then(Value::as_str)
+                .map(String::from),
             given: strings(name.and_then(|n| n.get("given"))),
             prefix: strings(name.and_then(|n| n.get("prefix"))),
-            gender: patient.get("gender").and_then(Value::as_str).map(String::from),
-            birth_date: patient.get("birthDate").and_then(Value::as_str).map(String::from),
+            gender: patient
+                .get("gender")
+                .and_then(Value::as_str)
+                .map(String::from),
+            birth_date: patient
+                .get("birthDate")
+                .and_then(Value::as_str)
+                .map(String::from),
             address_lines: lines,
             postcode: address
                 .and_then(|a| a.get("postalCode"))
@@ -83,7 +97,10 @@ impl Person {
             .pointer("/meta/security/0/code")
             .and_then(Value::as_str)
             .is_some_and(|c| c != "U");
-        person.deceased = p.get("deceasedDateTime").and_then(Value::as_str).map(String::from);
+        person.deceased = p
+            .get("deceasedDateTime")
+            .and_then(Value::as_str)
+            .map(String::from);
         person
     }
 

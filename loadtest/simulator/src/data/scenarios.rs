@@ -44,7 +44,10 @@ fn n(s: &str) -> Option<NhsNumber> {
 
 /// Valid numbers from `stem` upwards, skipping invalid stems.
 fn numbers_from(stem: u32, count: usize) -> Vec<NhsNumber> {
-    (stem..).filter_map(NhsNumber::from_stem).take(count).collect()
+    (stem..)
+        .filter_map(NhsNumber::from_stem)
+        .take(count)
+        .collect()
 }
 
 /// The number PDS returns for [`SUPERSEDED`].
@@ -69,17 +72,35 @@ pub fn unregistered() -> Option<NhsNumber> {
 
 /// The number of each error case's patient.
 pub fn error_case_numbers() -> Vec<(GpcCase, NhsNumber)> {
-    ERROR_CASES.into_iter().zip(numbers_from(960_000_001, ERROR_CASES.len())).collect()
+    ERROR_CASES
+        .into_iter()
+        .zip(numbers_from(960_000_001, ERROR_CASES.len()))
+        .collect()
 }
 
 /// Numbers the fixtures must not take.
 pub fn reserved() -> HashSet<NhsNumber> {
     let mut s: HashSet<NhsNumber> = RESTRICTED
         .iter()
-        .chain(&[SUPERSEDED, NOT_ON_PDS, NO_CONSENT, DECEASED, INACTIVE_REGISTRATION])
+        .chain(&[
+            SUPERSEDED,
+            NOT_ON_PDS,
+            NO_CONSENT,
+            DECEASED,
+            INACTIVE_REGISTRATION,
+        ])
         .filter_map(|s| n(s))
         .collect();
-    s.extend([superseded_by(), invalidated(), no_endpoint(), unregistered()].into_iter().flatten());
+    s.extend(
+        [
+            superseded_by(),
+            invalidated(),
+            no_endpoint(),
+            unregistered(),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     s.extend(error_case_numbers().into_iter().map(|(_, n)| n));
     s
 }
@@ -97,8 +118,17 @@ fn person(family: &str, given: &str, gender: &str, birth: &str, ods: Option<&str
     }
 }
 
-fn entry(nhs: NhsNumber, person: Person, scenario: &str, pds: Option<PdsEntry>, gpc: GpcEntry) -> PatientEntry {
-    let pds = pds.unwrap_or_else(|| PdsEntry::Record { body: person.render(nhs, 1), version: 1 });
+fn entry(
+    nhs: NhsNumber,
+    person: Person,
+    scenario: &str,
+    pds: Option<PdsEntry>,
+    gpc: GpcEntry,
+) -> PatientEntry {
+    let pds = pds.unwrap_or_else(|| PdsEntry::Record {
+        body: person.render(nhs, 1),
+        version: 1,
+    });
     PatientEntry {
         nhs,
         ods: person.ods.clone().or_else(|| Some(DEMO_ODS.into())),
@@ -114,53 +144,131 @@ fn entry(nhs: NhsNumber, person: Person, scenario: &str, pds: Option<PdsEntry>, 
 pub fn patients(demo: &Arc<BundleSource>, taken: &mut HashSet<NhsNumber>) -> Vec<PatientEntry> {
     let demo_ods = Some(DEMO_ODS);
     let mut out = Vec::new();
-    let record = |nhs: NhsNumber, p: &Person| GpcEntry::Record { source: demo.clone(), identity: identity_of(nhs, p) };
-    for (s, (f, g, sex)) in RESTRICTED.iter().zip([("CLAY", "Anita", "female"), ("REEVES", "Tania", "female")]) {
+    let record = |nhs: NhsNumber, p: &Person| GpcEntry::Record {
+        source: demo.clone(),
+        identity: identity_of(nhs, p),
+    };
+    for (s, (f, g, sex)) in RESTRICTED
+        .iter()
+        .zip([("CLAY", "Anita", "female"), ("REEVES", "Tania", "female")])
+    {
         if let Some(nhs) = n(s) {
             let mut p = person(f, g, sex, "1950-01-01", demo_ods);
             p.restricted = true;
-            out.push(entry(nhs, p, "restricted (S-flag): PDS hides address and GP", None, GpcEntry::Error(GpcCase::PatientNotFound)));
+            out.push(entry(
+                nhs,
+                p,
+                "restricted (S-flag): PDS hides address and GP",
+                None,
+                GpcEntry::Error(GpcCase::PatientNotFound),
+            ));
         }
     }
     if let (Some(old), Some(new)) = (n(SUPERSEDED), superseded_by()) {
         let p = person("HORN", "Alexi", "male", "1960-02-02", demo_ods);
-        out.push(entry(new, p.clone(), "current record of a superseded number", None, record(new, &p)));
-        out.push(entry(old, p, &format!("superseded: PDS returns {new}"), Some(PdsEntry::Superseded(new)), GpcEntry::Error(GpcCase::PatientNotFound)));
+        out.push(entry(
+            new,
+            p.clone(),
+            "current record of a superseded number",
+            None,
+            record(new, &p),
+        ));
+        out.push(entry(
+            old,
+            p,
+            &format!("superseded: PDS returns {new}"),
+            Some(PdsEntry::Superseded(new)),
+            GpcEntry::Error(GpcCase::PatientNotFound),
+        ));
     }
     if let Some(nhs) = n(NOT_ON_PDS) {
         let p = person("HOPLEY", "Georgina", "female", "1970-03-03", demo_ods);
-        out.push(entry(nhs, p, "not on PDS (404); GP Connect: INVALID_PATIENT_DEMOGRAPHICS", Some(PdsEntry::Absent), GpcEntry::Error(GpcCase::InvalidPatientDemographics)));
+        out.push(entry(
+            nhs,
+            p,
+            "not on PDS (404); GP Connect: INVALID_PATIENT_DEMOGRAPHICS",
+            Some(PdsEntry::Absent),
+            GpcEntry::Error(GpcCase::InvalidPatientDemographics),
+        ));
     }
     if let Some(nhs) = n(NO_CONSENT) {
         let p = person("McCAIN", "Dora", "female", "1940-04-04", demo_ods);
-        out.push(entry(nhs, p, "dissented to sharing: NO_PATIENT_CONSENT", None, GpcEntry::Error(GpcCase::NoPatientConsent)));
+        out.push(entry(
+            nhs,
+            p,
+            "dissented to sharing: NO_PATIENT_CONSENT",
+            None,
+            GpcEntry::Error(GpcCase::NoPatientConsent),
+        ));
     }
     if let Some(nhs) = n(DECEASED) {
         let mut p = person("ROONEY", "James", "male", "1920-05-05", demo_ods);
         p.deceased = Some("1993-02-17T00:00:00+00:00".into());
-        out.push(entry(nhs, p, "deceased 1993-02-17", None, GpcEntry::Error(GpcCase::PatientNotFound)));
+        out.push(entry(
+            nhs,
+            p,
+            "deceased 1993-02-17",
+            None,
+            GpcEntry::Error(GpcCase::PatientNotFound),
+        ));
     }
     if let Some(nhs) = n(INACTIVE_REGISTRATION) {
         let p = person("BUCK", "Eve", "female", "1980-06-06", demo_ods);
-        out.push(entry(nhs, p, "registration not active: PATIENT_NOT_FOUND", None, GpcEntry::Error(GpcCase::PatientNotFound)));
+        out.push(entry(
+            nhs,
+            p,
+            "registration not active: PATIENT_NOT_FOUND",
+            None,
+            GpcEntry::Error(GpcCase::PatientNotFound),
+        ));
     }
     if let Some(nhs) = invalidated() {
         let p = person("INVALIDATED", "Ivan", "male", "1990-07-07", demo_ods);
-        out.push(entry(nhs, p, "invalidated record: 404 INVALIDATED_RESOURCE", Some(PdsEntry::Invalidated), GpcEntry::Error(GpcCase::PatientNotFound)));
+        out.push(entry(
+            nhs,
+            p,
+            "invalidated record: 404 INVALIDATED_RESOURCE",
+            Some(PdsEntry::Invalidated),
+            GpcEntry::Error(GpcCase::PatientNotFound),
+        ));
     }
     if let Some(nhs) = no_endpoint() {
-        let p = person("NOENDPOINT", "Nora", "female", "1985-08-08", Some(NO_ENDPOINT_ODS));
-        out.push(entry(nhs, p.clone(), "practice without a GP Connect endpoint in SDS", None, record(nhs, &p)));
+        let p = person(
+            "NOENDPOINT",
+            "Nora",
+            "female",
+            "1985-08-08",
+            Some(NO_ENDPOINT_ODS),
+        );
+        out.push(entry(
+            nhs,
+            p.clone(),
+            "practice without a GP Connect endpoint in SDS",
+            None,
+            record(nhs, &p),
+        ));
     }
     if let Some(nhs) = unregistered() {
         let p = person("UNREGISTERED", "Uma", "female", "1995-09-09", None);
-        let mut e = entry(nhs, p, "not registered with a GP (no generalPractitioner)", None, GpcEntry::Error(GpcCase::PatientNotFound));
+        let mut e = entry(
+            nhs,
+            p,
+            "not registered with a GP (no generalPractitioner)",
+            None,
+            GpcEntry::Error(GpcCase::PatientNotFound),
+        );
         e.ods = None;
         out.push(e);
     }
     for (case, nhs) in error_case_numbers() {
         let p = person("GPCERROR", case.name(), "unknown", "2000-01-01", demo_ods);
-        out.push(entry(nhs, p, &format!("GP Connect error {}", case.name()), None, GpcEntry::Error(case)));
+        out.push(entry(
+            nhs,
+            p,
+            &format!("GP Connect error {}", case.name()),
+            None,
+            GpcEntry::Error(case),
+        ));
     }
     for e in &out {
         taken.insert(e.nhs);
@@ -169,12 +277,19 @@ pub fn patients(demo: &Arc<BundleSource>, taken: &mut HashSet<NhsNumber>) -> Vec
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn fixed_numbers_are_valid_and_distinct() {
-        for s in RESTRICTED.iter().chain(&[SUPERSEDED, NOT_ON_PDS, NO_CONSENT, DECEASED, INACTIVE_REGISTRATION]) {
+        for s in RESTRICTED.iter().chain(&[
+            SUPERSEDED,
+            NOT_ON_PDS,
+            NO_CONSENT,
+            DECEASED,
+            INACTIVE_REGISTRATION,
+        ]) {
             assert!(n(s).is_some(), "{s} fails Modulus 11");
         }
         assert_eq!(reserved().len(), 2 + 5 + 4 + ERROR_CASES.len());

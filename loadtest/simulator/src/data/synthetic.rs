@@ -11,8 +11,22 @@ use super::pds_record::Person;
 use super::{BundleSource, GpcEntry, PatientEntry, PdsEntry, identity_of};
 
 const FAMILIES: [&str; 16] = [
-    "ASHWORTH", "BRENNAN", "CALDWELL", "DUNMORE", "ELLERBY", "FAIRLIE", "GARSIDE", "HOLROYD",
-    "INGLEBY", "JOWETT", "KERSHAW", "LOFTHOUSE", "MIDGLEY", "NORCLIFFE", "OLDROYD", "PRIESTLEY",
+    "ASHWORTH",
+    "BRENNAN",
+    "CALDWELL",
+    "DUNMORE",
+    "ELLERBY",
+    "FAIRLIE",
+    "GARSIDE",
+    "HOLROYD",
+    "INGLEBY",
+    "JOWETT",
+    "KERSHAW",
+    "LOFTHOUSE",
+    "MIDGLEY",
+    "NORCLIFFE",
+    "OLDROYD",
+    "PRIESTLEY",
 ];
 const GIVENS: [&str; 16] = [
     "Ada", "Bram", "Cora", "Dev", "Edie", "Finn", "Gwen", "Hal", "Ines", "Jude", "Kit", "Lena",
@@ -41,11 +55,22 @@ pub fn generate(
         let mut person = template.clone();
         person.family = Some(format!("{}{}", FAMILIES[i % 16], i / 256));
         person.given = vec![GIVENS[(i / 16) % 16].to_string()];
-        person.birth_date = Some(format!("{}-{:02}-{:02}", 1930 + i % 80, 1 + i % 12, 1 + i % 28));
+        person.birth_date = Some(format!(
+            "{}-{:02}-{:02}",
+            1930 + i % 80,
+            1 + i % 12,
+            1 + i % 28
+        ));
         out.push(PatientEntry {
             nhs,
-            pds: PdsEntry::Record { body: person.render(nhs, 1), version: 1 },
-            gpc: GpcEntry::Record { source: source.clone(), identity: identity_of(nhs, &person) },
+            pds: PdsEntry::Record {
+                body: person.render(nhs, 1),
+                version: 1,
+            },
+            gpc: GpcEntry::Record {
+                source: source.clone(),
+                identity: identity_of(nhs, &person),
+            },
             ods: person.ods.clone(),
             fixture: format!("synthetic:{}", source.label),
             scenario: "synthetic".into(),

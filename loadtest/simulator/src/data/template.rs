@@ -67,7 +67,9 @@ impl Template {
                 .min_by_key(|(i, _, _)| *i);
             match next {
                 Some((i, len, seg)) => {
-                    segments.push(Segment::Literal(Bytes::copy_from_slice(rest[..i].as_bytes())));
+                    segments.push(Segment::Literal(Bytes::copy_from_slice(
+                        &rest.as_bytes()[..i],
+                    )));
                     segments.push(seg.clone());
                     rest = &rest[i + len..];
                 }
@@ -118,13 +120,17 @@ fn mark_identity(bundle: &mut Value) {
         return;
     };
     for e in entries {
-        let Some(r) = e.get_mut("resource") else { continue };
+        let Some(r) = e.get_mut("resource") else {
+            continue;
+        };
         if r.get("resourceType").and_then(Value::as_str) != Some("Patient") {
             continue;
         }
         if let Some(ids) = r.get_mut("identifier").and_then(Value::as_array_mut) {
             for i in ids {
-                if i.get("system").and_then(Value::as_str) == Some("https://fhir.nhs.uk/Id/nhs-number") {
+                if i.get("system").and_then(Value::as_str)
+                    == Some("https://fhir.nhs.uk/Id/nhs-number")
+                {
                     i["value"] = Value::String(TOKEN_NHS.into());
                 }
             }
@@ -162,11 +168,18 @@ fn filter_areas(bundle: &mut Value, mask: u16) {
             ClinicalArea::from_list_code(code).map(|a| (a, code == "1103671000000101"))
         })
     };
-    if !entries.iter().any(|e| e.get("resource").and_then(list_area).is_some()) {
+    if !entries
+        .iter()
+        .any(|e| e.get("resource").and_then(list_area).is_some())
+    {
         return;
     }
     let key = |r: &Value| -> Option<String> {
-        Some(format!("{}/{}", r.get("resourceType")?.as_str()?, r.get("id")?.as_str()?))
+        Some(format!(
+            "{}/{}",
+            r.get("resourceType")?.as_str()?,
+            r.get("id")?.as_str()?
+        ))
     };
     let index: std::collections::HashMap<String, usize> = entries
         .iter()
@@ -213,8 +226,14 @@ fn filter_areas(bundle: &mut Value, mask: u16) {
 fn is_administrative(rt: &str) -> bool {
     matches!(
         rt,
-        "Patient" | "Organization" | "Practitioner" | "PractitionerRole" | "Location"
-            | "HealthcareService" | "Device" | "OperationOutcome"
+        "Patient"
+            | "Organization"
+            | "Practitioner"
+            | "PractitionerRole"
+            | "Location"
+            | "HealthcareService"
+            | "Device"
+            | "OperationOutcome"
     )
 }
 
@@ -241,6 +260,7 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 
@@ -260,14 +280,25 @@ mod tests {
             {"resource": {"resourceType": "MedicationStatement", "id": "m"}}
         ]});
         let t = Template::build(bundle, ClinicalArea::Allergies.bit());
-        let id = Identity { nhs: "9690937286".into(), family: "SKELLY".into(), given: "Horace".into() };
+        let id = Identity {
+            nhs: "9690937286".into(),
+            family: "SKELLY".into(),
+            given: "Horace".into(),
+        };
         let body: Vec<u8> = t.render(&id, "trace-1").concat();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["id"], "trace-1");
-        assert_eq!(v["entry"][0]["resource"]["identifier"][0]["value"], "9690937286");
+        assert_eq!(
+            v["entry"][0]["resource"]["identifier"][0]["value"],
+            "9690937286"
+        );
         assert_eq!(v["entry"][0]["resource"]["name"][0]["family"], "SKELLY");
-        let types: Vec<_> = v["entry"].as_array().unwrap().iter()
-            .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string()).collect();
+        let types: Vec<_> = v["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(types, ["Patient", "List", "AllergyIntolerance"]);
     }
 }

@@ -22,13 +22,26 @@ pub fn check(headers: &HeaderMap, aud: &str, now: i64) -> Result<(), (GpcCase, S
     if parts.len() != 3 {
         return Err(bad("JWT is not three base64url parts"));
     }
-    let decode = |s: &str| -> Option<Value> { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()?).ok() };
+    let decode = |s: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()?).ok()
+    };
     let header = decode(parts[0]).ok_or_else(|| bad("JWT header is not base64url JSON"))?;
     let claims = decode(parts[1]).ok_or_else(|| bad("JWT payload is not base64url JSON"))?;
     if header.get("alg").and_then(Value::as_str) != Some("none") || !parts[2].is_empty() {
         return Err(bad("JWT must be unsigned (alg none, empty signature)"));
     }
-    for c in ["iss", "sub", "aud", "exp", "iat", "reason_for_request", "requested_scope", "requesting_device", "requesting_organization", "requesting_practitioner"] {
+    for c in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "reason_for_request",
+        "requested_scope",
+        "requesting_device",
+        "requesting_organization",
+        "requesting_practitioner",
+    ] {
         if claims.get(c).is_none_or(Value::is_null) {
             return Err(bad(&format!("JWT claim {c} is missing")));
         }
@@ -42,25 +55,45 @@ pub fn check(headers: &HeaderMap, aud: &str, now: i64) -> Result<(), (GpcCase, S
     if now - iat >= LEEWAY_SECS {
         return Err(bad("JWT has expired"));
     }
-    if !matches!(claims["reason_for_request"].as_str(), Some("directcare" | "migration")) {
+    if !matches!(
+        claims["reason_for_request"].as_str(),
+        Some("directcare" | "migration")
+    ) {
         return Err(bad("JWT reason_for_request must be directcare"));
     }
-    if !claims["requested_scope"].as_str().is_some_and(|s| s.starts_with("patient/*.read")) {
+    if !claims["requested_scope"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("patient/*.read"))
+    {
         return Err(bad("JWT requested_scope must be patient/*.read"));
     }
     if claims["aud"].as_str() != Some(aud) {
         return Err(bad("JWT aud must be the provider's service root"));
     }
-    for (claim, rt) in [("requesting_device", "Device"), ("requesting_organization", "Organization"), ("requesting_practitioner", "Practitioner")] {
+    for (claim, rt) in [
+        ("requesting_device", "Device"),
+        ("requesting_organization", "Organization"),
+        ("requesting_practitioner", "Practitioner"),
+    ] {
         if claims[claim].get("resourceType").and_then(Value::as_str) != Some(rt) {
-            return Err((GpcCase::InvalidResource, format!("JWT {claim} must be a {rt}")));
+            return Err((
+                GpcCase::InvalidResource,
+                format!("JWT {claim} must be a {rt}"),
+            ));
         }
     }
     let org_ods = claims["requesting_organization"]["identifier"]
         .as_array()
-        .is_some_and(|ids| ids.iter().any(|i| i["system"].as_str() == Some("https://fhir.nhs.uk/Id/ods-organization-code")));
+        .is_some_and(|ids| {
+            ids.iter().any(|i| {
+                i["system"].as_str() == Some("https://fhir.nhs.uk/Id/ods-organization-code")
+            })
+        });
     if !org_ods {
-        return Err((GpcCase::InvalidResource, "JWT requesting_organization needs an ODS code".into()));
+        return Err((
+            GpcCase::InvalidResource,
+            "JWT requesting_organization needs an ODS code".into(),
+        ));
     }
     if claims["requesting_practitioner"]["id"].as_str() != claims["sub"].as_str() {
         return Err(bad("JWT sub must equal requesting_practitioner.id"));

@@ -22,69 +22,133 @@ fn reject(case: GpcCase, d: impl Into<String>) -> Rejection {
 }
 
 pub fn parse(body: &[u8]) -> Result<StructuredRequest, Rejection> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| reject(GpcCase::InvalidResource, "Parameters could not be parsed"))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| reject(GpcCase::InvalidResource, "Parameters could not be parsed"))?;
     if v.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-        return Err(reject(GpcCase::InvalidResource, "Request body is not a Parameters resource"));
+        return Err(reject(
+            GpcCase::InvalidResource,
+            "Request body is not a Parameters resource",
+        ));
     }
-    let params = v.get("parameter").and_then(Value::as_array).cloned().unwrap_or_default();
+    let params = v
+        .get("parameter")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut nhs = None;
     let mut mask = 0u16;
     for p in &params {
         let name = p.get("name").and_then(Value::as_str).unwrap_or("");
         if name == "patientNHSNumber" {
-            let id = p.get("valueIdentifier").ok_or_else(|| reject(GpcCase::InvalidParameter, "patientNHSNumber has no valueIdentifier"))?;
-            if id.get("system").and_then(Value::as_str) != Some("https://fhir.nhs.uk/Id/nhs-number") {
-                return Err(reject(GpcCase::InvalidIdentifierSystem, "patientNHSNumber.system must be https://fhir.nhs.uk/Id/nhs-number"));
+            let id = p.get("valueIdentifier").ok_or_else(|| {
+                reject(
+                    GpcCase::InvalidParameter,
+                    "patientNHSNumber has no valueIdentifier",
+                )
+            })?;
+            if id.get("system").and_then(Value::as_str) != Some("https://fhir.nhs.uk/Id/nhs-number")
+            {
+                return Err(reject(
+                    GpcCase::InvalidIdentifierSystem,
+                    "patientNHSNumber.system must be https://fhir.nhs.uk/Id/nhs-number",
+                ));
             }
             let value = id.get("value").and_then(Value::as_str).unwrap_or("");
-            nhs = Some(NhsNumber::parse(value).map_err(|_| reject(GpcCase::InvalidNhsNumber, "patientNHSNumber"))?);
+            nhs = Some(
+                NhsNumber::parse(value)
+                    .map_err(|_| reject(GpcCase::InvalidNhsNumber, "patientNHSNumber"))?,
+            );
             continue;
         }
-        let Some(area) = ClinicalArea::from_parameter(name) else { continue };
+        let Some(area) = ClinicalArea::from_parameter(name) else {
+            continue;
+        };
         mask |= area.bit();
-        let parts = p.get("part").and_then(Value::as_array).cloned().unwrap_or_default();
+        let parts = p
+            .get("part")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for part in &parts {
-            let has_value = part.as_object().is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
+            let has_value = part
+                .as_object()
+                .is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
             if !has_value {
-                return Err(reject(GpcCase::InvalidParameter, format!("{name}.{} has no value", part_name(part))));
+                return Err(reject(
+                    GpcCase::InvalidParameter,
+                    format!("{name}.{} has no value", part_name(part)),
+                ));
             }
             for key in ["valuePeriod"] {
                 if let Some(period) = part.get(key) {
-                    check_period(period).map_err(|d| reject(GpcCase::InvalidParameter, format!("{name}.{}: {d}", part_name(part))))?;
+                    check_period(period).map_err(|d| {
+                        reject(
+                            GpcCase::InvalidParameter,
+                            format!("{name}.{}: {d}", part_name(part)),
+                        )
+                    })?;
                 }
             }
             if let Some(d) = part.get("valueDate").and_then(Value::as_str)
                 && !whole_date(d)
             {
-                return Err(reject(GpcCase::InvalidParameter, format!("{name}.{}: not a whole date", part_name(part))));
+                return Err(reject(
+                    GpcCase::InvalidParameter,
+                    format!("{name}.{}: not a whole date", part_name(part)),
+                ));
             }
         }
-        let part = |n: &str| parts.iter().find(|p| p.get("name").and_then(Value::as_str) == Some(n));
+        let part = |n: &str| {
+            parts
+                .iter()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some(n))
+        };
         match area {
-            ClinicalArea::Allergies => match part("includeResolvedAllergies").and_then(|p| p.get("valueBoolean")).and_then(Value::as_bool) {
-                None => return Err(reject(GpcCase::InvalidParameter, "includeAllergies.includeResolvedAllergies is mandatory")),
+            ClinicalArea::Allergies => match part("includeResolvedAllergies")
+                .and_then(|p| p.get("valueBoolean"))
+                .and_then(Value::as_bool)
+            {
+                None => {
+                    return Err(reject(
+                        GpcCase::InvalidParameter,
+                        "includeAllergies.includeResolvedAllergies is mandatory",
+                    ));
+                }
                 Some(true) => mask |= RESOLVED_ALLERGIES_BIT,
                 Some(false) => {}
             },
-            ClinicalArea::Consultations => {
-                if part("consultationSearchPeriod").is_some() && part("includeNumberOfMostRecent").is_some() {
-                    return Err(reject(GpcCase::InvalidResource, "consultationSearchPeriod and includeNumberOfMostRecent cannot both be sent"));
-                }
+            ClinicalArea::Consultations
+                if part("consultationSearchPeriod").is_some()
+                    && part("includeNumberOfMostRecent").is_some() =>
+            {
+                return Err(reject(
+                    GpcCase::InvalidResource,
+                    "consultationSearchPeriod and includeNumberOfMostRecent cannot both be sent",
+                ));
             }
             ClinicalArea::Problems => {
-                if let Some(s) = part("filterStatus").and_then(|p| p.get("valueCode")).and_then(Value::as_str)
+                if let Some(s) = part("filterStatus")
+                    .and_then(|p| p.get("valueCode"))
+                    .and_then(Value::as_str)
                     && s != "active"
                     && s != "inactive"
                 {
-                    return Err(reject(GpcCase::InvalidParameter, "includeProblems.filterStatus must be active or inactive"));
+                    return Err(reject(
+                        GpcCase::InvalidParameter,
+                        "includeProblems.filterStatus must be active or inactive",
+                    ));
                 }
             }
             _ => {}
         }
     }
-    let nhs = nhs.ok_or_else(|| reject(GpcCase::InvalidParameter, "patientNHSNumber is mandatory"))?;
+    let nhs =
+        nhs.ok_or_else(|| reject(GpcCase::InvalidParameter, "patientNHSNumber is mandatory"))?;
     if mask == 0 {
-        return Err(reject(GpcCase::InvalidParameter, "No clinical area was requested"));
+        return Err(reject(
+            GpcCase::InvalidParameter,
+            "No clinical area was requested",
+        ));
     }
     Ok(StructuredRequest { nhs, mask })
 }
@@ -95,7 +159,12 @@ fn part_name(p: &Value) -> &str {
 
 fn whole_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 fn check_period(p: &Value) -> Result<(), &'static str> {
@@ -115,12 +184,16 @@ fn check_period(p: &Value) -> Result<(), &'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn spec_full_parameters_are_accepted() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/gpconnect/requests/spec-full-parameters.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/gpconnect/requests/spec-full-parameters.json"
+        );
         let body = std::fs::read(path).unwrap();
         // The spec's illustration sends consultationSearchPeriod and includeNumberOfMostRecent
         // together, which its own rules reject.
@@ -128,7 +201,10 @@ mod tests {
         let mut v: Value = serde_json::from_slice(&body).unwrap();
         for p in v["parameter"].as_array_mut().unwrap() {
             if p["name"] == "includeConsultations" {
-                p["part"].as_array_mut().unwrap().retain(|x| x["name"] != "includeNumberOfMostRecent");
+                p["part"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|x| x["name"] != "includeNumberOfMostRecent");
             }
         }
         let r = parse(v.to_string().as_bytes()).unwrap();
@@ -140,10 +216,28 @@ mod tests {
     fn rejections() {
         let case = |b: &str| parse(b.as_bytes()).unwrap_err().0;
         assert_eq!(case("nope"), GpcCase::InvalidResource);
-        assert_eq!(case(r#"{"resourceType":"Parameters","parameter":[{"name":"includeProblems"}]}"#), GpcCase::InvalidParameter);
-        let nhs = |v: &str, sys: &str| format!(r#"{{"resourceType":"Parameters","parameter":[{{"name":"patientNHSNumber","valueIdentifier":{{"system":"{sys}","value":"{v}"}}}},{{"name":"includeProblems"}}]}}"#);
-        assert_eq!(case(&nhs("1234567890", "https://fhir.nhs.uk/Id/nhs-number")), GpcCase::InvalidNhsNumber);
-        assert_eq!(case(&nhs("9690937286", "urn:x")), GpcCase::InvalidIdentifierSystem);
-        assert_eq!(case(r#"{"resourceType":"Parameters","parameter":[{"name":"patientNHSNumber","valueIdentifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9690937286"}},{"name":"includeAllergies"}]}"#), GpcCase::InvalidParameter);
+        assert_eq!(
+            case(r#"{"resourceType":"Parameters","parameter":[{"name":"includeProblems"}]}"#),
+            GpcCase::InvalidParameter
+        );
+        let nhs = |v: &str, sys: &str| {
+            format!(
+                r#"{{"resourceType":"Parameters","parameter":[{{"name":"patientNHSNumber","valueIdentifier":{{"system":"{sys}","value":"{v}"}}}},{{"name":"includeProblems"}}]}}"#
+            )
+        };
+        assert_eq!(
+            case(&nhs("1234567890", "https://fhir.nhs.uk/Id/nhs-number")),
+            GpcCase::InvalidNhsNumber
+        );
+        assert_eq!(
+            case(&nhs("9690937286", "urn:x")),
+            GpcCase::InvalidIdentifierSystem
+        );
+        assert_eq!(
+            case(
+                r#"{"resourceType":"Parameters","parameter":[{"name":"patientNHSNumber","valueIdentifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9690937286"}},{"name":"includeAllergies"}]}"#
+            ),
+            GpcCase::InvalidParameter
+        );
     }
 }

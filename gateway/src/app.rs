@@ -72,10 +72,11 @@ impl AppState {
 /// The SOAP routes with their layers.
 pub fn router(state: AppState) -> Router {
     let route = |iti: Option<Iti>| {
-        post(move |s: State<AppState>, h: HeaderMap, b: Body| soap(s, iti, h, b))
-            .get(move |s: State<AppState>, q: Query<Vec<(String, String)>>, h: HeaderMap| {
+        post(move |s: State<AppState>, h: HeaderMap, b: Body| soap(s, iti, h, b)).get(
+            move |s: State<AppState>, q: Query<Vec<(String, String)>>, h: HeaderMap| {
                 wsdl(s, iti, q, h)
-            })
+            },
+        )
     };
     let mut r = Router::new()
         .route("/SOAP", route(None))
@@ -83,25 +84,34 @@ pub fn router(state: AppState) -> Router {
     for iti in Iti::ALL {
         r = r.route(&format!("/SOAP/{}", iti.as_str()), route(Some(iti)));
     }
+    // Innermost first: a panic becomes a fault, every response (faults too) gets the security
+    // headers, and the trace span (outermost) covers all of it.
     r.with_state(state)
-        .layer(axum::middleware::map_response(security_headers))
         .layer(CatchPanicLayer::custom(|_| {
             fault_response(&GatewayError::Internal.fault(), None)
         }))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<Body>| {
-            tracing::info_span!(
-                "soap",
-                http.path = %req.uri().path(),
-                iti = field::Empty,
-                wsa.action = field::Empty,
-                wsa.message_id = field::Empty,
-                outcome = field::Empty,
-                request_id = %uuid::Uuid::new_v4(),
-            )
-        }))
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<Body>| {
+                tracing::info_span!(
+                    "soap",
+                    http.path = %req.uri().path(),
+                    iti = field::Empty,
+                    wsa.action = field::Empty,
+                    wsa.message_id = field::Empty,
+                    outcome = field::Empty,
+                    request_id = %uuid::Uuid::new_v4(),
+                )
+            }),
+        )
 }
 
-async fn soap(State(state): State<AppState>, path: Option<Iti>, headers: HeaderMap, body: Body) -> Response {
+async fn soap(
+    State(state): State<AppState>,
+    path: Option<Iti>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let cfg = state.config();
     let mut label = path.map(Iti::as_str).unwrap_or("unknown");
@@ -120,7 +130,8 @@ async fn soap(State(state): State<AppState>, path: Option<Iti>, headers: HeaderM
         }
     };
     Span::current().record("outcome", outcome);
-    metrics::counter!("xhuma_soap_requests_total", "iti" => label, "outcome" => outcome).increment(1);
+    metrics::counter!("xhuma_soap_requests_total", "iti" => label, "outcome" => outcome)
+        .increment(1);
     metrics::histogram!("xhuma_soap_request_duration_seconds", "iti" => label)
         .record(started.elapsed().as_secs_f64());
     response
@@ -157,7 +168,12 @@ async fn process(
         .unwrap_or("");
     let is_mtom = mtom::is_multipart(content_type);
     let media = mtom::media_type(content_type).to_ascii_lowercase();
-    if !is_mtom && !matches!(media.as_str(), "" | "application/soap+xml" | "text/xml" | "application/xml") {
+    if !is_mtom
+        && !matches!(
+            media.as_str(),
+            "" | "application/soap+xml" | "text/xml" | "application/xml"
+        )
+    {
         return Err(GatewayError::MediaType);
     }
     let limits = cfg.xml_limits();
@@ -181,7 +197,7 @@ async fn process(
     let iti = Iti::select(path, env.addressing.action.as_deref())?;
     *label = iti.as_str();
     span.record("iti", iti.as_str());
-    let caller = caller::resolve(&env, &state.inner.verifier, cfg)?;
+    let caller = caller::resolve(&env, &state.inner.verifier, cfg, iti.as_str())?;
     let mtom_reply = is_mtom && cfg.mtom_response == MtomPolicy::Auto;
     let cx = Ctx {
         config: cfg,
@@ -212,7 +228,11 @@ async fn wsdl(
     headers: HeaderMap,
 ) -> Response {
     if !q.iter().any(|(k, _)| k.eq_ignore_ascii_case("wsdl")) {
-        return (StatusCode::METHOD_NOT_ALLOWED, "POST a SOAP 1.2 message, or GET ?wsdl").into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST a SOAP 1.2 message, or GET ?wsdl",
+        )
+            .into_response();
     }
     let template = match path {
         Some(Iti::Iti55) => include_str!("../wsdl/iti55.wsdl"),
@@ -235,7 +255,8 @@ async fn wsdl(
                 .filter(|h| {
                     !h.is_empty()
                         && h.len() <= 255
-                        && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+                        && h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
                 })
                 .unwrap_or("localhost");
             format!("http://{host}")
@@ -262,7 +283,10 @@ fn with_content_type(status: StatusCode, ct: &str, body: Bytes) -> Response {
 
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(

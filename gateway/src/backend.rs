@@ -23,6 +23,8 @@ pub struct Caller {
     pub requester: Requester,
     /// Correlation id for logs, job and audit (the request's `wsa:MessageID` or a new UUID).
     pub correlation_id: String,
+    /// The transaction being served (`iti55`, `iti47`, `iti38`, `iti39`), for the audit trail.
+    pub iti: &'static str,
 }
 
 /// ITI-55 / ITI-47 result. On `Found` the backend has already enqueued the prefetch job.
@@ -35,7 +37,10 @@ pub enum Documents {
     Ready(DocumentMeta),
     /// On-Demand mode: the prefetch is in flight; advertise an On-Demand entry whose uniqueId
     /// ITI-39 will be able to retrieve once the job finishes.
-    Pending { unique_id: String, entry_uuid: String },
+    Pending {
+        unique_id: String,
+        entry_uuid: String,
+    },
     /// The prefetch job failed for good.
     Failed(JobFailure),
 }
@@ -43,7 +48,10 @@ pub enum Documents {
 /// ITI-39 result for one requested uniqueId.
 #[derive(Debug, Clone)]
 pub enum Retrieved {
-    Found { meta: DocumentMeta, document: Bytes },
+    Found {
+        meta: DocumentMeta,
+        document: Bytes,
+    },
     /// Unknown or expired uniqueId (`XDSDocumentUniqueIdError`).
     Unknown,
     Failed(JobFailure),

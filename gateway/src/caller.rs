@@ -19,13 +19,17 @@ pub fn resolve(
     env: &Envelope,
     verifier: &SamlVerifier,
     cfg: &GatewayConfig,
+    iti: &'static str,
 ) -> Result<Caller, GatewayError> {
     let requester = match verifier.verify(&env.raw, OffsetDateTime::now_utc()) {
         Ok(Some(r)) => r,
         Ok(None) => cfg.default_requester.clone(),
         Err(e) => {
             tracing::warn!(error = %e, "SAML assertion refused");
-            return Err(GatewayError::Security(security_reason(&e), e.wsse_fault_code()));
+            return Err(GatewayError::Security(
+                security_reason(&e),
+                e.wsse_fault_code(),
+            ));
         }
     };
     let correlation_id = env
@@ -37,6 +41,7 @@ pub fn resolve(
     Ok(Caller {
         requester,
         correlation_id,
+        iti,
     })
 }
 

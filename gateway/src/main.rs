@@ -53,7 +53,7 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
     .context("connecting to RabbitMQ and Redis")?;
     let listen = config.listen;
     let state = AppState::new(config, Arc::new(records.clone())).context("loading SAML trust")?;
-    let app = router(state).merge(ops::router(records, metrics));
+    let app = router(state).merge(ops::router(records.clone(), metrics));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -74,5 +74,7 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
         Ok(Err(join)) => return Err(join).context("server task"),
         Err(_) => tracing::warn!("Grace period over; dropping remaining connections"),
     }
+    records.audit().flush(Duration::from_secs(5)).await;
+    records.amqp().close().await;
     Ok(())
 }

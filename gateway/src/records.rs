@@ -22,6 +22,9 @@ use xhuma_common::nhs::{NhsConfig, PdsClient};
 use xhuma_common::patient::PdsOutcome;
 use xhuma_common::queue::{Amqp, QueueError, Stage, job_headers};
 
+use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome, AuditSink};
+use xhuma_common::job::FailureKind;
+
 use crate::backend::{Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved};
 
 pub const XHUMA_JOB_WAIT_TIMEOUT_MS: &str = "XHUMA_JOB_WAIT_TIMEOUT_MS";
@@ -87,6 +90,7 @@ struct Inner {
     cache: Cache,
     pds: PdsClient,
     completions: Completions,
+    audit: AuditSink,
     shutdown: CancellationToken,
 }
 
@@ -109,6 +113,8 @@ impl Records {
             cache.done_channel(),
             shutdown.clone(),
         );
+        let audit = AuditSink::spawn(amqp.clone(), shutdown.clone())
+            .with_source(format!("gateway@{}", hostname()));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -116,9 +122,44 @@ impl Records {
                 cache,
                 pds,
                 completions,
+                audit,
                 shutdown,
             }),
         })
+    }
+
+    /// The audit sink (flushed by `main` at shutdown).
+    pub fn audit(&self) -> &AuditSink {
+        &self.inner.audit
+    }
+
+    /// Records one ITI transaction in the audit trail.
+    fn audit_event(
+        &self,
+        caller: &Caller,
+        outcome: AuditOutcome,
+        nhs: Option<NhsNumber>,
+        document: Option<&str>,
+        detail: Option<&str>,
+    ) {
+        let kind = match caller.iti {
+            "iti55" => AuditKind::Iti55,
+            "iti47" => AuditKind::Iti47,
+            "iti39" => AuditKind::Iti39,
+            _ => AuditKind::Iti38,
+        };
+        let mut event = AuditEvent::new(kind, outcome, caller.correlation_id.clone())
+            .requester(&caller.requester);
+        if let Some(n) = nhs {
+            event = event.patient(n, self.inner.cache.patient_key(n));
+        }
+        if let Some(d) = document {
+            event = event.document(d);
+        }
+        if let Some(d) = detail {
+            event = event.detail(d);
+        }
+        self.inner.audit.emit(event);
     }
 
     pub fn cache(&self) -> &Cache {
@@ -294,6 +335,29 @@ impl Records {
     }
 }
 
+fn failure_outcome(kind: FailureKind) -> AuditOutcome {
+    match kind {
+        FailureKind::PatientNotFound | FailureKind::NoEndpoint => AuditOutcome::NotFound,
+        FailureKind::AccessDenied => AuditOutcome::Denied,
+        _ => AuditOutcome::Failed,
+    }
+}
+
+fn error_detail(e: &BackendError) -> &'static str {
+    match e {
+        BackendError::Unavailable(_) => "unavailable",
+        BackendError::Busy => "deadline passed",
+        BackendError::ShuttingDown => "shutting down",
+    }
+}
+
+/// This machine's name for the audit `source` (no PHI; best effort).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn unavailable(error: CacheError) -> BackendError {
     BackendError::Unavailable(error.to_string())
 }
@@ -311,12 +375,32 @@ impl Backend for Records {
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Discovery, BackendError>> {
         Box::pin(async move {
-            let outcome = self
+            let outcome = match self
                 .inner
                 .pds
                 .read_patient(nhs, &caller.correlation_id)
                 .await
-                .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    self.audit_event(
+                        caller,
+                        AuditOutcome::Failed,
+                        Some(nhs),
+                        None,
+                        Some("pds unavailable"),
+                    );
+                    return Err(BackendError::Unavailable(e.to_string()));
+                }
+            };
+            let (audited, detail) = match &outcome {
+                PdsOutcome::Found(_) => (AuditOutcome::Success, None),
+                PdsOutcome::Superseded { .. } => (AuditOutcome::Success, Some("superseded")),
+                PdsOutcome::Restricted => (AuditOutcome::Denied, Some("restricted")),
+                PdsOutcome::Deceased { .. } => (AuditOutcome::NotFound, Some("deceased")),
+                PdsOutcome::NotFound => (AuditOutcome::NotFound, None),
+            };
+            self.audit_event(caller, audited, Some(nhs), None, detail);
             let prefetch = match &outcome {
                 PdsOutcome::Found(d) => Some((d.nhs_number, d.gp_ods.clone())),
                 PdsOutcome::Superseded { current, .. } => {
@@ -341,21 +425,80 @@ impl Backend for Records {
     ) -> BoxFuture<'a, Result<Documents, BackendError>> {
         Box::pin(async move {
             let deadline = Instant::now() + self.inner.config.wait_timeout;
-            self.wait_for_patient(nhs, caller, deadline, self.inner.config.on_demand)
-                .await
+            let result = self
+                .wait_for_patient(nhs, caller, deadline, self.inner.config.on_demand)
+                .await;
+            match &result {
+                Ok(Documents::Ready(meta)) => self.audit_event(
+                    caller,
+                    AuditOutcome::Success,
+                    Some(nhs),
+                    Some(&meta.unique_id),
+                    None,
+                ),
+                Ok(Documents::Pending { unique_id, .. }) => self.audit_event(
+                    caller,
+                    AuditOutcome::Success,
+                    Some(nhs),
+                    Some(unique_id),
+                    Some("on-demand entry"),
+                ),
+                Ok(Documents::Failed(f)) => self.audit_event(
+                    caller,
+                    failure_outcome(f.kind),
+                    Some(nhs),
+                    None,
+                    Some(f.kind.as_str()),
+                ),
+                Err(e) => self.audit_event(
+                    caller,
+                    AuditOutcome::Failed,
+                    Some(nhs),
+                    None,
+                    Some(error_detail(e)),
+                ),
+            }
+            result
         })
     }
 
     fn retrieve<'a>(
         &'a self,
         unique_ids: &'a [String],
-        _caller: &'a Caller,
+        caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<Retrieved>, BackendError>> {
         Box::pin(async move {
             let deadline = Instant::now() + self.inner.config.wait_timeout;
             let mut out = Vec::with_capacity(unique_ids.len());
             for uid in unique_ids {
-                out.push(self.retrieve_one(uid, deadline).await?);
+                let one = self.retrieve_one(uid, deadline).await;
+                match &one {
+                    Ok(Retrieved::Found { meta, .. }) => self.audit_event(
+                        caller,
+                        AuditOutcome::Success,
+                        Some(meta.nhs_number),
+                        Some(uid),
+                        None,
+                    ),
+                    Ok(Retrieved::Unknown) => {
+                        self.audit_event(caller, AuditOutcome::NotFound, None, Some(uid), None)
+                    }
+                    Ok(Retrieved::Failed(f)) => self.audit_event(
+                        caller,
+                        failure_outcome(f.kind),
+                        None,
+                        Some(uid),
+                        Some(f.kind.as_str()),
+                    ),
+                    Err(e) => self.audit_event(
+                        caller,
+                        AuditOutcome::Failed,
+                        None,
+                        Some(uid),
+                        Some(error_detail(e)),
+                    ),
+                }
+                out.push(one?);
             }
             Ok(out)
         })

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use xhuma_common::audit::AuditSink;
 use xhuma_common::cache::Cache;
 use xhuma_common::nhs::NhsClients;
 use xhuma_common::queue::Amqp;
@@ -29,6 +30,9 @@ pub struct Worker {
     pub amqp: Amqp,
     pub cache: Cache,
     pub nhs: NhsClients,
+    /// Every GP Connect call and PDS lookup is audited here.
+    pub audit: AuditSink,
+    audit_shutdown: CancellationToken,
 }
 
 /// Errors starting a worker.
@@ -49,11 +53,16 @@ impl Worker {
         let amqp = Amqp::connect(&config.amqp, "xhuma-worker").await?;
         let cache = Cache::new(&config.redis)?;
         let nhs = NhsClients::new(&config.nhs)?;
+        let audit_shutdown = CancellationToken::new();
+        let audit = AuditSink::spawn(amqp.clone(), audit_shutdown.clone())
+            .with_source(format!("worker@{}", hostname()));
         Ok(Arc::new(Self {
             config,
             amqp,
             cache,
             nhs,
+            audit,
+            audit_shutdown,
         }))
     }
 
@@ -69,6 +78,15 @@ impl Worker {
         }
         tracker.close();
         tracker.wait().await;
+        self.audit_shutdown.cancel();
+        self.audit.flush(std::time::Duration::from_secs(5)).await;
         self.amqp.close().await;
     }
+}
+
+/// This machine's name for the audit `source` (best effort).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -12,6 +12,7 @@ async fn expired_document_is_refetched() {
     let opts = Options {
         workers: 1,
         env: vec![("XHUMA_DOCUMENT_TTL_SECS", "1".into())],
+        ..Default::default()
     };
     let stack = Stack::start(Simulator::builder(), opts).await;
     let nhs = "9690937278";

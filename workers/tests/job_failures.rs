@@ -65,6 +65,7 @@ async fn deadline_expiry_answers_busy_and_the_job_still_lands() {
     let opts = Options {
         workers: 1,
         env: vec![("XHUMA_JOB_WAIT_TIMEOUT_MS", "300".into())],
+        ..Default::default()
     };
     let stack = Stack::start(sim, opts).await;
     let nhs = "9690937286";

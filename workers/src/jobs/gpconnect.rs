@@ -8,6 +8,7 @@
 use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 use tracing::instrument;
+use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::job::{PrefetchJob, uuid_of_unique_id};
 
@@ -24,12 +25,35 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     };
     let ssp_trace_id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
-    let bundle = worker
+    let fetched = worker
         .nhs
         .gpconnect
         .get_structured_record(job.nhs_number, &endpoint, &job.requester, &ssp_trace_id)
-        .await
-        .map_err(JobError::upstream)?;
+        .await;
+    let (outcome, detail) = match &fetched {
+        Ok(_) => (AuditOutcome::Success, None),
+        Err(e) => (
+            if e.status() == Some(403) {
+                AuditOutcome::Denied
+            } else if e.status() == Some(404) {
+                AuditOutcome::NotFound
+            } else {
+                AuditOutcome::Failed
+            },
+            Some(e.spine_code().unwrap_or("error").to_string()),
+        ),
+    };
+    let mut event = AuditEvent::new(AuditKind::GpConnect, outcome, job.correlation_id.clone())
+        .requester(&job.requester)
+        .patient(job.nhs_number, worker.cache.patient_key(job.nhs_number))
+        .ssp_trace_id(ssp_trace_id.clone())
+        .document(job.unique_id.clone())
+        .detail(format!("practice {}", endpoint.ods));
+    if let Some(d) = detail {
+        event = event.detail(format!("practice {}: {d}", endpoint.ods));
+    }
+    worker.audit.emit(event);
+    let bundle = fetched.map_err(JobError::upstream)?;
     metrics::histogram!("xhuma_gpconnect_fetch_seconds").record(started.elapsed().as_secs_f64());
 
     let document_id = uuid_of_unique_id(&job.unique_id).unwrap_or_else(uuid::Uuid::new_v4);

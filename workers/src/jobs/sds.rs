@@ -5,6 +5,7 @@
 //! the job, now carrying its endpoint, is published to the GP Connect stage.
 
 use tracing::instrument;
+use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
 use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::ProviderEndpoint;
 use xhuma_common::patient::PdsOutcome;
@@ -68,12 +69,23 @@ pub async fn resolve_endpoint(
 }
 
 async fn practice_from_pds(worker: &Worker, job: &PrefetchJob) -> Result<String, JobError> {
-    let outcome = worker
+    let read = worker
         .nhs
         .pds
         .read_patient(job.nhs_number, &job.correlation_id)
-        .await
-        .map_err(JobError::upstream)?;
+        .await;
+    let audited = match &read {
+        Ok(PdsOutcome::Found(_) | PdsOutcome::Superseded { .. }) => AuditOutcome::Success,
+        Ok(PdsOutcome::Restricted) => AuditOutcome::Denied,
+        Ok(PdsOutcome::Deceased { .. } | PdsOutcome::NotFound) => AuditOutcome::NotFound,
+        Err(_) => AuditOutcome::Failed,
+    };
+    worker.audit.emit(
+        AuditEvent::new(AuditKind::PdsLookup, audited, job.correlation_id.clone())
+            .requester(&job.requester)
+            .patient(job.nhs_number, worker.cache.patient_key(job.nhs_number)),
+    );
+    let outcome = read.map_err(JobError::upstream)?;
     let demographics = match outcome {
         PdsOutcome::Found(d) => d,
         PdsOutcome::Superseded { current, .. } => *current,

@@ -12,8 +12,8 @@ use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig, process_en
 use xhuma_common::identity::Requester;
 
 use crate::records::PipelineConfig;
-use crate::soap::saml::SamlConfig;
 use crate::soap::element::Limits;
+use crate::soap::saml::SamlConfig;
 
 pub const XHUMA_LISTEN_ADDR: &str = "XHUMA_LISTEN_ADDR";
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
@@ -110,7 +110,11 @@ impl GatewayConfig {
             let v = env.string(var, default);
             let v = v.trim();
             let v = v.strip_prefix("urn:oid:").unwrap_or(v).to_string();
-            if v.is_empty() || !v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+            if v.is_empty()
+                || !v
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            {
                 return Err(ConfigError {
                     var,
                     reason: "expected an OID such as 2.16.840.1.113883.2.1.3.34.9001".into(),
@@ -140,10 +144,13 @@ impl GatewayConfig {
             ..Requester::default()
         };
         Ok(Self {
-            listen: env.parse(XHUMA_LISTEN_ADDR, DEFAULT_LISTEN_ADDR.parse().map_err(|_| ConfigError {
-                var: XHUMA_LISTEN_ADDR,
-                reason: "bad default".into(),
-            })?)?,
+            listen: env.parse(
+                XHUMA_LISTEN_ADDR,
+                DEFAULT_LISTEN_ADDR.parse().map_err(|_| ConfigError {
+                    var: XHUMA_LISTEN_ADDR,
+                    reason: "bad default".into(),
+                })?,
+            )?,
             home_community_id: oid(XHUMA_HOME_COMMUNITY_ID, DEFAULT_HOME_COMMUNITY_ID)?,
             repository_unique_id: oid(XHUMA_REPOSITORY_UNIQUE_ID, DEFAULT_REPOSITORY_UNIQUE_ID)?,
             mtom_response: env.parse(XHUMA_MTOM_RESPONSE, MtomPolicy::Auto)?,
@@ -155,7 +162,9 @@ impl GatewayConfig {
                 .max(1),
             default_requester,
             demographic_check: env.bool(XHUMA_XCPD_DEMOGRAPHIC_CHECK, false)?,
-            public_url: env.get(XHUMA_PUBLIC_URL).map(|u| u.trim_end_matches('/').to_string()),
+            public_url: env
+                .get(XHUMA_PUBLIC_URL)
+                .map(|u| u.trim_end_matches('/').to_string()),
             amqp: AmqpConfig::from_env(&env)?,
             redis: RedisConfig::from_env(&env)?,
             pipeline: PipelineConfig::from_env(&env)?,
@@ -178,6 +187,7 @@ impl GatewayConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
 
@@ -203,7 +213,10 @@ mod tests {
     fn defaults() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN_ADDR);
-        assert_eq!(c.home_community_urn(), "urn:oid:2.16.840.1.113883.2.1.3.34.9001");
+        assert_eq!(
+            c.home_community_urn(),
+            "urn:oid:2.16.840.1.113883.2.1.3.34.9001"
+        );
         assert_eq!(c.repository_unique_id, DEFAULT_REPOSITORY_UNIQUE_ID);
         assert_eq!(c.mtom_response, MtomPolicy::Auto);
         assert!(c.saml.required);

@@ -58,8 +58,10 @@ impl GatewayError {
     /// The fault the caller receives.
     pub fn fault(&self) -> Fault {
         match self {
-            Self::BodyTooLarge => Fault::sender("The request body is larger than this service accepts.")
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+            Self::BodyTooLarge => {
+                Fault::sender("The request body is larger than this service accepts.")
+                    .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            }
             Self::BodyUnreadable => Fault::sender("The request body could not be read."),
             Self::MediaType => Fault::sender(
                 "Unsupported Content-Type: send application/soap+xml or multipart/related (MTOM).",

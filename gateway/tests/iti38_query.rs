@@ -1,5 +1,7 @@
 //! ITI-38 (XCA query): the synthetic Epic request, the official IHE example, both patient-id
 //! forms, return types, entry types, GetDocuments and the RegistryError codes.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use support::*;
@@ -18,8 +20,15 @@ fn check(r: &Reply) -> String {
 async fn epic_find_documents_returns_a_full_stable_entry() {
     let (app, backend) = standard_app();
     let body = check(&post_soap(&app, PATH, synthetic("iti38_request.xml")).await);
-    assert!(body.contains("status=\"urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success\""), "{body}");
-    assert!(body.contains("<wsa:RelatesTo>urn:uuid:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee</wsa:RelatesTo>"));
+    assert!(
+        body.contains("status=\"urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success\""),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<wsa:RelatesTo>urn:uuid:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee</wsa:RelatesTo>"
+        )
+    );
     for needle in [
         "home=\"urn:oid:2.16.840.1.113883.2.1.3.34.9001\"",
         "objectType=\"urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1\"",
@@ -50,21 +59,27 @@ async fn epic_find_documents_returns_a_full_stable_entry() {
 async fn the_saml_identity_reaches_the_backend() {
     // The synthetic request's assertion is unsigned; the test config allows that explicitly.
     let (app, _) = standard_app();
-    let r = post_soap(&app, "/SOAP/iti55", synthetic("iti38_request.xml").replace(
-        "urn:ihe:iti:2007:CrossGatewayQuery<",
-        "urn:ihe:iti:2007:CrossGatewayQuery<",
-    ))
-    .await;
+    let r = post_soap(&app, "/SOAP/iti55", synthetic("iti38_request.xml")).await;
     // Posted to the ITI-55 path with the ITI-38 action: refused.
     assert_eq!(r.status, 400);
     let (app, backend) = app_with(FakeBackend::standard(), &[]);
-    let r = post_soap(&app, "/SOAP/iti55", synthetic("iti55_request.xml").replace(
-        "</s:Header>",
-        &format!("{}</s:Header>", security_header(&synthetic("iti38_request.xml"))),
-    ))
+    let r = post_soap(
+        &app,
+        "/SOAP/iti55",
+        synthetic("iti55_request.xml").replace(
+            "</s:Header>",
+            &format!(
+                "{}</s:Header>",
+                security_header(&synthetic("iti38_request.xml"))
+            ),
+        ),
+    )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(backend.calls(), vec!["discover 9690937278 as CONE, Stephen"]);
+    assert_eq!(
+        backend.calls(),
+        vec!["discover 9690937278 as CONE, Stephen"]
+    );
 }
 
 fn security_header(xml: &str) -> String {
@@ -75,7 +90,10 @@ fn security_header(xml: &str) -> String {
 
 #[tokio::test]
 async fn unsigned_assertion_is_refused_unless_allowed() {
-    let (app, backend) = app_with(FakeBackend::standard(), &[("XHUMA_SAML_ALLOW_UNSIGNED", "false")]);
+    let (app, backend) = app_with(
+        FakeBackend::standard(),
+        &[("XHUMA_SAML_ALLOW_UNSIGNED", "false")],
+    );
     let r = post_soap(&app, PATH, synthetic("iti38_request.xml")).await;
     let body = r.text();
     assert_eq!(r.status, 400, "{body}");
@@ -89,7 +107,10 @@ async fn object_ref_and_the_99_patient_id_form() {
     let (app, _) = standard_app();
     let req = synthetic("iti38_request.xml")
         .replace("returnType=\"LeafClass\"", "returnType=\"ObjectRef\"")
-        .replace("&amp;2.16.840.1.113883.2.1.4.1&amp;ISO'", "&amp;2.16.840.1.113883.2.1.4.1.99&amp;ISO'");
+        .replace(
+            "&amp;2.16.840.1.113883.2.1.4.1&amp;ISO'",
+            "&amp;2.16.840.1.113883.2.1.4.1.99&amp;ISO'",
+        );
     let body = check(&post_soap(&app, PATH, req).await);
     assert!(body.contains("<rim:ObjectRef id=\"urn:uuid:"), "{body}");
     assert!(!body.contains("ExtrinsicObject"));
@@ -107,7 +128,10 @@ async fn pending_prefetch_is_an_on_demand_entry() {
     );
     let (app, _) = app_with(b, &[]);
     let body = check(&post_soap(&app, PATH, synthetic("iti38_request.xml")).await);
-    assert!(body.contains("objectType=\"urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248\""), "{body}");
+    assert!(
+        body.contains("objectType=\"urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248\""),
+        "{body}"
+    );
     assert!(body.contains(">2.25.1234<") || body.contains("value=\"2.25.1234\""));
     assert!(!body.contains("name=\"hash\""));
     assert!(!body.contains("name=\"size\""));
@@ -128,7 +152,10 @@ async fn warnings_make_partial_success() {
     }
     let (app, _) = app_with(b, &[]);
     let body = check(&post_soap(&app, PATH, synthetic("iti38_request.xml")).await);
-    assert!(body.contains("status=\"urn:ihe:iti:2007:ResponseStatusType:PartialSuccess\""), "{body}");
+    assert!(
+        body.contains("status=\"urn:ihe:iti:2007:ResponseStatusType:PartialSuccess\""),
+        "{body}"
+    );
     assert!(body.contains("<rs:RegistryErrorList highestSeverity=\"urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Warning\">"));
     assert!(body.contains("ExtrinsicObject"));
 }
@@ -139,7 +166,13 @@ async fn error_code_for(b: FakeBackend) -> String {
     assert!(body.contains("ResponseStatusType:Failure"), "{body}");
     assert!(body.contains("<rs:RegistryError "), "{body}");
     assert!(body.contains("location=\"urn:oid:2.16.840.1.113883.2.1.3.34.9001\""));
-    body.split("errorCode=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+    body.split("errorCode=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -148,13 +181,25 @@ async fn specific_registry_error_codes() {
         let mut b = FakeBackend::standard();
         b.documents.insert(
             nhs(LUCIEN),
-            Documents::Failed(JobFailure { kind, reason: "GP Connect said 500 at https://internal".into() }),
+            Documents::Failed(JobFailure {
+                kind,
+                reason: "GP Connect said 500 at https://internal".into(),
+            }),
         );
         b
     };
-    assert_eq!(error_code_for(failed(FailureKind::PatientNotFound)).await, "XDSUnknownPatientId");
-    assert_eq!(error_code_for(failed(FailureKind::UpstreamUnavailable)).await, "XDSRegistryNotAvailable");
-    assert_eq!(error_code_for(failed(FailureKind::AccessDenied)).await, "XDSRegistryError");
+    assert_eq!(
+        error_code_for(failed(FailureKind::PatientNotFound)).await,
+        "XDSUnknownPatientId"
+    );
+    assert_eq!(
+        error_code_for(failed(FailureKind::UpstreamUnavailable)).await,
+        "XDSRegistryNotAvailable"
+    );
+    assert_eq!(
+        error_code_for(failed(FailureKind::AccessDenied)).await,
+        "XDSRegistryError"
+    );
     let mut busy = FakeBackend::standard();
     busy.fail = Some(Fail::Busy);
     assert_eq!(error_code_for(busy).await, "XDSRegistryBusy");
@@ -177,7 +222,8 @@ async fn official_ihe_query_example() {
     let envelope = fixture("schemas/examples/ihe/XCA/XCACrossGatewayQueryRequest.xml");
     let iti18 = fixture("schemas/examples/ihe/XDS.b/RegistryStoredQueryRequest_SOAP.xml");
     let start = iti18.find("<query:AdhocQueryRequest").unwrap();
-    let end = iti18.find("</query:AdhocQueryRequest>").unwrap() + "</query:AdhocQueryRequest>".len();
+    let end =
+        iti18.find("</query:AdhocQueryRequest>").unwrap() + "</query:AdhocQueryRequest>".len();
     let composed = envelope.replace(
         "<query:AdhocQueryRequest xmlns:query=\"urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0\"/>",
         &iti18[start..end],
@@ -204,14 +250,30 @@ async fn official_ihe_query_example() {
 #[tokio::test]
 async fn creation_window_including_now_matches() {
     let now = time::OffsetDateTime::now_utc();
-    let ts = |t: time::OffsetDateTime| format!("{:04}{:02}{:02}{:02}{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute());
+    let ts = |t: time::OffsetDateTime| {
+        format!(
+            "{:04}{:02}{:02}{:02}{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        )
+    };
     let slots = format!(
         "<rim:Slot name=\"$XDSDocumentEntryCreationTimeFrom\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot><rim:Slot name=\"$XDSDocumentEntryCreationTimeTo\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot></rim:AdhocQuery>",
         ts(now - time::Duration::minutes(5)),
         ts(now + time::Duration::minutes(5)),
     );
     let (app, _) = standard_app();
-    let body = check(&post_soap(&app, PATH, synthetic("iti38_request.xml").replace("</rim:AdhocQuery>", &slots)).await);
+    let body = check(
+        &post_soap(
+            &app,
+            PATH,
+            synthetic("iti38_request.xml").replace("</rim:AdhocQuery>", &slots),
+        )
+        .await,
+    );
     assert!(body.contains("ExtrinsicObject"), "{body}");
 }
 
@@ -221,18 +283,30 @@ async fn get_documents_by_unique_id_and_entry_uuid() {
     let (app, _) = standard_app();
     for (slot, value) in [
         ("$XDSDocumentEntryUniqueId", uid.clone()),
-        ("$XDSDocumentEntryEntryUUID", format!("urn:uuid:{}", uuid::Uuid::from_u128(42))),
+        (
+            "$XDSDocumentEntryEntryUUID",
+            format!("urn:uuid:{}", uuid::Uuid::from_u128(42)),
+        ),
     ] {
         let req = synthetic("iti38_request.xml")
-            .replace("urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d", "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4")
+            .replace(
+                "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d",
+                "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
+            )
             .replace("$XDSDocumentEntryPatientId", slot)
-            .replace("'9690937278^^^&amp;2.16.840.1.113883.2.1.4.1&amp;ISO'", &format!("('{value}')"));
+            .replace(
+                "'9690937278^^^&amp;2.16.840.1.113883.2.1.4.1&amp;ISO'",
+                &format!("('{value}')"),
+            );
         let body = check(&post_soap(&app, PATH, req).await);
         assert!(body.contains(&uid), "{slot}: {body}");
         assert!(body.contains("ResponseStatusType:Success"));
     }
     let no_home = synthetic("iti38_request.xml")
-        .replace("urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d", "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4")
+        .replace(
+            "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d",
+            "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
+        )
         .replace(" home=\"urn:oid:2.16.840.1.113883.2.1.3.34.9001\"", "");
     let body = check(&post_soap(&app, PATH, no_home).await);
     assert!(body.contains("XDSMissingHomeCommunityId"), "{body}");
@@ -241,9 +315,13 @@ async fn get_documents_by_unique_id_and_entry_uuid() {
 #[tokio::test]
 async fn unknown_community_and_stored_query() {
     let (app, backend) = standard_app();
-    let other = synthetic("iti38_request.xml").replace("urn:oid:2.16.840.1.113883.2.1.3.34.9001", "urn:oid:1.2.3");
+    let other = synthetic("iti38_request.xml")
+        .replace("urn:oid:2.16.840.1.113883.2.1.3.34.9001", "urn:oid:1.2.3");
     assert!(check(&post_soap(&app, PATH, other).await).contains("XDSUnknownCommunity"));
-    let unknown = synthetic("iti38_request.xml").replace("urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d", "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3");
+    let unknown = synthetic("iti38_request.xml").replace(
+        "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d",
+        "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3",
+    );
     assert!(check(&post_soap(&app, PATH, unknown).await).contains("XDSUnknownStoredQuery"));
     assert!(backend.calls().is_empty());
 }

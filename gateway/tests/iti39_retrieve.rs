@@ -1,5 +1,7 @@
 //! ITI-39 (XCA retrieve): Epic's MTOM request, MTOM vs inline answers, multi-document
 //! requests, the official IHE example, and the per-document RegistryErrors.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use base64::Engine as _;
@@ -28,13 +30,27 @@ async fn epic_mtom_request_gets_an_mtom_answer_with_xop() {
     let (app, _) = standard_app();
     let r = post(&app, PATH, MTOM_CT, synthetic("iti39_request_mtom.txt")).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.content_type().starts_with("multipart/related"), "{}", r.content_type());
-    assert!(r.content_type().contains("start-info=\"application/soap+xml\""));
+    assert!(
+        r.content_type().starts_with("multipart/related"),
+        "{}",
+        r.content_type()
+    );
+    assert!(
+        r.content_type()
+            .contains("start-info=\"application/soap+xml\"")
+    );
     validate("iti39-response", &r.raw_with_headers(), true);
     let text = r.text();
     assert!(text.contains("<xop:Include"), "{text}");
-    assert!(text.contains("<wsa:RelatesTo>urn:uuid:99999999-8888-7777-6666-555555555555</wsa:RelatesTo>"));
-    assert!(text.contains(std::str::from_utf8(CCDA).unwrap()), "the document travels as a binary part");
+    assert!(
+        text.contains(
+            "<wsa:RelatesTo>urn:uuid:99999999-8888-7777-6666-555555555555</wsa:RelatesTo>"
+        )
+    );
+    assert!(
+        text.contains(std::str::from_utf8(CCDA).unwrap()),
+        "the document travels as a binary part"
+    );
     // The SOAP part comes first (zeep reads the first part as the root).
     let first_part = text.split("\r\n\r\n").nth(1).unwrap();
     assert!(first_part.starts_with("<?xml"), "{first_part}");
@@ -42,12 +58,18 @@ async fn epic_mtom_request_gets_an_mtom_answer_with_xop() {
 
 #[tokio::test]
 async fn inline_policy_and_plain_requests_get_base64() {
-    let (app, _) = app_with(FakeBackend::standard(), &[("XHUMA_MTOM_RESPONSE", "inline")]);
+    let (app, _) = app_with(
+        FakeBackend::standard(),
+        &[("XHUMA_MTOM_RESPONSE", "inline")],
+    );
     let r = post(&app, PATH, MTOM_CT, synthetic("iti39_request_mtom.txt")).await;
     assert!(r.content_type().starts_with("application/soap+xml"));
     validate("iti39-response", &r.body, false);
     let b64 = base64::engine::general_purpose::STANDARD.encode(CCDA);
-    assert!(r.text().contains(&format!("<xdsb:Document>{b64}</xdsb:Document>")));
+    assert!(
+        r.text()
+            .contains(&format!("<xdsb:Document>{b64}</xdsb:Document>"))
+    );
 
     let (app, _) = standard_app();
     let r = post_soap(&app, PATH, retrieve_request(&[FIXTURE_DOC_ID], HOME, REPO)).await;
@@ -66,20 +88,37 @@ async fn ten_documents_in_one_request_with_one_unknown() {
     validate("iti39-response", &r.body, false);
     let text = r.text();
     assert_eq!(text.matches("<xdsb:DocumentResponse>").count(), 9);
-    assert!(text.contains("urn:ihe:iti:2007:ResponseStatusType:PartialSuccess"), "{text}");
+    assert!(
+        text.contains("urn:ihe:iti:2007:ResponseStatusType:PartialSuccess"),
+        "{text}"
+    );
     assert!(text.contains("errorCode=\"XDSDocumentUniqueIdError\""));
     assert!(text.contains("location=\"urn:oid:2.16.840.1.113883.2.1.3.34.9001\""));
-    assert_eq!(backend.calls(), vec!["retrieve 10"], "one backend call for all documents");
+    assert_eq!(
+        backend.calls(),
+        vec!["retrieve 10"],
+        "one backend call for all documents"
+    );
 }
 
 #[tokio::test]
 async fn home_and_repository_are_checked() {
     let (app, backend) = standard_app();
-    let r = post_soap(&app, PATH, retrieve_request(&[FIXTURE_DOC_ID], "urn:oid:1.2.3", REPO)).await;
+    let r = post_soap(
+        &app,
+        PATH,
+        retrieve_request(&[FIXTURE_DOC_ID], "urn:oid:1.2.3", REPO),
+    )
+    .await;
     validate("iti39-response", &r.body, false);
     assert!(r.text().contains("XDSUnknownCommunity"));
     assert!(r.text().contains("ResponseStatusType:Failure"));
-    let r = post_soap(&app, PATH, retrieve_request(&[FIXTURE_DOC_ID], HOME, "1.2.3")).await;
+    let r = post_soap(
+        &app,
+        PATH,
+        retrieve_request(&[FIXTURE_DOC_ID], HOME, "1.2.3"),
+    )
+    .await;
     assert!(r.text().contains("XDSUnknownRepositoryId"));
     assert!(backend.calls().is_empty());
 }

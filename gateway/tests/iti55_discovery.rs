@@ -1,4 +1,6 @@
 //! ITI-55 (XCPD): the synthetic Epic requests, XCPD "no match" semantics, query errors.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use support::*;
@@ -20,8 +22,14 @@ async fn epic_request_with_two_ids_is_answered_aa_ok() {
     assert!(body.contains(r#"<id root="2.16.840.1.113883.2.1.4.1.99" extension="9690937278"/>"#));
     assert!(body.contains(r#"<id root="2.16.840.1.113883.2.1.4.3" extension="E82665"/>"#));
     assert!(body.contains(r#"<registrationEvent classCode="REG" moodCode="EVN">"#));
-    assert!(body.contains(r#"<interactionId root="2.16.840.1.113883.1.6" extension="PRPA_IN201306UV02"/>"#));
-    assert!(body.contains("<wsa:RelatesTo>urn:uuid:11111111-2222-3333-4444-555555555555</wsa:RelatesTo>"));
+    assert!(body.contains(
+        r#"<interactionId root="2.16.840.1.113883.1.6" extension="PRPA_IN201306UV02"/>"#
+    ));
+    assert!(
+        body.contains(
+            "<wsa:RelatesTo>urn:uuid:11111111-2222-3333-4444-555555555555</wsa:RelatesTo>"
+        )
+    );
     assert!(body.contains("<wsa:MessageID>urn:uuid:"));
     // The HL7 message id of the request is what the acknowledgement targets.
     assert!(body.contains(r#"<targetMessage><id root="1.2.840.114350.1.13.525.3.7.3.688884.100" extension="MSG1"/></targetMessage>"#));
@@ -29,7 +37,10 @@ async fn epic_request_with_two_ids_is_answered_aa_ok() {
     assert!(body.contains("UHL5MFM2ZLPQCW5"));
     let creation = body.split("<creationTime value=\"").nth(1).unwrap();
     assert!(creation[..14].bytes().all(|b| b.is_ascii_digit()) && &creation[14..15] == "\"");
-    assert_eq!(backend.calls(), vec!["discover 9690937278 as Xhuma gateway"]);
+    assert_eq!(
+        backend.calls(),
+        vec!["discover 9690937278 as Xhuma gateway"]
+    );
 }
 
 #[tokio::test]
@@ -60,14 +71,20 @@ fn strip_volatile(s: &str) -> String {
         out.push('"');
     }
     out.split("<wsa:MessageID>").next().unwrap().to_string()
-        + s.split("</wsa:MessageID>").nth(1).map(|t| t.split("<creationTime").next().unwrap()).unwrap_or("")
+        + s.split("</wsa:MessageID>")
+            .nth(1)
+            .map(|t| t.split("<creationTime").next().unwrap())
+            .unwrap_or("")
 }
 
 #[tokio::test]
 async fn not_found_restricted_and_deceased_look_the_same() {
     let not_found = answer_for(PdsOutcome::NotFound).await;
     let restricted = answer_for(PdsOutcome::Restricted).await;
-    let deceased = answer_for(PdsOutcome::Deceased { date: Some("2020-01-01".into()) }).await;
+    let deceased = answer_for(PdsOutcome::Deceased {
+        date: Some("2020-01-01".into()),
+    })
+    .await;
     for body in [&not_found, &restricted, &deceased] {
         assert!(body.contains(r#"<typeCode code="AA"/>"#), "{body}");
         assert!(body.contains(r#"<queryResponseCode code="NF"/>"#));
@@ -76,7 +93,8 @@ async fn not_found_restricted_and_deceased_look_the_same() {
         assert!(!body.to_lowercase().contains("deceased"));
     }
     let shape = |s: &str| {
-        s.split("<creationTime").next().unwrap().len() - s.split("<wsa:MessageID>").next().unwrap().len()
+        s.split("<creationTime").next().unwrap().len()
+            - s.split("<wsa:MessageID>").next().unwrap().len()
     };
     assert_eq!(shape(&not_found), shape(&restricted));
     assert_eq!(not_found.len(), restricted.len());
@@ -113,7 +131,10 @@ async fn missing_or_invalid_nhs_number_is_ae_qe() {
         assert!(body.contains(r#"<queryResponseCode code="QE"/>"#));
         assert!(body.contains("<acknowledgementDetail typeCode=\"E\">"));
     }
-    assert!(backend.calls().is_empty(), "no PDS lookup without a valid number");
+    assert!(
+        backend.calls().is_empty(),
+        "no PDS lookup without a valid number"
+    );
 }
 
 #[tokio::test]
@@ -131,7 +152,10 @@ async fn backend_failure_is_ae_without_internal_text() {
 
 #[tokio::test]
 async fn demographic_cross_check_when_enabled() {
-    let (app, _) = app_with(FakeBackend::standard(), &[("XHUMA_XCPD_DEMOGRAPHIC_CHECK", "true")]);
+    let (app, _) = app_with(
+        FakeBackend::standard(),
+        &[("XHUMA_XCPD_DEMOGRAPHIC_CHECK", "true")],
+    );
     let ok = post_soap(&app, PATH, synthetic("iti55_request.xml")).await;
     assert!(ok.text().contains(r#"<queryResponseCode code="OK"/>"#));
     let wrong_dob = synthetic("iti55_request.xml").replace("19381211", "19400101");
@@ -146,6 +170,9 @@ async fn generic_endpoint_dispatches_on_action() {
     for path in ["/SOAP", "/xca"] {
         let r = post_soap(&app, path, synthetic("iti55_request.xml")).await;
         validate("iti55-response", &r.body, false);
-        assert!(r.text().contains("PRPA_IN201306UV02:CrossGatewayPatientDiscovery"));
+        assert!(
+            r.text()
+                .contains("PRPA_IN201306UV02:CrossGatewayPatientDiscovery")
+        );
     }
 }

@@ -117,9 +117,7 @@ pub fn parse(payload: &Element) -> Result<Query, GatewayError> {
     };
     Ok(Query {
         message_id: payload.child(HL7_NS, "id").map(ii),
-        sender_device: payload
-            .path(HL7_NS, &["sender", "device", "id"])
-            .map(ii),
+        sender_device: payload.path(HL7_NS, &["sender", "device", "id"]).map(ii),
         processing_code: payload
             .child(HL7_NS, "processingCode")
             .and_then(|p| p.attr("code"))
@@ -225,4 +223,5 @@ pub fn hl7_ts(t: OffsetDateTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

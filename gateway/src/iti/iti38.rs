@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use xhuma_common::NhsNumber;
 
 use super::discovery::hl7_ts;
-use super::registry::{self, QUERY_NS, RIM_NS, RegistryCode, RegistryError, RS_NS};
+use super::registry::{self, QUERY_NS, RIM_NS, RS_NS, RegistryCode, RegistryError};
 use super::{Ctx, Iti, Reply};
 use crate::backend::{Documents, Retrieved};
 use crate::error::{GatewayError, registry_error_for_backend, registry_error_for_failure};
@@ -52,7 +52,9 @@ pub fn parse(payload: &Element) -> Result<Result<Query, RegistryError>, GatewayE
     }
     let adhoc = payload
         .child(RIM_NS, "AdhocQuery")
-        .ok_or(GatewayError::Payload("The AdhocQueryRequest has no AdhocQuery."))?;
+        .ok_or(GatewayError::Payload(
+            "The AdhocQueryRequest has no AdhocQuery.",
+        ))?;
     let leaf_class = payload
         .child(QUERY_NS, "ResponseOption")
         .and_then(|r| r.attr("returnType"))
@@ -184,7 +186,9 @@ async fn get_documents(q: &Query, cx: &Ctx<'_>) -> Result<Answer, GatewayError> 
             // Our entryUUIDs and uniqueIds name the same UUID (`2.25.<uuid as integer>`).
             let ids = by_uuid
                 .iter()
-                .filter_map(|u| uuid::Uuid::parse_str(u.trim().trim_start_matches("urn:uuid:")).ok())
+                .filter_map(|u| {
+                    uuid::Uuid::parse_str(u.trim().trim_start_matches("urn:uuid:")).ok()
+                })
                 .map(xhuma_common::job::unique_id_for)
                 .collect();
             (ids, Some(by_uuid))
@@ -216,7 +220,11 @@ async fn get_documents(q: &Query, cx: &Ctx<'_>) -> Result<Answer, GatewayError> 
 }
 
 fn same_uuid(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.trim().trim_start_matches("urn:uuid:").to_ascii_lowercase();
+    let norm = |s: &str| {
+        s.trim()
+            .trim_start_matches("urn:uuid:")
+            .to_ascii_lowercase()
+    };
     norm(a) == norm(b)
 }
 
@@ -241,10 +249,16 @@ struct Filter {
 impl Filter {
     fn read(adhoc: &Element) -> Self {
         let flat = |name: &str| {
-            slots::present(adhoc, name)
-                .then(|| slots::values(adhoc, name).into_iter().flatten().collect::<Vec<_>>())
+            slots::present(adhoc, name).then(|| {
+                slots::values(adhoc, name)
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+            })
         };
-        let first = |name: &str| flat(name).and_then(|v| v.first().and_then(|s| slots::TimeBound::parse(s)));
+        let first = |name: &str| {
+            flat(name).and_then(|v| v.first().and_then(|s| slots::TimeBound::parse(s)))
+        };
         let mut codes = Vec::new();
         for (slot, ours) in entry::CODE_SLOTS {
             for list in slots::values(adhoc, slot) {
@@ -349,4 +363,5 @@ fn cx_id(nhs: NhsNumber, authority: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -130,11 +130,7 @@ pub async fn handle(reqs: &[DocumentRequest], cx: &Ctx<'_>) -> Result<Vec<Item>,
 }
 
 /// Writes the response; with `mtom`, documents become attachments.
-pub fn render(
-    reqs: &[DocumentRequest],
-    items: &[Item],
-    cx: &Ctx<'_>,
-) -> (String, Vec<Attachment>) {
+pub fn render(reqs: &[DocumentRequest], items: &[Item], cx: &Ctx<'_>) -> (String, Vec<Attachment>) {
     let errors: Vec<RegistryError> = items
         .iter()
         .filter_map(|i| match i {
@@ -164,12 +160,20 @@ pub fn render(
         };
         m.open("xdsb:DocumentResponse", &[]);
         m.leaf("xdsb:HomeCommunityId", &[], &home);
-        m.leaf("xdsb:RepositoryUniqueId", &[], &cx.config.repository_unique_id);
+        m.leaf(
+            "xdsb:RepositoryUniqueId",
+            &[],
+            &cx.config.repository_unique_id,
+        );
         m.leaf("xdsb:DocumentUniqueId", &[], &r.unique_id);
         m.leaf("xdsb:mimeType", &[], mime);
         m.open("xdsb:Document", &[]);
         if cx.mtom {
-            let cid = format!("doc{}.{}@xhuma", attachments.len(), uuid::Uuid::new_v4().simple());
+            let cid = format!(
+                "doc{}.{}@xhuma",
+                attachments.len(),
+                uuid::Uuid::new_v4().simple()
+            );
             m.empty(
                 "xop:Include",
                 &[("xmlns:xop", XOP_NS), ("href", &format!("cid:{cid}"))],
@@ -193,7 +197,10 @@ pub async fn respond(env: &Envelope, cx: &Ctx<'_>) -> Result<Reply, GatewayError
     let reqs = parse(&env.payload, cx.config.max_document_requests)?;
     let items = handle(&reqs, cx).await?;
     let (payload, attachments) = render(&reqs, &items, cx);
-    let found = items.iter().filter(|i| matches!(i, Item::Document { .. })).count();
+    let found = items
+        .iter()
+        .filter(|i| matches!(i, Item::Document { .. }))
+        .count();
     let outcome = match (found, items.len() - found) {
         (_, 0) => "ok",
         (0, _) => "registry_error",

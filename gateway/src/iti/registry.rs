@@ -96,7 +96,11 @@ pub fn write_error_list(m: &mut Markup, errors: &[RegistryError], location: &str
     };
     m.open("rs:RegistryErrorList", &[("highestSeverity", highest)]);
     for e in errors {
-        let severity = if e.warning { SEVERITY_WARNING } else { SEVERITY_ERROR };
+        let severity = if e.warning {
+            SEVERITY_WARNING
+        } else {
+            SEVERITY_ERROR
+        };
         m.empty(
             "rs:RegistryError",
             &[

@@ -8,9 +8,9 @@
 use std::ops::Range;
 
 use quick_xml::NsReader;
+use quick_xml::XmlVersion;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
-use quick_xml::XmlVersion;
 
 /// Limits applied while building the tree.
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +154,9 @@ pub fn parse(
     let mut elements = 0usize;
     loop {
         let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-        let (ns, event) = reader.read_resolved_event().map_err(|_| XmlError::Malformed)?;
+        let (ns, event) = reader
+            .read_resolved_event()
+            .map_err(|_| XmlError::Malformed)?;
         let ns = match ns {
             ResolveResult::Bound(n) => Some(n.0.to_string()),
             ResolveResult::Unbound => None,
@@ -279,4 +281,5 @@ fn close(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -67,9 +67,7 @@ impl Envelope {
         let mut body = None;
         for child in root.children {
             match (child.ns.as_str(), child.local.as_str()) {
-                (SOAP12_NS, "Header") if header.is_none() && body.is_none() => {
-                    header = Some(child)
-                }
+                (SOAP12_NS, "Header") if header.is_none() && body.is_none() => header = Some(child),
                 (SOAP12_NS, "Body") if body.is_none() => body = Some(child),
                 _ => return Err(EnvelopeError::NotAnEnvelope),
             }
@@ -124,4 +122,5 @@ fn check_must_understand(header: &Element) -> Result<(), EnvelopeError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

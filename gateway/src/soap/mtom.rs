@@ -164,7 +164,11 @@ pub fn unpack(content_type: &str, body: &Bytes) -> Result<Multipart, MtomError> 
 pub fn package(envelope: &str, attachments: &[Attachment]) -> (String, Bytes) {
     let boundary = format!("MIMEBoundary_{}", uuid::Uuid::new_v4().simple());
     let root_id = format!("root.message.{}@xhuma", uuid::Uuid::new_v4().simple());
-    let size: usize = envelope.len() + attachments.iter().map(|a| a.data.len() + 256).sum::<usize>();
+    let size: usize = envelope.len()
+        + attachments
+            .iter()
+            .map(|a| a.data.len() + 256)
+            .sum::<usize>();
     let mut out = BytesMut::with_capacity(size + 512);
     out.put_slice(format!("--{boundary}\r\n").as_bytes());
     out.put_slice(
@@ -267,7 +271,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
         {
             out.push(v);
             i += 3;
@@ -280,4 +285,5 @@ fn percent_decode(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -43,13 +43,11 @@ impl Addressing {
                 .filter(|s| !s.is_empty())
         };
         let address = |local: &str| {
-            header
-                .child(WSA_NS, local)
-                .map(|e| {
-                    e.child(WSA_NS, "Address")
-                        .map(|a| a.text_trimmed().to_string())
-                        .unwrap_or_default()
-                })
+            header.child(WSA_NS, local).map(|e| {
+                e.child(WSA_NS, "Address")
+                    .map(|a| a.text_trimmed().to_string())
+                    .unwrap_or_default()
+            })
         };
         Self {
             action: text("Action"),
@@ -77,6 +75,7 @@ impl Addressing {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -95,7 +94,9 @@ mod tests {
         assert_eq!(a.action.as_deref(), Some("urn:x"));
         assert_eq!(a.relates_to(), "m1");
         assert_eq!(a.check_anonymous(), Err(NotAnonymous));
-        let h = header(&format!("<a:ReplyTo><a:Address>{ANONYMOUS}</a:Address></a:ReplyTo>"));
+        let h = header(&format!(
+            "<a:ReplyTo><a:Address>{ANONYMOUS}</a:Address></a:ReplyTo>"
+        ));
         let a = Addressing::from_header(Some(&h));
         assert!(a.check_anonymous().is_ok());
         assert_eq!(a.relates_to(), UNSPECIFIED);

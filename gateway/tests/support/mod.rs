@@ -33,6 +33,10 @@ pub enum Fail {
     Unavailable,
     Busy,
     ShuttingDown,
+    /// `discover` panics (the catch-panic layer must answer).
+    Panic,
+    /// `discover` never answers (the request deadline must answer).
+    Hang,
 }
 
 /// An in-memory backend: patients, documents, and a record of the calls made.
@@ -53,10 +57,15 @@ impl FakeBackend {
         let mut b = Self::default();
         let nhs = nhs(LUCIEN);
         b.patients.insert(nhs, PdsOutcome::Found(lucien()));
-        let meta = meta(nhs, &xhuma_common::job::unique_id_for(uuid::Uuid::from_u128(42)));
+        let meta = meta(
+            nhs,
+            &xhuma_common::job::unique_id_for(uuid::Uuid::from_u128(42)),
+        );
         b.documents.insert(nhs, Documents::Ready(meta.clone()));
-        b.stored
-            .insert(meta.unique_id.clone(), (meta.clone(), Bytes::from_static(CCDA)));
+        b.stored.insert(
+            meta.unique_id.clone(),
+            (meta.clone(), Bytes::from_static(CCDA)),
+        );
         let mut fixture = meta;
         fixture.unique_id = FIXTURE_DOC_ID.into();
         b.stored
@@ -73,6 +82,7 @@ impl FakeBackend {
             Fail::Unavailable => BackendError::Unavailable("redis down at 10.0.0.7".into()),
             Fail::Busy => BackendError::Busy,
             Fail::ShuttingDown => BackendError::ShuttingDown,
+            Fail::Panic | Fail::Hang => BackendError::Busy,
         })
     }
 }
@@ -87,9 +97,19 @@ impl Backend for FakeBackend {
             .lock()
             .unwrap()
             .push(format!("discover {nhs} as {}", caller.requester.subject_id));
+        if self.fail == Some(Fail::Panic) {
+            panic!("backend bug with patient {nhs}");
+        }
+        if self.fail == Some(Fail::Hang) {
+            return Box::pin(std::future::pending());
+        }
         let r = match self.err() {
             Some(e) => Err(e),
-            None => Ok(self.patients.get(&nhs).cloned().unwrap_or(PdsOutcome::NotFound)),
+            None => Ok(self
+                .patients
+                .get(&nhs)
+                .cloned()
+                .unwrap_or(PdsOutcome::NotFound)),
         };
         Box::pin(async move { r })
     }
@@ -102,12 +122,14 @@ impl Backend for FakeBackend {
         self.calls.lock().unwrap().push(format!("documents {nhs}"));
         let r = match self.err() {
             Some(e) => Err(e),
-            None => Ok(self.documents.get(&nhs).cloned().unwrap_or(Documents::Failed(
-                xhuma_common::job::JobFailure {
+            None => Ok(self
+                .documents
+                .get(&nhs)
+                .cloned()
+                .unwrap_or(Documents::Failed(xhuma_common::job::JobFailure {
                     kind: xhuma_common::job::FailureKind::PatientNotFound,
                     reason: "not found".into(),
-                },
-            ))),
+                }))),
         };
         Box::pin(async move { r })
     }
@@ -144,9 +166,7 @@ pub fn nhs(s: &str) -> NhsNumber {
 
 /// A valid NHS number other than Lucien's, from a stem.
 pub fn other_nhs(stem: u32) -> NhsNumber {
-    (stem..stem + 20)
-        .find_map(NhsNumber::from_stem)
-        .unwrap()
+    (stem..stem + 20).find_map(NhsNumber::from_stem).unwrap()
 }
 
 pub fn lucien() -> Demographics {
@@ -246,7 +266,9 @@ pub async fn post(app: &Router, path: &str, content_type: &str, body: impl Into<
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
     Reply {
         status,
         headers,
@@ -278,7 +300,10 @@ pub fn synthetic(name: &str) -> String {
 pub fn tool(name: &str) -> Option<PathBuf> {
     let p = shared().join("tools").join(name);
     let usable = p.exists()
-        && Command::new("xmllint").arg("--version").output().is_ok_and(|o| o.status.success());
+        && Command::new("xmllint")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
     if usable {
         return Some(p);
     }
@@ -303,15 +328,18 @@ pub fn validate(kind: &str, bytes: &[u8], require_mtom: bool) {
         cmd.arg("--require-mtom");
     }
     let out = cmd.arg(kind).arg(&file).output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(2) && std::env::var("CI").as_deref() != Ok("true") {
         eprintln!("note: validate-soap could not run here:\n{report}");
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "validate-soap {kind} failed:\n{report}");
+    assert!(
+        out.status.success(),
+        "validate-soap {kind} failed:\n{report}"
+    );
 }
 
 /// The text of the first element with this local name (any prefix).

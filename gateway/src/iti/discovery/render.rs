@@ -26,13 +26,19 @@ pub fn render(q: &Query, outcome: &Outcome, cfg: &GatewayConfig, xcpd: bool) -> 
     m.empty("creationTime", &[("value", &hl7_now())]);
     m.empty(
         "interactionId",
-        &[("root", INTERACTION_OID), ("extension", "PRPA_IN201306UV02")],
+        &[
+            ("root", INTERACTION_OID),
+            ("extension", "PRPA_IN201306UV02"),
+        ],
     );
     m.empty("processingCode", &[("code", &q.processing_code)]);
     m.empty("processingModeCode", &[("code", "T")]);
     m.empty("acceptAckCode", &[("code", "NE")]);
     m.open("receiver", &[("typeCode", "RCV")]);
-    m.open("device", &[("classCode", "DEV"), ("determinerCode", "INSTANCE")]);
+    m.open(
+        "device",
+        &[("classCode", "DEV"), ("determinerCode", "INSTANCE")],
+    );
     match &q.sender_device {
         Some(ii) if !ii.root.is_empty() => ii_el(&mut m, "id", ii),
         _ => {
@@ -42,7 +48,10 @@ pub fn render(q: &Query, outcome: &Outcome, cfg: &GatewayConfig, xcpd: bool) -> 
     m.close("device");
     m.close("receiver");
     m.open("sender", &[("typeCode", "SND")]);
-    m.open("device", &[("classCode", "DEV"), ("determinerCode", "INSTANCE")]);
+    m.open(
+        "device",
+        &[("classCode", "DEV"), ("determinerCode", "INSTANCE")],
+    );
     m.empty("id", &[("root", &cfg.home_community_id)]);
     m.close("device");
     m.close("sender");
@@ -73,10 +82,16 @@ pub fn render(q: &Query, outcome: &Outcome, cfg: &GatewayConfig, xcpd: bool) -> 
     }
     m.close("acknowledgement");
 
-    m.open("controlActProcess", &[("classCode", "CACT"), ("moodCode", "EVN")]);
+    m.open(
+        "controlActProcess",
+        &[("classCode", "CACT"), ("moodCode", "EVN")],
+    );
     m.empty(
         "code",
-        &[("code", "PRPA_TE201306UV02"), ("codeSystem", TRIGGER_EVENT_OID)],
+        &[
+            ("code", "PRPA_TE201306UV02"),
+            ("codeSystem", TRIGGER_EVENT_OID),
+        ],
     );
     if let Outcome::Match(d) = outcome {
         subject(&mut m, d, cfg, xcpd);
@@ -88,7 +103,11 @@ pub fn render(q: &Query, outcome: &Outcome, cfg: &GatewayConfig, xcpd: bool) -> 
     }
     m.empty("statusCode", &[("code", status)]);
     m.empty("queryResponseCode", &[("code", response_code)]);
-    let n = if matches!(outcome, Outcome::Match(_)) { "1" } else { "0" };
+    let n = if matches!(outcome, Outcome::Match(_)) {
+        "1"
+    } else {
+        "0"
+    };
     m.empty("resultTotalQuantity", &[("value", n)]);
     m.empty("resultCurrentQuantity", &[("value", n)]);
     m.empty("resultRemainingQuantity", &[("value", "0")]);
@@ -110,8 +129,14 @@ fn ii_el(m: &mut Markup, name: &str, ii: &Ii) {
 
 fn subject(m: &mut Markup, d: &Demographics, cfg: &GatewayConfig, xcpd: bool) {
     let nhs = d.nhs_number.to_string();
-    m.open("subject", &[("typeCode", "SUBJ"), ("contextConductionInd", "false")]);
-    m.open("registrationEvent", &[("classCode", "REG"), ("moodCode", "EVN")]);
+    m.open(
+        "subject",
+        &[("typeCode", "SUBJ"), ("contextConductionInd", "false")],
+    );
+    m.open(
+        "registrationEvent",
+        &[("classCode", "REG"), ("moodCode", "EVN")],
+    );
     m.empty("statusCode", &[("code", "active")]);
     m.open("subject1", &[("typeCode", "SBJ")]);
     m.open("patient", &[("classCode", "PAT")]);
@@ -191,7 +216,10 @@ fn subject(m: &mut Markup, d: &Demographics, cfg: &GatewayConfig, xcpd: bool) {
     if xcpd {
         m.empty(
             "code",
-            &[("code", "NotHealthDataLocator"), ("codeSystem", HDL_CODE_SYSTEM)],
+            &[
+                ("code", "NotHealthDataLocator"),
+                ("codeSystem", HDL_CODE_SYSTEM),
+            ],
         );
     }
     m.close("assignedEntity");

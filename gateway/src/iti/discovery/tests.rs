@@ -12,7 +12,9 @@ fn query(params: &str) -> Query {
 
 #[test]
 fn nhs_number_from_one_or_many_values_and_either_oid() {
-    let single = query(r#"<livingSubjectId><value root="2.16.840.1.113883.2.1.4.1" extension="9690937278"/></livingSubjectId>"#);
+    let single = query(
+        r#"<livingSubjectId><value root="2.16.840.1.113883.2.1.4.1" extension="9690937278"/></livingSubjectId>"#,
+    );
     assert_eq!(single.nhs.unwrap().to_string(), "9690937278");
     let many = query(
         r#"<livingSubjectId><value root="1.2.840.114350" extension="UHL5MFM2ZLPQCW5"/><value root="2.16.840.1.113883.2.1.4.1.99" extension="9690937278"/></livingSubjectId>"#,
@@ -23,7 +25,9 @@ fn nhs_number_from_one_or_many_values_and_either_oid() {
     );
     assert!(repeated.nhs.is_ok());
     assert_eq!(query("").nhs.unwrap_err(), IdProblem::Missing);
-    let bad = query(r#"<livingSubjectId><value root="2.16.840.1.113883.2.1.4.1" extension="9690937277"/></livingSubjectId>"#);
+    let bad = query(
+        r#"<livingSubjectId><value root="2.16.840.1.113883.2.1.4.1" extension="9690937277"/></livingSubjectId>"#,
+    );
     assert_eq!(bad.nhs.unwrap_err(), IdProblem::Invalid);
     assert_eq!(bad.query_id.unwrap().extension.as_deref(), Some("Q"));
 }

@@ -6,8 +6,8 @@
 use xhuma_common::NhsNumber;
 use xhuma_common::document::DocumentMeta;
 
-use super::super::discovery::hl7_ts;
 use super::super::discovery::ODS_OID;
+use super::super::discovery::hl7_ts;
 use super::super::registry::{RegistryCode, RegistryError};
 use super::cx_id;
 use crate::config::GatewayConfig;
@@ -24,8 +24,10 @@ const PRACTICE_SETTING: &str = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead";
 const TYPE_CODE: &str = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983";
 const PATIENT_ID: &str = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427";
 const UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
-const CLASSIFICATION: &str = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification";
-const EXTERNAL_ID: &str = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier";
+const CLASSIFICATION: &str =
+    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification";
+const EXTERNAL_ID: &str =
+    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier";
 const APPROVED: &str = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved";
 
 const LOINC: &str = "2.16.840.1.113883.6.1";
@@ -33,7 +35,12 @@ const SNOMED: &str = "2.16.840.1.113883.6.96";
 
 /// The coded metadata every entry carries: (scheme, code, coding scheme, display).
 const CODES: &[(&str, &str, &str, &str)] = &[
-    (CLASS_CODE, "34133-9", LOINC, "Summarization of episode note"),
+    (
+        CLASS_CODE,
+        "34133-9",
+        LOINC,
+        "Summarization of episode note",
+    ),
     (CONFIDENTIALITY, "N", "2.16.840.1.113883.5.25", "normal"),
     (
         FORMAT_CODE,
@@ -41,8 +48,18 @@ const CODES: &[(&str, &str, &str, &str)] = &[
         "1.3.6.1.4.1.19376.1.2.3",
         "C-CDA R2.1 Structured Body",
     ),
-    (FACILITY_TYPE, "264358009", SNOMED, "General practice premises"),
-    (PRACTICE_SETTING, "394814009", SNOMED, "General practice (specialty)"),
+    (
+        FACILITY_TYPE,
+        "264358009",
+        SNOMED,
+        "General practice premises",
+    ),
+    (
+        PRACTICE_SETTING,
+        "394814009",
+        SNOMED,
+        "General practice (specialty)",
+    ),
     (TYPE_CODE, "34133-9", LOINC, "Summarization of episode note"),
 ];
 
@@ -50,7 +67,10 @@ const CODES: &[(&str, &str, &str, &str)] = &[
 pub const CODE_SLOTS: &[(&str, &str)] = &[
     ("$XDSDocumentEntryClassCode", "34133-9"),
     ("$XDSDocumentEntryTypeCode", "34133-9"),
-    ("$XDSDocumentEntryFormatCode", "urn:hl7-org:sdwg:ccda-structuredBody:2.1"),
+    (
+        "$XDSDocumentEntryFormatCode",
+        "urn:hl7-org:sdwg:ccda-structuredBody:2.1",
+    ),
     ("$XDSDocumentEntryHealthcareFacilityTypeCode", "264358009"),
     ("$XDSDocumentEntryPracticeSettingCode", "394814009"),
     ("$XDSDocumentEntryConfidentialityCode", "N"),
@@ -157,11 +177,17 @@ impl Entry {
         slot(m, "sourcePatientId", &patient);
         let mut info = vec![format!("PID-3|{patient}")];
         if let Some(name) = self.meta.as_ref().and_then(|m| m.patient_name.as_deref()) {
-            info.push(format!("PID-5|{}", name.replace(['|', '^', '&', '~', '\\'], " ")));
+            info.push(format!(
+                "PID-5|{}",
+                name.replace(['|', '^', '&', '~', '\\'], " ")
+            ));
         }
         slots(m, "sourcePatientInfo", &info);
         m.open("rim:Name", &[]);
-        m.empty("rim:LocalizedString", &[("value", "GP record summary (GP Connect)")]);
+        m.empty(
+            "rim:LocalizedString",
+            &[("value", "GP record summary (GP Connect)")],
+        );
         m.close("rim:Name");
         if let Some(meta) = &self.meta {
             let name = meta.practice_name.as_deref().unwrap_or(&meta.practice_ods);
@@ -201,7 +227,13 @@ impl Entry {
             m.close("rim:Classification");
         }
         external_id(m, PATIENT_ID, id, &patient, "XDSDocumentEntry.patientId");
-        external_id(m, UNIQUE_ID, id, &self.unique_id, "XDSDocumentEntry.uniqueId");
+        external_id(
+            m,
+            UNIQUE_ID,
+            id,
+            &self.unique_id,
+            "XDSDocumentEntry.uniqueId",
+        );
         m.close("rim:ExtrinsicObject");
     }
 }

@@ -64,7 +64,9 @@ fn push_value(cur: &mut String, out: &mut Vec<String>) {
 /// number OID or its `.99` variant (or a bare NHS number). Returns the number and the OID
 /// the caller used.
 pub fn patient_id(cx: &str) -> Option<(NhsNumber, &'static str)> {
-    let cx = cx.trim().trim_matches(|c| c == '\'' || c == '\u{2018}' || c == '\u{2019}');
+    let cx = cx
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '\u{2018}' || c == '\u{2019}');
     let mut comps = cx.split('^');
     let id = comps.next()?.trim();
     let authority = comps.nth(2).map(|a| {
@@ -111,6 +113,7 @@ pub fn codes(values: &[String]) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -28,7 +28,8 @@ fn shape_errors() {
     let soap11 = format!(r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body><p/></s:Body></s:Envelope>"#);
     assert_eq!(parse(&soap11).err(), Some(EnvelopeError::Soap11));
     assert_eq!(parse("<p/>").err(), Some(EnvelopeError::NotAnEnvelope));
-    let two = format!(r#"<s:Envelope xmlns:s="{SOAP12_NS}"><s:Body><p/><q/></s:Body></s:Envelope>"#);
+    let two =
+        format!(r#"<s:Envelope xmlns:s="{SOAP12_NS}"><s:Body><p/><q/></s:Body></s:Envelope>"#);
     assert_eq!(parse(&two).err(), Some(EnvelopeError::BodyShape));
     let empty = format!(r#"<s:Envelope xmlns:s="{SOAP12_NS}"><s:Body/></s:Envelope>"#);
     assert_eq!(parse(&empty).err(), Some(EnvelopeError::BodyShape));

@@ -6,7 +6,10 @@ const CT: &str = r#"multipart/related; boundary=MIMEBoundary_abc; type="applicat
 fn params_by_hand() {
     assert_eq!(param(CT, "boundary").as_deref(), Some("MIMEBoundary_abc"));
     assert_eq!(param(CT, "start").as_deref(), Some("<0.root@example>"));
-    assert_eq!(param(CT, "START-INFO").as_deref(), Some("application/soap+xml"));
+    assert_eq!(
+        param(CT, "START-INFO").as_deref(),
+        Some("application/soap+xml")
+    );
     assert_eq!(param("multipart/related", "boundary"), None);
     assert!(is_multipart(CT));
 }
@@ -40,15 +43,43 @@ fn unpacks_lf_and_crlf_with_start_and_xop() {
 #[test]
 fn hostile_multipart_is_typed_error() {
     let cases: &[(&str, &str, MtomError)] = &[
-        ("multipart/related", "--x\n\n<e/>\n--x--", MtomError::NoBoundary),
-        ("multipart/related; boundary=x", "no delimiter", MtomError::Malformed),
-        ("multipart/related; boundary=x", "--x\nContent-Type: text/plain\n\n<e/>\n--x--", MtomError::RootType),
-        ("multipart/related; boundary=x", "--x\nContent-Type: application/xop+xml\n\n<e/>", MtomError::Malformed),
-        ("multipart/related; boundary=x", "--x\nContent-Type: application/xop+xml\nContent-Transfer-Encoding: quoted-printable\n\n<e/>\n--x--", MtomError::Encoding),
-        ("multipart/related; boundary=x", "--x--", MtomError::Malformed),
+        (
+            "multipart/related",
+            "--x\n\n<e/>\n--x--",
+            MtomError::NoBoundary,
+        ),
+        (
+            "multipart/related; boundary=x",
+            "no delimiter",
+            MtomError::Malformed,
+        ),
+        (
+            "multipart/related; boundary=x",
+            "--x\nContent-Type: text/plain\n\n<e/>\n--x--",
+            MtomError::RootType,
+        ),
+        (
+            "multipart/related; boundary=x",
+            "--x\nContent-Type: application/xop+xml\n\n<e/>",
+            MtomError::Malformed,
+        ),
+        (
+            "multipart/related; boundary=x",
+            "--x\nContent-Type: application/xop+xml\nContent-Transfer-Encoding: quoted-printable\n\n<e/>\n--x--",
+            MtomError::Encoding,
+        ),
+        (
+            "multipart/related; boundary=x",
+            "--x--",
+            MtomError::Malformed,
+        ),
     ];
     for (ct, body, want) in cases {
-        assert_eq!(unpack(ct, &Bytes::from(body.to_string())).err().as_ref(), Some(want), "{body}");
+        assert_eq!(
+            unpack(ct, &Bytes::from(body.to_string())).err().as_ref(),
+            Some(want),
+            "{body}"
+        );
     }
     let many = "--x\nContent-Type: application/xop+xml\n\n<e/>\n".repeat(MAX_PARTS + 1) + "--x--";
     assert_eq!(

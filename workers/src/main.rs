@@ -54,6 +54,7 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
             tracing::warn!(%error, "Ops endpoint stopped");
         }
     });
+    tokio::spawn(ops::sample_queue_depths(worker.clone(), shutdown.clone()));
     let signal_token = shutdown.clone();
     tokio::spawn(async move {
         xhuma_common::shutdown::signal().await;

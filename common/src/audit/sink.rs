@@ -333,7 +333,7 @@ mod tests {
     use crate::audit::{AuditKind, AuditOutcome};
 
     #[tokio::test]
-    async fn memory_sink_stamps_source_and_drops_when_full() {
+    async fn memory_sink_stamps_source_and_waits_for_room() {
         let (sink, mut rx) = AuditSink::memory(1);
         let sink = sink.with_source("gateway@test");
         sink.emit(AuditEvent::new(
@@ -353,6 +353,32 @@ mod tests {
         let second = rx.recv().await.unwrap();
         assert_eq!(second.correlation_id, "b");
         sink.flush(Duration::from_millis(10)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn full_channel_drops_after_a_short_wait() {
+        let (sink, mut rx) = AuditSink::memory(1);
+        sink.emit(AuditEvent::new(
+            AuditKind::Iti38,
+            AuditOutcome::Success,
+            "kept",
+        ));
+        sink.emit(AuditEvent::new(
+            AuditKind::Iti38,
+            AuditOutcome::Success,
+            "lost",
+        ));
+        // Nobody receives for longer than the wait: the second event is dropped.
+        tokio::time::sleep(EMIT_WAIT * 3).await;
+        assert_eq!(rx.try_recv().unwrap().correlation_id, "kept");
+        assert!(rx.try_recv().is_err());
+        // Room again: the next event gets through.
+        sink.emit(AuditEvent::new(
+            AuditKind::Iti38,
+            AuditOutcome::Success,
+            "next",
+        ));
+        assert_eq!(rx.recv().await.unwrap().correlation_id, "next");
     }
 
     #[tokio::test]

@@ -386,3 +386,23 @@ async fn pds_refuses_missing_and_unknown_tokens() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failing_token_fetch_is_shared_not_repeated_by_every_waiter() {
+    let sim = sim().await;
+    let c = clients(&config(&sim));
+    sim.fail_next(xhuma_simulator::SimService::Oauth, 1_000, 400, None);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.pds.read_patient(nhs("9690937286"), "corr").await })
+        })
+        .collect();
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert_eq!((e.service(), e.status()), ("oauth", Some(400)));
+        assert!(!e.is_retryable());
+    }
+    assert_eq!(sim.counters().await.oauth, 1, "waiters share the failure");
+    assert_eq!(sim.counters().await.pds, 0);
+}

@@ -55,6 +55,8 @@ struct Inner {
     active: usize,
     cache: RwLock<Option<CachedToken>>,
     refresh_gate: Mutex<()>,
+    /// When the last fetch failed, and how (shared with callers that waited for it).
+    last_failure: std::sync::Mutex<Option<(Instant, UpstreamError)>>,
 }
 
 /// The cached bearer token for the API platform (PDS). Cheap to clone.
@@ -83,6 +85,7 @@ impl TokenSource {
                 active,
                 cache: RwLock::new(None),
                 refresh_gate: Mutex::new(()),
+                last_failure: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -93,12 +96,24 @@ impl TokenSource {
         if let Some(t) = self.fresh().await {
             return Ok(t);
         }
+        let waited_from = Instant::now();
         let _gate = self.inner.refresh_gate.lock().await;
-        // Whoever held the gate before us may have refreshed already.
+        // Whoever held the gate before us may have refreshed already, or just failed.
         if let Some(t) = self.fresh().await {
             return Ok(t);
         }
-        let (value, expires_in) = self.fetch().await?;
+        if let Some(e) = self.failed_since(waited_from) {
+            return Err(e);
+        }
+        let (value, expires_in) = match self.fetch().await {
+            Ok(v) => v,
+            Err(e) => {
+                if let Ok(mut last) = self.inner.last_failure.lock() {
+                    *last = Some((Instant::now(), shared(&e)));
+                }
+                return Err(e);
+            }
+        };
         let lifetime = Duration::from_secs(expires_in);
         let margin = self.inner.cfg.token_refresh_margin.min(lifetime / 2);
         let token = CachedToken {
@@ -139,6 +154,13 @@ impl TokenSource {
     /// The public keys as a JWKS document, for the URL registered with the platform.
     pub fn jwks(&self) -> Result<String, UpstreamError> {
         jwks_json(&self.inner.cfg.signing_keys)
+    }
+
+    /// The failure of a fetch that ended after `since` (while we waited for the gate).
+    fn failed_since(&self, since: Instant) -> Option<UpstreamError> {
+        let last = self.inner.last_failure.lock().ok()?;
+        let (at, e) = last.as_ref()?;
+        (*at >= since).then(|| shared(e))
     }
 
     async fn fresh(&self) -> Option<Arc<str>> {
@@ -214,6 +236,16 @@ fn load_keys(keys: &[SigningKeyConfig]) -> Result<Vec<(String, EncodingKey)>, Up
             Ok((k.kid.clone(), key))
         })
         .collect()
+}
+
+/// A copy of a token-fetch failure for the callers that waited on it.
+fn shared(e: &UpstreamError) -> UpstreamError {
+    UpstreamError::SharedFailure {
+        service: Service::Oauth,
+        status: e.status(),
+        code: e.code().cloned(),
+        retryable: e.is_retryable(),
+    }
 }
 
 fn now_secs() -> u64 {

@@ -168,6 +168,15 @@ pub enum UpstreamError {
     /// A success status with a body we could not use.
     #[error("{service}: unusable response: {reason}")]
     InvalidResponse { service: Service, reason: String },
+    /// A concurrent caller's token fetch failed just now; its waiters share the outcome rather
+    /// than each repeating the fetch.
+    #[error("{service}: token fetch failed for a concurrent caller{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    SharedFailure {
+        service: Service,
+        status: Option<u16>,
+        code: Option<SpineCode>,
+        retryable: bool,
+    },
     /// The clients could not be built (key, certificate or URL problem).
     #[error("{service}: configuration: {reason}")]
     Config { service: Service, reason: String },
@@ -184,6 +193,7 @@ impl UpstreamError {
             Self::Status { status, .. } => {
                 matches!(*status, 408 | 429) || (*status >= 500 && *status != 501)
             }
+            Self::SharedFailure { retryable, .. } => *retryable,
             Self::InvalidResponse { .. } | Self::Config { .. } => false,
         }
     }
@@ -205,6 +215,7 @@ impl UpstreamError {
             Self::Transport { service, .. }
             | Self::Status { service, .. }
             | Self::InvalidResponse { service, .. }
+            | Self::SharedFailure { service, .. }
             | Self::Config { service, .. } => *service,
         }
     }
@@ -217,7 +228,7 @@ impl UpstreamError {
     /// The typed error code.
     pub fn code(&self) -> Option<&SpineCode> {
         match self {
-            Self::Status { code, .. } => code.as_ref(),
+            Self::Status { code, .. } | Self::SharedFailure { code, .. } => code.as_ref(),
             _ => None,
         }
     }
@@ -225,6 +236,7 @@ impl UpstreamError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),
+            Self::SharedFailure { status, .. } => *status,
             _ => None,
         }
     }

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
+use time::OffsetDateTime;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
@@ -42,6 +43,8 @@ struct Inner {
     config: GatewayConfig,
     backend: Arc<dyn Backend>,
     verifier: SamlVerifier,
+    /// Where "now" comes from for SAML validity windows (tests pin it).
+    clock: fn() -> OffsetDateTime,
 }
 
 /// Why the state could not be built (unusable SAML trust material).
@@ -60,8 +63,22 @@ impl AppState {
                 config,
                 backend,
                 verifier,
+                clock: OffsetDateTime::now_utc,
             }),
         })
+    }
+
+    /// Uses `clock` instead of the system clock for SAML validity checks (tests with signed
+    /// fixtures made for a fixed instant).
+    pub fn with_clock(self, clock: fn() -> OffsetDateTime) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config: self.inner.config.clone(),
+                backend: self.inner.backend.clone(),
+                verifier: self.inner.verifier.clone(),
+                clock,
+            }),
+        }
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -197,7 +214,8 @@ async fn process(
     let iti = Iti::select(path, env.addressing.action.as_deref())?;
     *label = iti.as_str();
     span.record("iti", iti.as_str());
-    let caller = caller::resolve(&env, &state.inner.verifier, cfg, iti.as_str())?;
+    let now = (state.inner.clock)();
+    let caller = caller::resolve(&env, &state.inner.verifier, cfg, iti.as_str(), now)?;
     let mtom_reply = is_mtom && cfg.mtom_response == MtomPolicy::Auto;
     let cx = Ctx {
         config: cfg,

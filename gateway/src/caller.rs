@@ -20,8 +20,9 @@ pub fn resolve(
     verifier: &SamlVerifier,
     cfg: &GatewayConfig,
     iti: &'static str,
+    now: OffsetDateTime,
 ) -> Result<Caller, GatewayError> {
-    let requester = match verifier.verify(&env.raw, OffsetDateTime::now_utc()) {
+    let requester = match verifier.verify(&env.raw, now) {
         Ok(Some(r)) => r,
         Ok(None) => cfg.default_requester.clone(),
         Err(e) => {

@@ -30,6 +30,8 @@ use crate::syslog::Syslog;
 const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// After a failed syslog send, how long the forwarder skips sending.
+const SYSLOG_COOLDOWN: Duration = Duration::from_secs(5);
 /// The longest `x-xhuma-reason` header kept.
 const MAX_REASON: usize = 300;
 
@@ -48,6 +50,8 @@ pub enum ConsumeError {
 struct Forwarder {
     syslog: Syslog,
     source: AtnaSource,
+    /// Set after a failed send: until then, events are not tried.
+    down_until: Option<Instant>,
 }
 
 /// Consumes until `shutdown`, reconnecting with a bounded backoff on broker errors.
@@ -58,6 +62,7 @@ pub async fn consume(auditor: Arc<Auditor>, shutdown: CancellationToken) {
             audit_source_id: auditor.config.source_id.clone(),
             enterprise_site_id: auditor.config.enterprise_site_id.clone(),
         },
+        down_until: None,
     });
     let mut backoff = BACKOFF_MIN;
     while !shutdown.is_cancelled() {
@@ -187,21 +192,44 @@ async fn handle_batch(
     );
     if let Some(forwarder) = forwarder {
         let new: HashSet<_> = stored.into_iter().collect();
-        for event in events.iter().filter(|e| new.contains(&e.id)) {
-            let xml = atna::render(event, &forwarder.source);
-            match forwarder.syslog.send(event.at, &xml).await {
+        forwarder
+            .forward(events.iter().filter(|e| new.contains(&e.id)))
+            .await;
+    }
+    Ok(())
+}
+
+// === impl Forwarder ===
+
+impl Forwarder {
+    /// Sends each event's ATNA message. After a failure the rest of the batch, and batches for
+    /// the next few seconds, are counted as failed without trying, so an unreachable syslog
+    /// server cannot slow down the database writes.
+    async fn forward<'a>(&mut self, events: impl Iterator<Item = &'a AuditEvent>) {
+        let mut skipped = 0u64;
+        for event in events {
+            if self.down_until.is_some_and(|t| Instant::now() < t) {
+                skipped += 1;
+                continue;
+            }
+            let xml = atna::render(event, &self.source);
+            match self.syslog.send(event.at, &xml).await {
                 Ok(()) => {
+                    self.down_until = None;
                     metrics::counter!("xhuma_audit_syslog_total", "outcome" => "sent").increment(1)
                 }
                 Err(error) => {
+                    self.down_until = Some(Instant::now() + SYSLOG_COOLDOWN);
                     metrics::counter!("xhuma_audit_syslog_total", "outcome" => "failed")
                         .increment(1);
-                    tracing::warn!(%error, target = %forwarder.syslog.target(), "Cannot send ATNA message");
+                    tracing::warn!(%error, target = %self.syslog.target(), "Cannot send ATNA message");
                 }
             }
         }
+        if skipped > 0 {
+            metrics::counter!("xhuma_audit_syslog_total", "outcome" => "failed").increment(skipped);
+        }
     }
-    Ok(())
 }
 
 /// Writes the events, retrying while the database is away. Returns the ids newly stored, or

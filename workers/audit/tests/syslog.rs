@@ -146,3 +146,35 @@ async fn stored_events_are_sent_to_syslog_over_tcp_with_octet_counting() {
     }
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_syslog_server_does_not_stop_storage() {
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let h = Harness::start_with("down", &[("XHUMA_AUDIT_SYSLOG", format!("tcp://{closed}"))]).await;
+    let amqp = &h.auditor.amqp;
+    for i in 0..30 {
+        let event = support::event(
+            AuditKind::Iti38,
+            AuditOutcome::Success,
+            &format!("corr-down-{i}"),
+        );
+        amqp.publish_json(
+            "",
+            &amqp.names().audit(),
+            &event,
+            FieldTable::default(),
+            "m",
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        h.wait_rows("correlation_id LIKE 'corr-down-%'", 30).await,
+        30
+    );
+    h.finish().await;
+}

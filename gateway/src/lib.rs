@@ -15,6 +15,7 @@ pub mod backend;
 pub mod caller;
 pub mod config;
 pub mod error;
+pub mod inbound;
 pub mod iti;
 pub mod ops;
 pub mod records;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use xhuma_common::config::Env;
+use xhuma_gateway::inbound::{self, InboundConfig};
 use xhuma_gateway::records::Records;
 use xhuma_gateway::{AppState, GatewayConfig, ops, router};
 
@@ -21,7 +23,8 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    let telemetry = xhuma_common::telemetry::init("xhuma-gateway", &xhuma_common::config::process_env);
+    let telemetry =
+        xhuma_common::telemetry::init("xhuma-gateway", &xhuma_common::config::process_env);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {
@@ -41,6 +44,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: GatewayConfig) -> anyhow::Result<()> {
+    let inbound = InboundConfig::from_env(&Env::new(&xhuma_common::config::process_env))
+        .context("inbound settings")?;
+    let tls = inbound.server_config().context("loading TLS material")?;
     let metrics = xhuma_common::telemetry::install_metrics();
     let shutdown = CancellationToken::new();
     let records = Records::connect(
@@ -53,27 +59,28 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
     .context("connecting to RabbitMQ and Redis")?;
     let listen = config.listen;
     let state = AppState::new(config, Arc::new(records.clone())).context("loading SAML trust")?;
-    let app = router(state).merge(ops::router(records.clone(), metrics));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(addr = %listen, "Gateway listening");
-
+    // Health and metrics stay outside the rate limit: probes must not be throttled.
+    let app =
+        inbound::rate_limited(router(state), &inbound).merge(ops::router(records.clone(), metrics));
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    tracing::info!(
+        addr = %listen,
+        tls = tls.is_some(),
+        client_certificates = inbound.client_ca.is_some(),
+        rate_limit_per_sec = inbound.rate_per_sec,
+        "Gateway listening"
+    );
     let signal_token = shutdown.clone();
-    let serve_token = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         xhuma_common::shutdown::signal().await;
         // Waiting ITI-38/39 requests answer with a fault now instead of holding shutdown.
         signal_token.cancel();
     });
-    let served = tokio::spawn(async move { server.await });
-    serve_token.cancelled().await;
-    match tokio::time::timeout(GRACE, served).await {
-        Ok(Ok(Ok(()))) => tracing::info!("Gateway stopped"),
-        Ok(Ok(Err(error))) => return Err(error).context("serving"),
-        Ok(Err(join)) => return Err(join).context("server task"),
-        Err(_) => tracing::warn!("Grace period over; dropping remaining connections"),
-    }
+    inbound::serve(listener, app, tls, shutdown, GRACE)
+        .await
+        .context("serving")?;
+    tracing::info!("Gateway stopped");
     records.audit().flush(Duration::from_secs(5)).await;
     records.amqp().close().await;
     Ok(())

@@ -230,9 +230,13 @@ fn load_keys(keys: &[SigningKeyConfig]) -> Result<Vec<(String, EncodingKey)>, Up
                     format!("reading {}: {e}", k.pem_path.display()),
                 )
             })?;
-            let key = EncodingKey::from_rsa_pem(&pem).map_err(|e| {
+            let bad = |e: jsonwebtoken::errors::Error| {
                 UpstreamError::config(Service::Oauth, format!("key {}: {e}", k.kid))
-            })?;
+            };
+            let key = EncodingKey::from_rsa_pem(&pem).map_err(bad)?;
+            // A certificate or public key parses too; only a private key can sign.
+            jsonwebtoken::encode(&Header::new(Algorithm::RS512), &serde_json::json!({}), &key)
+                .map_err(bad)?;
             Ok((k.kid.clone(), key))
         })
         .collect()

@@ -246,7 +246,10 @@ async fn store_with_retry(
         match insert(auditor, events).await {
             Ok(ids) => return Ok(Some(ids)),
             Err(error) if error.is_data_error() => {
-                tracing::warn!(%error, "Audit batch refused by the database; storing one by one");
+                tracing::warn!(
+                    sqlstate = error.sqlstate().unwrap_or("-"),
+                    "Audit batch refused by the database; storing one by one"
+                );
                 return store_one_by_one(auditor, batch, events, origin, shutdown).await;
             }
             Err(error) => {
@@ -282,11 +285,13 @@ async fn store_one_by_one(
                     break;
                 }
                 Err(error) if error.is_data_error() => {
-                    tracing::warn!(audit.id = %event.id, %error, "Audit event refused by the database; dead-lettering");
+                    // The database's message may quote the row (and so the patient): keep only the code.
+                    let sqlstate = error.sqlstate().unwrap_or("-");
+                    tracing::warn!(audit.id = %event.id, sqlstate, "Audit event refused by the database; dead-lettering");
                     dead_letter(
                         auditor,
                         &batch[i],
-                        &format!("refused by the database: {error:#}"),
+                        &format!("refused by the database (SQLSTATE {sqlstate})"),
                     )
                     .await?;
                     break;

@@ -51,6 +51,15 @@ pub enum StoreError {
 // === impl StoreError ===
 
 impl StoreError {
+    /// The SQLSTATE of a database error (`22021`, …), without its message, which may quote the
+    /// row.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            StoreError::Query { source, .. } => source.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+
     /// Whether the database refused the data itself (SQLSTATE class 22 data exception or 23
     /// integrity violation): retrying the same rows cannot help.
     pub fn is_data_error(&self) -> bool {

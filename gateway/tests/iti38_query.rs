@@ -49,6 +49,7 @@ async fn epic_find_documents_returns_a_full_stable_entry() {
         "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead",
         "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab",
         "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427",
+        "<rim:Value>PID-5|SAMUAL^Lucien</rim:Value>",
     ] {
         assert!(body.contains(needle), "missing {needle} in {body}");
     }

@@ -176,3 +176,23 @@ async fn generic_endpoint_dispatches_on_action() {
         );
     }
 }
+
+#[tokio::test]
+async fn mtom_request_on_any_route_gets_an_mtom_answer() {
+    let (app, _) = standard_app();
+    let body = format!(
+        "--b1\r\nContent-Type: application/xop+xml; charset=UTF-8; type=\"application/soap+xml\"\r\nContent-ID: <root@epic>\r\n\r\n{}\r\n--b1--\r\n",
+        synthetic("iti55_request.xml")
+    );
+    let r = post(
+        &app,
+        PATH,
+        "multipart/related; type=\"application/xop+xml\"; boundary=b1; start=\"<root@epic>\"; start-info=\"application/soap+xml\"",
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.content_type().starts_with("multipart/related"));
+    validate("iti55-response", &r.raw_with_headers(), true);
+    assert!(r.text().contains(r#"<queryResponseCode code="OK"/>"#));
+}

@@ -185,3 +185,37 @@ fn write_element(
     }
     m.close(&name);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::soap::element::{Limits, parse};
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>\n"),
+            "&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;&#10;"
+        );
+        let mut m = Markup::new();
+        m.leaf("v", &[("k", "\"><x/>")], "</v><y/>");
+        assert_eq!(
+            m.finish(),
+            "<v k=\"&quot;&gt;&lt;x/&gt;\">&lt;/v&gt;&lt;y/&gt;</v>"
+        );
+    }
+
+    #[test]
+    fn serialize_round_trips_namespaces() {
+        let src = r#"<q:a xmlns:q="urn:hl7-org:v3" xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns:o="urn:other"><q:b i:type="INT" value="1"/><o:c>t&amp;u</o:c></q:a>"#;
+        let el = parse(src.as_bytes(), Limits::default(), &|_| None).unwrap();
+        let out = serialize(&el, "urn:hl7-org:v3");
+        let again = parse(out.as_bytes(), Limits::default(), &|_| None).unwrap();
+        assert_eq!(again.children[0].attr_ns(XSI, "type"), Some("INT"));
+        assert!(again.children[1].is("urn:other", "c"));
+        assert_eq!(again.children[1].text, "t&u");
+        assert!(out.contains("xsi:type=\"INT\""), "{out}");
+    }
+}

@@ -177,10 +177,7 @@ impl Entry {
         slot(m, "sourcePatientId", &patient);
         let mut info = vec![format!("PID-3|{patient}")];
         if let Some(name) = self.meta.as_ref().and_then(|m| m.patient_name.as_deref()) {
-            info.push(format!(
-                "PID-5|{}",
-                name.replace(['|', '^', '&', '~', '\\'], " ")
-            ));
+            info.push(format!("PID-5|{}", xpn(name)));
         }
         slots(m, "sourcePatientInfo", &info);
         m.open("rim:Name", &[]);
@@ -235,6 +232,16 @@ impl Entry {
             "XDSDocumentEntry.uniqueId",
         );
         m.close("rim:ExtrinsicObject");
+    }
+}
+
+/// An HL7 v2 XPN from a display name: "Family, Given" → `Family^Given`; HL7 delimiters in
+/// the parts become spaces.
+fn xpn(name: &str) -> String {
+    let clean = |s: &str| s.trim().replace(['|', '^', '&', '~', '\\'], " ");
+    match name.split_once(',') {
+        Some((family, given)) => format!("{}^{}", clean(family), clean(given)),
+        None => clean(name),
     }
 }
 

@@ -381,6 +381,31 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().correlation_id, "next");
     }
 
+    #[test]
+    fn a_dropped_event_is_counted() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let (sink, _rx) = AuditSink::memory(1);
+        metrics::with_local_recorder(&recorder, || {
+            sink.emit(AuditEvent::new(
+                AuditKind::Iti55,
+                AuditOutcome::Success,
+                "a",
+            ));
+            // Full, and no runtime to wait on: dropped at once.
+            sink.emit(AuditEvent::new(
+                AuditKind::Iti55,
+                AuditOutcome::Success,
+                "b",
+            ));
+        });
+        let text = handle.render();
+        assert!(
+            text.contains(r#"xhuma_audit_events_total{outcome="dropped"} 1"#),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn disabled_sink_is_a_no_op() {
         let sink = AuditSink::disabled();

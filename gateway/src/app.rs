@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
@@ -45,6 +46,8 @@ struct Inner {
     verifier: SamlVerifier,
     /// Where "now" comes from for SAML validity windows (tests pin it).
     clock: fn() -> OffsetDateTime,
+    /// One permit per SOAP request in flight (load shedding beyond it).
+    permits: Arc<Semaphore>,
 }
 
 /// Why the state could not be built (unusable SAML trust material).
@@ -58,12 +61,14 @@ impl AppState {
     /// Builds the state; the SAML verifier is built from `config.saml` (trust PEMs loaded now).
     pub fn new(config: GatewayConfig, backend: Arc<dyn Backend>) -> Result<Self, StateError> {
         let verifier = SamlVerifier::new(&config.saml)?;
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_requests));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 backend,
                 verifier,
                 clock: OffsetDateTime::now_utc,
+                permits,
             }),
         })
     }
@@ -77,6 +82,7 @@ impl AppState {
                 backend: self.inner.backend.clone(),
                 verifier: self.inner.verifier.clone(),
                 clock,
+                permits: self.inner.permits.clone(),
             }),
         }
     }
@@ -133,12 +139,16 @@ async fn soap(
     let cfg = state.config();
     let mut label = path.map(Iti::as_str).unwrap_or("unknown");
     let mut relates_to = None;
-    let result = tokio::time::timeout(
-        cfg.request_timeout,
-        process(&state, path, &headers, body, &mut label, &mut relates_to),
-    )
-    .await
-    .unwrap_or(Err(GatewayError::Timeout));
+    // Load shedding: no permit, no work (and no unbounded queue).
+    let result = match state.inner.permits.clone().try_acquire_owned() {
+        Ok(_permit) => tokio::time::timeout(
+            cfg.request_timeout,
+            process(&state, path, &headers, body, &mut label, &mut relates_to),
+        )
+        .await
+        .unwrap_or(Err(GatewayError::Timeout)),
+        Err(_) => Err(GatewayError::Overloaded),
+    };
     let (response, outcome) = match result {
         Ok((response, outcome)) => (response, outcome),
         Err(e) => {

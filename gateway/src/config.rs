@@ -28,6 +28,8 @@ pub const XHUMA_MAX_XML_DEPTH: &str = "XHUMA_MAX_XML_DEPTH";
 pub const DEFAULT_MAX_XML_DEPTH: usize = 64;
 pub const XHUMA_REQUEST_TIMEOUT_MS: &str = "XHUMA_REQUEST_TIMEOUT_MS";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 55_000;
+pub const XHUMA_MAX_CONCURRENT_REQUESTS: &str = "XHUMA_MAX_CONCURRENT_REQUESTS";
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 pub const XHUMA_MAX_DOCUMENT_REQUESTS: &str = "XHUMA_MAX_DOCUMENT_REQUESTS";
 pub const DEFAULT_MAX_DOCUMENT_REQUESTS: usize = 20;
 pub const XHUMA_DEFAULT_REQUESTER_SUBJECT: &str = "XHUMA_DEFAULT_REQUESTER_SUBJECT";
@@ -79,6 +81,9 @@ pub struct GatewayConfig {
     /// `XHUMA_REQUEST_TIMEOUT_MS`: per-request deadline (default 55 000, inside Epic's 60 s);
     /// past it the caller gets a SOAP fault.
     pub request_timeout: Duration,
+    /// `XHUMA_MAX_CONCURRENT_REQUESTS`: SOAP requests served at once (default 256); beyond it
+    /// the caller gets 503 with a SOAP fault instead of an unbounded queue.
+    pub max_concurrent_requests: usize,
     /// `XHUMA_MAX_DOCUMENT_REQUESTS`: most DocumentRequests in one ITI-39 (default 20; Epic
     /// sends up to 10).
     pub max_document_requests: usize,
@@ -157,6 +162,12 @@ impl GatewayConfig {
             max_body_bytes,
             max_xml_depth,
             request_timeout: env.millis(XHUMA_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS)?,
+            max_concurrent_requests: env
+                .parse(
+                    XHUMA_MAX_CONCURRENT_REQUESTS,
+                    DEFAULT_MAX_CONCURRENT_REQUESTS,
+                )?
+                .max(1),
             max_document_requests: env
                 .parse(XHUMA_MAX_DOCUMENT_REQUESTS, DEFAULT_MAX_DOCUMENT_REQUESTS)?
                 .max(1),

@@ -46,6 +46,8 @@ pub enum GatewayError {
     Security(&'static str, &'static str),
     #[error("the request took longer than the deadline")]
     Timeout,
+    #[error("too many requests in flight")]
+    Overloaded,
     #[error("the gateway is shutting down")]
     ShuttingDown,
     #[error("internal error")]
@@ -83,6 +85,8 @@ impl GatewayError {
             Self::Security(reason, code) => Fault::sender(reason).with_subcode(WSSE_NS, code),
             Self::Timeout => Fault::receiver("The request could not be completed in time.")
                 .with_status(StatusCode::SERVICE_UNAVAILABLE),
+            Self::Overloaded => Fault::receiver("The service is busy; retry shortly.")
+                .with_status(StatusCode::SERVICE_UNAVAILABLE),
             Self::ShuttingDown => Fault::receiver("The service is restarting; retry shortly.")
                 .with_status(StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal => Fault::receiver("The request could not be processed."),
@@ -102,6 +106,7 @@ impl GatewayError {
             Self::Payload(_) => "payload",
             Self::Security(..) => "security",
             Self::Timeout => "timeout",
+            Self::Overloaded => "overloaded",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
         }

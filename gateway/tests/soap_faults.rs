@@ -301,3 +301,25 @@ async fn the_request_deadline_answers_with_a_fault() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn overload_is_shed_with_503() {
+    let mut b = FakeBackend::standard();
+    b.fail = Some(Fail::Hang);
+    let (app, backend) = app_with(b, &[("XHUMA_MAX_CONCURRENT_REQUESTS", "1")]);
+    let busy = app.clone();
+    let first = tokio::spawn(async move {
+        post_soap(&busy, "/SOAP/iti55", synthetic("iti55_request.xml")).await
+    });
+    while backend.calls().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let body = fault(
+        &post_soap(&app, "/SOAP/iti55", synthetic("iti55_request.xml")).await,
+        503,
+        "env:Receiver",
+    );
+    assert!(body.contains("busy"), "{body}");
+    assert_eq!(backend.calls().len(), 1);
+    first.abort();
+}

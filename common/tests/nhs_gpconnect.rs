@@ -479,3 +479,46 @@ async fn retries_5xx_but_not_4xx() {
     );
     assert_eq!(sim.counters().await.ssp, 2, "an SSP 502 is transient");
 }
+
+#[tokio::test]
+async fn unrecognised_parameters_are_a_warning_inside_the_bundle() {
+    let sim = sim().await;
+    let cfg = config(&sim);
+    let ep = demo_endpoint(&clients(&cfg)).await;
+    let jwt = build_jwt(&cfg, &requester(), &ep.address, now());
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "patientNHSNumber", "valueIdentifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9690937286"}},
+        {"name": "includeAllergies", "part": [
+            {"name": "includeResolvedAllergies", "valueBoolean": true},
+            {"name": "includeSneezes", "valueBoolean": true}]},
+        {"name": "includeTeeth"}
+    ]});
+    let (s, v) = raw(
+        &sim,
+        &ep,
+        &jwt,
+        body.to_string(),
+        "application/fhir+json",
+        INTERACTION_GET_STRUCTURED,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let oo = v["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "OperationOutcome")
+        .expect("a warning OperationOutcome");
+    let diags: Vec<_> = oo["resource"]["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["diagnostics"].as_str().unwrap())
+        .collect();
+    assert_eq!(diags, ["includeAllergies.includeSneezes", "includeTeeth"]);
+    assert_eq!(oo["resource"]["issue"][0]["severity"], "warning");
+    assert_eq!(
+        oo["resource"]["issue"][0]["details"]["coding"][0]["code"],
+        "NOT_IMPLEMENTED"
+    );
+}

@@ -137,7 +137,8 @@ pub async fn handle(
             return case_response(GpcCase::InternalServerError, None);
         }
     };
-    let chunks = template.render(identity, trace);
+    let warning = (!req.unsupported.is_empty()).then(|| unsupported_outcome(&req.unsupported));
+    let chunks = template.render(identity, trace, warning.as_deref());
     let len: usize = chunks.iter().map(Bytes::len).sum();
     st.faults.add_gpc_bytes(len as u64);
     let mut resp = Response::new(Body::from_stream(stream::iter(
@@ -151,6 +152,35 @@ pub async fn handle(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     resp
+}
+
+/// The OperationOutcome entry listing parameters the provider does not recognise (GP Connect
+/// forward compatibility: a warning in a 200 Bundle, one issue per item).
+fn unsupported_outcome(items: &[String]) -> String {
+    let issues: Vec<serde_json::Value> = items
+        .iter()
+        .map(|name| {
+            serde_json::json!({
+                "severity": "warning",
+                "code": "not-supported",
+                "details": {
+                    "coding": [{
+                        "system": "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1",
+                        "code": "NOT_IMPLEMENTED",
+                        "display": "Not implemented"
+                    }],
+                    "text": format!("{name} is an unrecognised parameter")
+                },
+                "diagnostics": name
+            })
+        })
+        .collect();
+    serde_json::json!({"resource": {
+        "resourceType": "OperationOutcome",
+        "meta": {"profile": ["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1"]},
+        "issue": issues
+    }})
+    .to_string()
 }
 
 fn now_secs() -> i64 {

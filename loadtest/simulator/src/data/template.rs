@@ -26,6 +26,11 @@ pub enum Segment {
     Family,
     Given,
     Trace,
+    /// Where an extra entry (the "unsupported parameter" OperationOutcome) goes: just before
+    /// the closing `]}` of `entry`, which is serialised last.
+    Extra {
+        after_entries: bool,
+    },
 }
 
 /// Per-patient values for the holes (already valid JSON string contents).
@@ -51,6 +56,14 @@ impl Template {
     pub fn build(mut bundle: Value, mask: u16) -> Self {
         filter_areas(&mut bundle, mask);
         mark_identity(&mut bundle);
+        let mut after_entries = false;
+        if let Some(obj) = bundle.as_object_mut() {
+            let entries = obj
+                .remove("entry")
+                .unwrap_or_else(|| Value::Array(Vec::new()));
+            after_entries = entries.as_array().is_some_and(|a| !a.is_empty());
+            obj.insert("entry".into(), entries);
+        }
         let text = serde_json::to_string(&bundle).unwrap_or_default();
         let mut segments = Vec::new();
         let mut rest = text.as_str();
@@ -74,7 +87,17 @@ impl Template {
                     rest = &rest[i + len..];
                 }
                 None => {
-                    segments.push(Segment::Literal(Bytes::copy_from_slice(rest.as_bytes())));
+                    match rest.strip_suffix("]}") {
+                        Some(head) => {
+                            segments
+                                .push(Segment::Literal(Bytes::copy_from_slice(head.as_bytes())));
+                            segments.push(Segment::Extra { after_entries });
+                            segments.push(Segment::Literal(Bytes::from_static(b"]}")));
+                        }
+                        None => {
+                            segments.push(Segment::Literal(Bytes::copy_from_slice(rest.as_bytes())))
+                        }
+                    }
                     break;
                 }
             }
@@ -92,11 +115,17 @@ impl Template {
         }
     }
 
-    /// The response body as chunks (`trace` must already be JSON-safe).
-    pub fn render(&self, id: &Identity, trace: &str) -> Vec<Bytes> {
+    /// The response body as chunks (`trace` must already be JSON-safe). `extra` is one more
+    /// serialised entry (`{"resource": …}`) to append.
+    pub fn render(&self, id: &Identity, trace: &str, extra: Option<&str>) -> Vec<Bytes> {
         self.segments
             .iter()
             .map(|s| match s {
+                Segment::Extra { after_entries } => match extra {
+                    Some(e) if *after_entries => Bytes::from(format!(",{e}")),
+                    Some(e) => Bytes::copy_from_slice(e.as_bytes()),
+                    None => Bytes::new(),
+                },
                 Segment::Literal(b) => b.clone(),
                 Segment::Nhs => Bytes::copy_from_slice(id.nhs.as_bytes()),
                 Segment::Family => Bytes::copy_from_slice(id.family.as_bytes()),
@@ -285,7 +314,13 @@ mod tests {
             family: "SKELLY".into(),
             given: "Horace".into(),
         };
-        let body: Vec<u8> = t.render(&id, "trace-1").concat();
+        let body: Vec<u8> = t
+            .render(
+                &id,
+                "trace-1",
+                Some(r#"{"resource":{"resourceType":"OperationOutcome"}}"#),
+            )
+            .concat();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["id"], "trace-1");
         assert_eq!(
@@ -299,6 +334,9 @@ mod tests {
             .iter()
             .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(types, ["Patient", "List", "AllergyIntolerance"]);
+        assert_eq!(
+            types,
+            ["Patient", "List", "AllergyIntolerance", "OperationOutcome"]
+        );
     }
 }

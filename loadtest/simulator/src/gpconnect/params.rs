@@ -7,11 +7,28 @@ use xhuma_common::nhs::ClinicalArea;
 use crate::data::template::RESOLVED_ALLERGIES_BIT;
 use crate::faults::GpcCase;
 
-/// A valid request: the patient and the area mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A valid request: the patient, the area mask, and what the provider does not recognise
+/// (`name` or `name.part`, answered with a warning inside the Bundle, not an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StructuredRequest {
     pub nhs: NhsNumber,
     pub mask: u16,
+    pub unsupported: Vec<String>,
+}
+
+/// The parts each area parameter may carry.
+fn known_parts(area: ClinicalArea) -> &'static [&'static str] {
+    match area {
+        ClinicalArea::Allergies => &["includeResolvedAllergies"],
+        ClinicalArea::Medication => &["includePrescriptionIssues", "medicationSearchFromDate"],
+        ClinicalArea::Consultations => &["consultationSearchPeriod", "includeNumberOfMostRecent"],
+        ClinicalArea::Problems => &["filterStatus", "filterSignificance"],
+        ClinicalArea::Immunisations => &["includeNotGiven", "includeStatus"],
+        ClinicalArea::Uncategorised => &["uncategorisedDataSearchPeriod"],
+        ClinicalArea::Investigations => &["investigationSearchPeriod"],
+        ClinicalArea::Referrals => &["referralSearchPeriod"],
+        ClinicalArea::DiaryEntries => &["diaryEntriesSearchDate"],
+    }
 }
 
 /// A rejected body: the case and its diagnostics.
@@ -37,6 +54,7 @@ pub fn parse(body: &[u8]) -> Result<StructuredRequest, Rejection> {
         .unwrap_or_default();
     let mut nhs = None;
     let mut mask = 0u16;
+    let mut unsupported = Vec::new();
     for p in &params {
         let name = p.get("name").and_then(Value::as_str).unwrap_or("");
         if name == "patientNHSNumber" {
@@ -61,6 +79,7 @@ pub fn parse(body: &[u8]) -> Result<StructuredRequest, Rejection> {
             continue;
         }
         let Some(area) = ClinicalArea::from_parameter(name) else {
+            unsupported.push(name.to_string());
             continue;
         };
         mask |= area.bit();
@@ -70,6 +89,11 @@ pub fn parse(body: &[u8]) -> Result<StructuredRequest, Rejection> {
             .cloned()
             .unwrap_or_default();
         for part in &parts {
+            let pname = part_name(part);
+            if !known_parts(area).contains(&pname) {
+                unsupported.push(format!("{name}.{pname}"));
+                continue;
+            }
             let has_value = part
                 .as_object()
                 .is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
@@ -150,7 +174,11 @@ pub fn parse(body: &[u8]) -> Result<StructuredRequest, Rejection> {
             "No clinical area was requested",
         ));
     }
-    Ok(StructuredRequest { nhs, mask })
+    Ok(StructuredRequest {
+        nhs,
+        mask,
+        unsupported,
+    })
 }
 
 fn part_name(p: &Value) -> &str {

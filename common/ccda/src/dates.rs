@@ -3,7 +3,9 @@
 //! Precision is kept (a year stays a year). Anything that does not match the
 //! FHIR grammar gives `None`; callers then write a nullFlavor and a warning.
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// The parts of a FHIR date-time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +56,13 @@ pub fn parse(s: &str) -> Option<FhirDate<'_>> {
         Some(_) if day.is_none() => return None,
         Some(t) => parse_time(t)?,
     };
-    Some(FhirDate { year, month, day, time, zone })
+    Some(FhirDate {
+        year,
+        month,
+        day,
+        time,
+        zone,
+    })
 }
 
 type TimeParts<'a> = (Option<(String, Option<&'a str>)>, Option<String>);
@@ -141,7 +149,9 @@ pub fn ts(s: Option<&str>) -> Option<String> {
 /// so the clinician still sees what the GP system sent).
 pub fn display(s: Option<&str>) -> String {
     match s {
-        Some(s) => parse(s).map(|d| d.display()).unwrap_or_else(|| s.trim().chars().take(40).collect()),
+        Some(s) => parse(s)
+            .map(|d| d.display())
+            .unwrap_or_else(|| s.trim().chars().take(40).collect()),
         None => String::new(),
     }
 }
@@ -167,7 +177,12 @@ pub fn ts_of(t: time::OffsetDateTime) -> String {
 
 /// Display form for `now`: `22-Nov-2026`.
 pub fn display_of(t: time::OffsetDateTime) -> String {
-    format!("{:02}-{}-{:04}", t.day(), MONTHS[usize::from(u8::from(t.month())) - 1], t.year())
+    format!(
+        "{:02}-{}-{:04}",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year()
+    )
 }
 
 #[cfg(test)]
@@ -178,15 +193,32 @@ mod tests {
     fn converts_fhir_dates() {
         assert_eq!(ts(Some("2019")), Some("2019".into()));
         assert_eq!(ts(Some("2019-07")), Some("201907".into()));
-        assert_eq!(ts(Some("2019-07-08T14:35:00+01:00")), Some("20190708143500+0100".into()));
-        assert_eq!(ts(Some("2021-03-26T11:15:05.483+00:00")), Some("20210326111505.483+0000".into()));
-        assert_eq!(ts(Some("2021-03-26T11:15:05Z")), Some("20210326111505+0000".into()));
+        assert_eq!(
+            ts(Some("2019-07-08T14:35:00+01:00")),
+            Some("20190708143500+0100".into())
+        );
+        assert_eq!(
+            ts(Some("2021-03-26T11:15:05.483+00:00")),
+            Some("20210326111505.483+0000".into())
+        );
+        assert_eq!(
+            ts(Some("2021-03-26T11:15:05Z")),
+            Some("20210326111505+0000".into())
+        );
         assert_eq!(display(Some("2019-07-08T14:35:00+01:00")), "08-Jul-2019");
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["19", "2019-13", "2019-02-32", "2019-07-08T25:00", "abcd", "2019-07-08T10:00:00+1:00", ""] {
+        for bad in [
+            "19",
+            "2019-13",
+            "2019-02-32",
+            "2019-07-08T25:00",
+            "abcd",
+            "2019-07-08T10:00:00+1:00",
+            "",
+        ] {
             assert_eq!(ts(Some(bad)), None, "{bad}");
         }
     }

@@ -22,7 +22,9 @@ pub fn quantity(q: &Quantity) -> String {
 }
 
 pub fn concept(cc: Option<&CodeableConcept>) -> String {
-    cc.and_then(CodeableConcept::label).unwrap_or("(no term recorded)").to_string()
+    cc.and_then(CodeableConcept::label)
+        .unwrap_or("(no term recorded)")
+        .to_string()
 }
 
 /// The observation's value as text, components included (`120/80`-style BP as
@@ -40,7 +42,12 @@ pub fn observation_value(o: &Observation) -> String {
     if let Some(b) = o.value_boolean {
         return if b { "Yes".into() } else { "No".into() };
     }
-    let parts: Vec<String> = o.component.iter().map(component_value).filter(|s| !s.is_empty()).collect();
+    let parts: Vec<String> = o
+        .component
+        .iter()
+        .map(component_value)
+        .filter(|s| !s.is_empty())
+        .collect();
     if !parts.is_empty() {
         return parts.join("; ");
     }
@@ -64,9 +71,17 @@ fn component_value(c: &ObservationComponent) -> String {
 }
 
 /// The medication name behind a MedicationStatement/Request.
-pub fn medication_name(ix: &Index, reference: Option<&str>, cc: Option<&CodeableConcept>) -> Option<String> {
+pub fn medication_name(
+    ix: &Index,
+    reference: Option<&str>,
+    cc: Option<&CodeableConcept>,
+) -> Option<String> {
     if let Some(Resource::Medication(m)) = ix.get(reference) {
-        return m.code.as_ref().and_then(CodeableConcept::label).map(str::to_string);
+        return m
+            .code
+            .as_ref()
+            .and_then(CodeableConcept::label)
+            .map(str::to_string);
     }
     cc.and_then(CodeableConcept::label).map(str::to_string)
 }
@@ -88,47 +103,79 @@ pub fn resource(ix: &Index, r: &Resource) -> String {
             s
         }
         Resource::MedicationRequest(m) => {
-            let name = medication_name(ix, m.medication_reference.as_ref().and_then(|r| r.target()), m.medication_codeable_concept.as_ref())
-                .unwrap_or_else(|| "(medication not recorded)".into());
+            let name = medication_name(
+                ix,
+                m.medication_reference.as_ref().and_then(|r| r.target()),
+                m.medication_codeable_concept.as_ref(),
+            )
+            .unwrap_or_else(|| "(medication not recorded)".into());
             match m.dosage_instruction.first().and_then(|d| d.text.as_deref()) {
                 Some(d) => format!("Medication: {name} \u{2014} {d}"),
                 None => format!("Medication: {name}"),
             }
         }
         Resource::MedicationStatement(m) => {
-            let name = medication_name(ix, m.medication_reference.as_ref().and_then(|r| r.target()), m.medication_codeable_concept.as_ref())
-                .unwrap_or_else(|| "(medication not recorded)".into());
+            let name = medication_name(
+                ix,
+                m.medication_reference.as_ref().and_then(|r| r.target()),
+                m.medication_codeable_concept.as_ref(),
+            )
+            .unwrap_or_else(|| "(medication not recorded)".into());
             format!("Medication: {name}")
         }
         Resource::Immunization(i) => {
-            let vac = i.vaccine_code.as_ref().and_then(CodeableConcept::label).filter(|l| *l != "unknown");
+            let vac = i
+                .vaccine_code
+                .as_ref()
+                .and_then(CodeableConcept::label)
+                .filter(|l| *l != "unknown");
             let proc_ = i
                 .extension
                 .iter()
                 .find(|e| e.url.ends_with("VaccinationProcedure-1"))
                 .and_then(|e| e.value_codeable_concept.as_ref())
                 .and_then(CodeableConcept::label);
-            format!("Immunisation: {}", proc_.or(vac).unwrap_or("(vaccine not recorded)"))
+            format!(
+                "Immunisation: {}",
+                proc_.or(vac).unwrap_or("(vaccine not recorded)")
+            )
         }
         Resource::DiagnosticReport(d) => format!(
             "Investigation: {} {}",
-            d.code.as_ref().and_then(CodeableConcept::label).unwrap_or("report"),
+            d.code
+                .as_ref()
+                .and_then(CodeableConcept::label)
+                .unwrap_or("report"),
             dates::display(d.issued.as_deref().or(d.effective_date_time.as_deref()))
         )
         .trim_end()
         .to_string(),
         Resource::ReferralRequest(r) => {
-            let what = r.reason_code.first().or(r.service_requested.first()).and_then(CodeableConcept::label);
-            format!("Referral: {}", what.or(r.description.as_deref()).unwrap_or("(no reason recorded)"))
+            let what = r
+                .reason_code
+                .first()
+                .or(r.service_requested.first())
+                .and_then(CodeableConcept::label);
+            format!(
+                "Referral: {}",
+                what.or(r.description.as_deref())
+                    .unwrap_or("(no reason recorded)")
+            )
         }
         Resource::ProcedureRequest(p) => format!("Plan: {}", concept(p.code.as_ref())),
         Resource::DocumentReference(d) => {
             let t = d.type_.as_ref().and_then(CodeableConcept::label);
-            format!("Document: {}", d.description.as_deref().or(t).unwrap_or("(untitled)"))
+            format!(
+                "Document: {}",
+                d.description.as_deref().or(t).unwrap_or("(untitled)")
+            )
         }
         Resource::Encounter(e) => format!(
             "Consultation: {} {}",
-            e.type_.first().and_then(CodeableConcept::label).unwrap_or(""),
+            e.type_
+                .first()
+                .and_then(CodeableConcept::label)
+                .unwrap_or(""),
             dates::display(e.period.as_ref().and_then(|p| p.start.as_deref()))
         ),
         Resource::List(l) => l.title.clone().unwrap_or_else(|| "List".into()),
@@ -140,14 +187,23 @@ pub fn resource(ix: &Index, r: &Resource) -> String {
 
 /// Describes whatever `reference` points to; a reference that is only text
 /// ("Referral items are not supported…") is shown as given.
-pub fn reference(ix: &Index, reference: Option<&str>, display: Option<&str>, list: Option<usize>) -> String {
+pub fn reference(
+    ix: &Index,
+    reference: Option<&str>,
+    display: Option<&str>,
+    list: Option<usize>,
+) -> String {
     match reference {
         Some(r) => match ix.resolve(r, list) {
             Resolved::Found(_, res) => resource(ix, res),
             Resolved::Unreadable(..) => crate::narrative::UNREADABLE_TEXT.into(),
             Resolved::Missing if !r.contains('/') && !r.starts_with('#') => r.to_string(),
-            Resolved::Missing => display.map(str::to_string).unwrap_or_else(|| "Item not included in this extract".into()),
+            Resolved::Missing => display
+                .map(str::to_string)
+                .unwrap_or_else(|| "Item not included in this extract".into()),
         },
-        None => display.unwrap_or("Item not included in this extract").to_string(),
+        None => display
+            .unwrap_or("Item not included in this extract")
+            .to_string(),
     }
 }

@@ -28,10 +28,16 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     report.practice_ods = practice.ods.map(str::to_string);
     report.practice_name = practice.org.and_then(|o| o.name.clone());
     if nhs.is_none() {
-        report.warnings.push("Patient: no NHS number identifier".into());
+        report
+            .warnings
+            .push("Patient: no NHS number identifier".into());
     }
 
-    let doc_id = cx.document_id.hyphenated().encode_upper(&mut uuid::Uuid::encode_buffer()).to_string();
+    let doc_id = cx
+        .document_id
+        .hyphenated()
+        .encode_upper(&mut uuid::Uuid::encode_buffer())
+        .to_string();
     let now = dates::ts_of(cx.now);
     x.open(
         "ClinicalDocument",
@@ -42,16 +48,33 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         ],
     );
     x.empty("realmCode", &[("code", "GB")]);
-    x.empty("typeId", &[("root", "2.16.840.1.113883.1.3"), ("extension", "POCD_HD000040")]);
+    x.empty(
+        "typeId",
+        &[
+            ("root", "2.16.840.1.113883.1.3"),
+            ("extension", "POCD_HD000040"),
+        ],
+    );
     crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.1", "2015-08-01");
     crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.2", "2015-08-01");
     x.empty("id", &[("root", &doc_id)]);
-    codes::fixed(x, "code", "34133-9", codes::LOINC, "LOINC", "Summarization of Episode Note");
+    codes::fixed(
+        x,
+        "code",
+        "34133-9",
+        codes::LOINC,
+        "LOINC",
+        "Summarization of Episode Note",
+    );
     x.leaf("title", &[], "GP Connect: Access Record Structured");
     x.empty("effectiveTime", &[("value", &now)]);
     x.empty(
         "confidentialityCode",
-        &[("code", "N"), ("codeSystem", "2.16.840.1.113883.5.25"), ("displayName", "normal")],
+        &[
+            ("code", "N"),
+            ("codeSystem", "2.16.840.1.113883.5.25"),
+            ("displayName", "normal"),
+        ],
     );
     x.empty("languageCode", &[("code", "en-GB")]);
     x.empty("setId", &[("root", &doc_id)]);
@@ -64,7 +87,14 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         Some(n) => x.empty("id", &[("root", NHS_NUMBER), ("extension", n)]),
         None => x.empty("id", &[("nullFlavor", "UNK")]),
     }
-    address(x, p.address.iter().find(|a| a.use_.as_deref() == Some("home")).or(p.address.first()), "HP");
+    address(
+        x,
+        p.address
+            .iter()
+            .find(|a| a.use_.as_deref() == Some("home"))
+            .or(p.address.first()),
+        "HP",
+    );
     telecoms(x, &p.telecom, usize::MAX);
     x.open("patient", &[]);
     person_name(x, name);
@@ -89,12 +119,28 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.empty("time", &[("value", &now)]);
     x.open("assignedAuthor", &[]);
     let device_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"xhuma-ccda-device");
-    x.empty("id", &[("root", &device_id.hyphenated().encode_upper(&mut uuid::Uuid::encode_buffer()).to_string())]);
+    x.empty(
+        "id",
+        &[(
+            "root",
+            device_id
+                .hyphenated()
+                .encode_upper(&mut uuid::Uuid::encode_buffer()),
+        )],
+    );
     address(x, practice.org.and_then(|o| o.address.first()), "WP");
-    telecoms(x, practice.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]), usize::MAX);
+    telecoms(
+        x,
+        practice.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]),
+        usize::MAX,
+    );
     x.open("assignedAuthoringDevice", &[]);
     x.leaf("manufacturerModelName", &[], &cx.software_name);
-    x.leaf("softwareName", &[], &format!("{} {}", cx.software_name, cx.software_version));
+    x.leaf(
+        "softwareName",
+        &[],
+        &format!("{} {}", cx.software_name, cx.software_version),
+    );
     x.close();
     x.open("representedOrganization", &[]);
     organization_body(x, &practice, usize::MAX);
@@ -131,7 +177,11 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 pub fn nhs_number(p: &Patient) -> Option<&str> {
     p.identifier
         .iter()
-        .find(|i| i.system.as_deref().is_some_and(|s| s.ends_with("/nhs-number")))
+        .find(|i| {
+            i.system
+                .as_deref()
+                .is_some_and(|s| s.ends_with("/nhs-number"))
+        })
         .and_then(|i| i.value.as_deref())
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -188,7 +238,8 @@ pub fn practice(ix: &Index) -> Practice<'_> {
         }
     }
     if org.is_none()
-        && let Some(Resource::Organization(o)) = ix.get(p.managing_organization.as_ref().and_then(|r| r.target()))
+        && let Some(Resource::Organization(o)) =
+            ix.get(p.managing_organization.as_ref().and_then(|r| r.target()))
     {
         org = Some(o);
     }
@@ -198,13 +249,20 @@ pub fn practice(ix: &Index) -> Practice<'_> {
             _ => None,
         });
     }
-    Practice { ods: org.and_then(ods_of), org }
+    Practice {
+        ods: org.and_then(ods_of),
+        org,
+    }
 }
 
 fn ods_of(o: &Organization) -> Option<&str> {
     o.identifier
         .iter()
-        .find(|i| i.system.as_deref().is_some_and(|s| s.ends_with("/ods-organization-code")))
+        .find(|i| {
+            i.system
+                .as_deref()
+                .is_some_and(|s| s.ends_with("/ods-organization-code"))
+        })
         .and_then(|i| i.value.as_deref())
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -217,13 +275,24 @@ fn organization_body(x: &mut Xml, pr: &Practice<'_>, max_telecom: usize) {
         Some(ods) => x.empty("id", &[("root", ODS), ("extension", ods)]),
         None => x.empty("id", &[("nullFlavor", "UNK")]),
     }
-    x.leaf("name", &[], pr.org.and_then(|o| o.name.as_deref()).unwrap_or("Unknown GP practice"));
-    telecoms(x, pr.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]), max_telecom);
+    x.leaf(
+        "name",
+        &[],
+        pr.org
+            .and_then(|o| o.name.as_deref())
+            .unwrap_or("Unknown GP practice"),
+    );
+    telecoms(
+        x,
+        pr.org.map(|o| o.telecom.as_slice()).unwrap_or(&[]),
+        max_telecom,
+    );
     address(x, pr.org.and_then(|o| o.address.first()), "WP");
 }
 
 pub fn address(x: &mut Xml, a: Option<&Address>, default_use: &str) {
-    let Some(a) = a.filter(|a| !a.line.is_empty() || a.city.is_some() || a.postal_code.is_some()) else {
+    let Some(a) = a.filter(|a| !a.line.is_empty() || a.city.is_some() || a.postal_code.is_some())
+    else {
         x.empty("addr", &[("nullFlavor", "UNK")]);
         return;
     };
@@ -235,7 +304,12 @@ pub fn address(x: &mut Xml, a: Option<&Address>, default_use: &str) {
         _ => default_use,
     };
     x.open("addr", &[("use", use_)]);
-    let lines: Vec<&str> = a.line.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = a
+        .line
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
     // US Realm allows at most 4 street lines: fold any extra into the fourth.
     for (i, l) in lines.iter().enumerate().take(4) {
         if i == 3 && lines.len() > 4 {
@@ -267,14 +341,20 @@ pub fn telecoms(x: &mut Xml, t: &[ContactPoint], max: usize) {
         if n >= max {
             break;
         }
-        let Some(v) = c.value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else { continue };
+        let Some(v) = c.value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+            continue;
+        };
         let scheme = match c.system.as_deref() {
             Some("phone") => "tel:",
             Some("fax") => "fax:",
             Some("email") => "mailto:",
             _ => continue,
         };
-        let value: String = if scheme == "mailto:" { v.to_string() } else { v.chars().filter(|c| !c.is_whitespace()).collect() };
+        let value: String = if scheme == "mailto:" {
+            v.to_string()
+        } else {
+            v.chars().filter(|c| !c.is_whitespace()).collect()
+        };
         let use_ = match c.use_.as_deref() {
             Some("home") => "HP",
             Some("work") => "WP",
@@ -329,6 +409,10 @@ fn gender(x: &mut Xml, g: Option<&str>) {
     };
     x.empty(
         "administrativeGenderCode",
-        &[("code", code), ("codeSystem", "2.16.840.1.113883.5.1"), ("displayName", disp)],
+        &[
+            ("code", code),
+            ("codeSystem", "2.16.840.1.113883.5.1"),
+            ("displayName", disp),
+        ],
     );
 }

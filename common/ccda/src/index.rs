@@ -74,7 +74,11 @@ impl Index {
         })?;
         match bundle.resource_type.as_deref() {
             Some("Bundle") => {}
-            other => return Err(ConvertError::NotABundle { found: other.map(short) }),
+            other => {
+                return Err(ConvertError::NotABundle {
+                    found: other.map(short),
+                });
+            }
         }
         let mut ix = Index {
             entries: Vec::new(),
@@ -93,10 +97,16 @@ impl Index {
             let i = ix.entries.len();
             if let Some(id) = &entry.id {
                 let key = format!("{}/{}", entry.resource_type, id);
-                if ix.by_ref.contains_key(&key) {
-                    ix.warnings.push(format!("{key}: duplicate resource id, first one used"));
-                } else {
-                    ix.by_ref.insert(key, i);
+                match ix.by_ref.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        ix.warnings.push(format!(
+                            "{}: duplicate resource id, first one used",
+                            o.key()
+                        ));
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(i);
+                    }
                 }
             }
             if let Parsed::Unreadable(why) = &entry.parsed {
@@ -121,7 +131,9 @@ impl Index {
 
     /// Contained resources and consultation → encounter links of the List at `i`.
     fn index_list_extras(&mut self, i: usize) {
-        let Parsed::Ok(Resource::List(list)) = &self.entries[i].parsed else { return };
+        let Parsed::Ok(Resource::List(list)) = &self.entries[i].parsed else {
+            return;
+        };
         let mut contained = Vec::new();
         for raw in &list.contained {
             contained.push(parse_entry(raw.get(), i));
@@ -129,11 +141,14 @@ impl Index {
         if is_list_code(list, list_code::CONSULTATION)
             && let Some(enc) = list.encounter.as_ref().and_then(|r| r.target())
         {
-            self.consultation_by_encounter.entry(enc.to_string()).or_insert(i);
+            self.consultation_by_encounter
+                .entry(enc.to_string())
+                .or_insert(i);
         }
         for c in contained {
             if let Some(id) = &c.id {
-                self.contained.insert(format!("{i}#{id}"), self.entries.len());
+                self.contained
+                    .insert(format!("{i}#{id}"), self.entries.len());
             }
             self.entries.push(c);
         }
@@ -177,10 +192,13 @@ impl Index {
     /// Primary Lists with this SNOMED code, in bundle order, with their entry index.
     pub fn lists(&self, code: &str) -> impl Iterator<Item = (usize, &List)> + '_ {
         let code = code.to_string();
-        self.entries.iter().enumerate().filter_map(move |(i, e)| match &e.parsed {
-            Parsed::Ok(Resource::List(l)) if is_list_code(l, &code) => Some((i, &**l)),
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, e)| match &e.parsed {
+                Parsed::Ok(Resource::List(l)) if is_list_code(l, &code) => Some((i, &**l)),
+                _ => None,
+            })
     }
 
     /// True when the bundle carries any GP Connect primary query List. Extracts
@@ -189,8 +207,16 @@ impl Index {
     pub fn has_primary_lists(&self) -> bool {
         use list_code::*;
         const PRIMARY: &[&str] = &[
-            ALLERGIES, ENDED_ALLERGIES, MEDICATIONS, CONSULTATIONS, PROBLEMS, IMMUNISATIONS, UNCATEGORISED, INVESTIGATIONS,
-            OUTBOUND_REFERRALS, RECALLS,
+            ALLERGIES,
+            ENDED_ALLERGIES,
+            MEDICATIONS,
+            CONSULTATIONS,
+            PROBLEMS,
+            IMMUNISATIONS,
+            UNCATEGORISED,
+            INVESTIGATIONS,
+            OUTBOUND_REFERRALS,
+            RECALLS,
         ];
         self.entries.iter().any(|e| match &e.parsed {
             Parsed::Ok(Resource::List(l)) => PRIMARY.iter().any(|c| is_list_code(l, c)),
@@ -219,7 +245,11 @@ impl Index {
 impl Entry {
     /// `Type/id` for warnings (ids are supplier GUIDs, not patient identifiers).
     pub fn label(&self) -> String {
-        format!("{}/{}", self.resource_type, self.id.as_deref().unwrap_or("?"))
+        format!(
+            "{}/{}",
+            self.resource_type,
+            self.id.as_deref().unwrap_or("?")
+        )
     }
 
     /// A key for deterministic entry ids.
@@ -232,7 +262,9 @@ impl Entry {
 }
 
 pub fn is_list_code(list: &List, code: &str) -> bool {
-    list.code.as_ref().is_some_and(|c| c.coding.iter().any(|c| c.code.as_deref() == Some(code)))
+    list.code
+        .as_ref()
+        .is_some_and(|c| c.coding.iter().any(|c| c.code.as_deref() == Some(code)))
 }
 
 fn parse_entry(raw: &str, n: usize) -> Entry {
@@ -251,7 +283,11 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
         Ok(r) => Parsed::Ok(r),
         Err(e) => Parsed::Unreadable(why(&e)),
     };
-    Entry { resource_type, id: head.id, parsed }
+    Entry {
+        resource_type,
+        id: head.id,
+        parsed,
+    }
 }
 
 /// A PHI-free description of a JSON error: the category and position only
@@ -261,5 +297,8 @@ fn why(e: &serde_json::Error) -> String {
 }
 
 fn short(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).take(40).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect()
 }

@@ -104,21 +104,32 @@ impl Context {
 
     /// A stable id for `key` (e.g. `AllergyIntolerance/123`) within this document.
     pub fn id_for(&self, key: &str) -> String {
-        Uuid::new_v5(&self.document_id, key.as_bytes()).hyphenated().encode_upper(&mut Uuid::encode_buffer()).to_string()
+        Uuid::new_v5(&self.document_id, key.as_bytes())
+            .hyphenated()
+            .encode_upper(&mut Uuid::encode_buffer())
+            .to_string()
     }
 }
 
 /// Converts a GP Connect structured-record Bundle (JSON bytes) into a C-CDA CCD.
 pub fn convert(bundle_json: &[u8], cx: &Context) -> Result<Conversion, ConvertError> {
     if bundle_json.len() > MAX_BUNDLE_BYTES {
-        return Err(ConvertError::TooLarge { limit: MAX_BUNDLE_BYTES });
+        return Err(ConvertError::TooLarge {
+            limit: MAX_BUNDLE_BYTES,
+        });
     }
     let ix = index::Index::build(bundle_json)?;
-    let mut report = Report { warnings: ix.warnings.clone(), ..Report::default() };
+    let mut report = Report {
+        warnings: ix.warnings.clone(),
+        ..Report::default()
+    };
     let mut x = xml::Xml::with_capacity(bundle_json.len() / 3 + 16 * 1024);
     header::write(&ix, &mut x, cx, &mut report);
     sections::write_all(&ix, &mut x, cx, &mut report);
     x.close(); // structuredBody
     x.close(); // component
-    Ok(Conversion { xml: x.finish(), report })
+    Ok(Conversion {
+        xml: x.finish(),
+        report,
+    })
 }

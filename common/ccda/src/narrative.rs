@@ -33,11 +33,17 @@ pub struct Cell {
 }
 
 pub fn cell(text: impl Into<String>) -> Cell {
-    Cell { id: None, text: text.into() }
+    Cell {
+        id: None,
+        text: text.into(),
+    }
 }
 
 pub fn cell_id(id: String, text: impl Into<String>) -> Cell {
-    Cell { id: Some(id), text: text.into() }
+    Cell {
+        id: Some(id),
+        text: text.into(),
+    }
 }
 
 pub const UNREADABLE_TEXT: &str = "This item could not be shown \u{2014} see GP record.";
@@ -60,8 +66,8 @@ impl Section {
     pub fn new(spec: &'static Spec, depth: usize) -> Section {
         Section {
             spec,
-            nar: Xml::fragment(depth + 2, 4096),
-            ent: Xml::fragment(depth + 1, 8192),
+            nar: Xml::fragment(depth + 3, 4096),
+            ent: Xml::fragment(depth + 2, 8192),
             seq: 0,
             rows: 0,
             cols: 0,
@@ -84,8 +90,14 @@ impl Section {
         let mut any = false;
         for l in lists {
             any = true;
-            for w in l.exts("ListWarningCode-1").filter_map(|e| e.value_code.as_deref()) {
-                self.warnings.push(format!("List '{}': warning {w}", l.title.as_deref().unwrap_or(area)));
+            for w in l
+                .exts("ListWarningCode-1")
+                .filter_map(|e| e.value_code.as_deref())
+            {
+                self.warnings.push(format!(
+                    "List '{}': warning {w}",
+                    l.title.as_deref().unwrap_or(area)
+                ));
                 let has_note = !l.note.is_empty();
                 if !has_note {
                     lines.push(warning_text(w).to_string());
@@ -105,12 +117,15 @@ impl Section {
             }
         }
         if !any {
-            lines.push(format!("{area} were not included in the GP Connect response."));
+            lines.push(format!(
+                "{area} were not included in the GP Connect response."
+            ));
         }
         if lines.is_empty() {
             return;
         }
-        self.nar.open_inline("paragraph", &[("styleCode", "flagData")]);
+        self.nar
+            .open_inline("paragraph", &[("styleCode", "flagData")]);
         self.nar.text(&lines.join("\n"), true);
         self.nar.close();
     }
@@ -123,7 +138,8 @@ impl Section {
     }
 
     pub fn table(&mut self, caption: Option<&str>, headers: &[&str]) {
-        self.nar.open("table", &[("border", "1"), ("width", "100%")]);
+        self.nar
+            .open("table", &[("border", "1"), ("width", "100%")]);
         if let Some(c) = caption {
             self.nar.leaf("caption", &[], c);
         }
@@ -157,7 +173,11 @@ impl Section {
     pub fn unreadable_row(&mut self, warning: String) {
         let cols = self.cols.max(1).to_string();
         self.nar.open("tr", &[]);
-        self.nar.leaf("td", &[("colspan", &cols), ("styleCode", "Bold")], UNREADABLE_TEXT);
+        self.nar.leaf(
+            "td",
+            &[("colspan", &cols), ("styleCode", "Bold")],
+            UNREADABLE_TEXT,
+        );
         self.nar.close();
         self.rows += 1;
         self.unreadable += 1;
@@ -168,7 +188,8 @@ impl Section {
         if self.rows == 0 {
             let cols = self.cols.max(1).to_string();
             self.nar.open("tr", &[]);
-            self.nar.leaf("td", &[("colspan", &cols)], "No Information Available");
+            self.nar
+                .leaf("td", &[("colspan", &cols)], "No Information Available");
             self.nar.close();
         }
         self.nar.close(); // tbody
@@ -198,7 +219,14 @@ impl Section {
         if let Some((root, ext)) = spec.template {
             crate::sections::template(x, root, ext);
         }
-        crate::codes::fixed(x, "code", spec.code, spec.code_system, spec.code_system_name, spec.display);
+        crate::codes::fixed(
+            x,
+            "code",
+            spec.code,
+            spec.code_system,
+            spec.code_system_name,
+            spec.display,
+        );
         x.leaf("title", &[], spec.title);
         x.open("text", &[]);
         x.append(self.nar);
@@ -221,8 +249,12 @@ impl Section {
 pub fn warning_text(code: &str) -> &'static str {
     match code {
         "confidential-items" => "Items excluded due to confidentiality and/or patient preferences.",
-        "data-in-transit" => "Patient record transfer from previous GP practice not yet complete; some information may be missing.",
-        "data-awaiting-filing" => "Patient data may be incomplete as there is data supplied by a third party awaiting review before becoming available.",
+        "data-in-transit" => {
+            "Patient record transfer from previous GP practice not yet complete; some information may be missing."
+        }
+        "data-awaiting-filing" => {
+            "Patient data may be incomplete as there is data supplied by a third party awaiting review before becoming available."
+        }
         _ => "The GP system reported a warning for this list; some information may be missing.",
     }
 }

@@ -8,8 +8,8 @@
 mod allergies;
 mod documents;
 mod encounters;
-mod important;
 mod immunisations;
+mod important;
 mod medications;
 mod observations;
 mod plan;
@@ -21,9 +21,9 @@ mod social;
 use crate::fhir::{List, Resource};
 use crate::index::{Entry, Index, Parsed, Resolved};
 use crate::narrative::Section;
-use std::collections::HashSet;
 use crate::xml::Xml;
 use crate::{Context, Report, dates};
+use std::collections::HashSet;
 
 pub fn write_all(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let depth = x.depth();
@@ -48,7 +48,11 @@ pub fn write_all(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 
 /// An item of a primary List, resolved.
 pub enum Item<'a> {
-    Ok { entry: &'a Entry, res: &'a Resource, n: usize },
+    Ok {
+        entry: &'a Entry,
+        res: &'a Resource,
+        n: usize,
+    },
     /// Unreadable or missing; the string is the PHI-free warning.
     Bad(String),
 }
@@ -66,15 +70,23 @@ pub fn items<'a>(ix: &'a Index, lists: &[(usize, &'a List)]) -> Vec<Item<'a>> {
                         let p = entry as *const Entry;
                         if !seen.contains(&p) {
                             seen.push(p);
-                            out.push(Item::Ok { entry, res, n: out.len() });
+                            out.push(Item::Ok {
+                                entry,
+                                res,
+                                n: out.len(),
+                            });
                         }
                     }
-                    Resolved::Unreadable(entry, why) => out.push(Item::Bad(format!("{}: {why}", entry.label()))),
-                    Resolved::Missing => {
-                        out.push(Item::Bad(format!("List '{list_name}' entry {n}: referenced resource not in bundle")))
+                    Resolved::Unreadable(entry, why) => {
+                        out.push(Item::Bad(format!("{}: {why}", entry.label())))
                     }
+                    Resolved::Missing => out.push(Item::Bad(format!(
+                        "List '{list_name}' entry {n}: referenced resource not in bundle"
+                    ))),
                 },
-                None => out.push(Item::Bad(format!("List '{list_name}' entry {n}: no reference"))),
+                None => out.push(Item::Bad(format!(
+                    "List '{list_name}' entry {n}: no reference"
+                ))),
             }
         }
     }
@@ -118,20 +130,40 @@ pub fn all_of<'a>(ix: &'a Index, resource_type: &str) -> Vec<Item<'a>> {
         for e in &ix.entries {
             match &e.parsed {
                 Parsed::Ok(Resource::DiagnosticReport(d)) => {
-                    nested.extend(d.result.iter().filter_map(|r| r.target()).map(str::to_string));
+                    nested.extend(
+                        d.result
+                            .iter()
+                            .filter_map(|r| r.target())
+                            .map(str::to_string),
+                    );
                 }
                 Parsed::Ok(Resource::Observation(o)) => {
-                    nested.extend(o.related.iter().filter_map(|r| r.target.target()).map(str::to_string));
+                    nested.extend(
+                        o.related
+                            .iter()
+                            .filter_map(|r| r.target.target())
+                            .map(str::to_string),
+                    );
                 }
                 _ => {}
             }
         }
     }
     ix.all(resource_type)
-        .filter(|e| !nested.contains(&format!("{}/{}", e.resource_type, e.id.as_deref().unwrap_or(""))))
+        .filter(|e| {
+            !nested.contains(&format!(
+                "{}/{}",
+                e.resource_type,
+                e.id.as_deref().unwrap_or("")
+            ))
+        })
         .enumerate()
         .map(|(n, e)| match &e.parsed {
-            Parsed::Ok(r) => Item::Ok { entry: e, res: r, n },
+            Parsed::Ok(r) => Item::Ok {
+                entry: e,
+                res: r,
+                n,
+            },
             Parsed::Unreadable(w) => Item::Bad(format!("{}: {w}", e.label())),
         })
         .collect()
@@ -159,7 +191,9 @@ pub fn ts(s: Option<&str>, what: &str, warnings: &mut Vec<String>) -> Option<Str
     let v = s?;
     let t = dates::ts(Some(v));
     if t.is_none() {
-        warnings.push(format!("{what}: malformed date, shown as recorded and not coded"));
+        warnings.push(format!(
+            "{what}: malformed date, shown as recorded and not coded"
+        ));
     }
     t
 }
@@ -183,5 +217,10 @@ pub fn ivl(x: &mut Xml, elem: &'static str, xsi: bool, low: Option<&str>, high: 
 
 /// Free-text notes joined for a cell.
 pub fn notes<'a>(n: impl IntoIterator<Item = &'a crate::fhir::Annotation>) -> String {
-    n.into_iter().filter_map(|a| a.text.as_deref()).map(str::trim).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n")
+    n.into_iter()
+        .filter_map(|a| a.text.as_deref())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -21,13 +21,23 @@ impl Xml {
     pub fn with_capacity(n: usize) -> Xml {
         let mut buf = String::with_capacity(n);
         buf.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-        Xml { buf, stack: Vec::with_capacity(32), inline: 0, base: 0 }
+        Xml {
+            buf,
+            stack: Vec::with_capacity(32),
+            inline: 0,
+            base: 0,
+        }
     }
 
     /// A fragment written separately (a section's narrative or its entries)
     /// and appended later with [`Xml::append`]; `depth` is where it will sit.
     pub fn fragment(depth: usize, n: usize) -> Xml {
-        Xml { buf: String::with_capacity(n), stack: Vec::with_capacity(16), inline: 0, base: depth }
+        Xml {
+            buf: String::with_capacity(n),
+            stack: Vec::with_capacity(16),
+            inline: 0,
+            base: depth,
+        }
     }
 
     /// Appends a finished fragment (its open elements are closed first).
@@ -82,7 +92,9 @@ impl Xml {
     }
 
     pub fn close(&mut self) {
-        let Some((name, inline)) = self.stack.pop() else { return };
+        let Some((name, inline)) = self.stack.pop() else {
+            return;
+        };
         if inline {
             self.inline -= 1;
         } else {

@@ -29,14 +29,26 @@ fn usage() -> ExitCode {
 }
 
 fn parse_args() -> Option<Args> {
-    let mut a = Args { out: None, inputs: Vec::new(), now: None, id: None, quiet: false };
+    let mut a = Args {
+        out: None,
+        inputs: Vec::new(),
+        now: None,
+        id: None,
+        quiet: false,
+    };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
         match arg.to_str() {
             Some("--out" | "-o") => a.out = Some(PathBuf::from(it.next()?)),
             Some("--now") => {
                 let v = it.next()?;
-                a.now = Some(time::OffsetDateTime::parse(v.to_str()?, &time::format_description::well_known::Rfc3339).ok()?);
+                a.now = Some(
+                    time::OffsetDateTime::parse(
+                        v.to_str()?,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .ok()?,
+                );
             }
             Some("--id") => a.id = Some(uuid::Uuid::parse_str(it.next()?.to_str()?).ok()?),
             Some("-q" | "--quiet") => a.quiet = true,
@@ -52,7 +64,11 @@ fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
     for p in inputs {
         if p.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect())
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                        .collect()
+                })
                 .unwrap_or_default();
             v.sort();
             files.extend(v);
@@ -64,7 +80,11 @@ fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn context(bytes: &[u8], a: &Args) -> Context {
-    let now = a.now.unwrap_or_else(|| time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH));
+    let now = a.now.unwrap_or_else(|| {
+        time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    });
     let id = a.id.unwrap_or_else(|| {
         // Content-derived, so the same bundle converted twice gets the same id.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -79,7 +99,12 @@ fn context(bytes: &[u8], a: &Args) -> Context {
 fn summary(name: &str, c: &Conversion) -> String {
     let entries: usize = c.report.sections.iter().map(|s| s.entries).sum();
     let unreadable: usize = c.report.sections.iter().map(|s| s.unreadable).sum();
-    let per: Vec<String> = c.report.sections.iter().map(|s| format!("{}={}", s.title, s.entries)).collect();
+    let per: Vec<String> = c
+        .report
+        .sections
+        .iter()
+        .map(|s| format!("{}={}", s.title, s.entries))
+        .collect();
     format!(
         "{name}: ok, {} sections, {entries} entries, {unreadable} not shown, {} warnings [{}]",
         c.report.sections.len(),
@@ -94,7 +119,9 @@ fn run_one(path: &Path, a: &Args) -> Result<Conversion, String> {
 }
 
 fn main() -> ExitCode {
-    let Some(a) = parse_args() else { return usage() };
+    let Some(a) = parse_args() else {
+        return usage();
+    };
     let files = expand(&a.inputs);
     let mut failed = 0;
     match &a.out {
@@ -130,7 +157,10 @@ fn main() -> ExitCode {
                 let name = f.display().to_string();
                 match run_one(f, &a) {
                     Ok(c) => {
-                        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+                        let stem = f
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "out".into());
                         let target = dir.join(format!("{stem}.xml"));
                         if let Err(e) = std::fs::write(&target, &c.xml) {
                             eprintln!("{name}: error: cannot write {}: {e}", target.display());
@@ -150,5 +180,9 @@ fn main() -> ExitCode {
             eprintln!("{} converted, {failed} failed", files.len() - failed);
         }
     }
-    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

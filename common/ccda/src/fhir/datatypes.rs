@@ -46,6 +46,8 @@ pub struct Period {
 #[serde(default)]
 pub struct Quantity {
     pub extension: Vec<Extension>,
+    /// Some suppliers send the decimal as a JSON string (`"80"`); accepted when numeric.
+    #[serde(deserialize_with = "lenient_decimal")]
     pub value: Option<Number>,
     pub comparator: Option<String>,
     pub unit: Option<String>,
@@ -106,6 +108,31 @@ pub struct Meta {
     pub security: Vec<Coding>,
 }
 
+fn lenient_decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Number>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrStr {
+        Num(Number),
+        Str(String),
+    }
+    Ok(match Option::<NumOrStr>::deserialize(d)? {
+        None => None,
+        Some(NumOrStr::Num(n)) => Some(n),
+        Some(NumOrStr::Str(s)) => {
+            let t = s.trim();
+            let decimal = !t.is_empty()
+                && t.trim_start_matches('-')
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.')
+                && t.chars().filter(|&c| c == '.').count() <= 1;
+            if !decimal {
+                return Err(serde::de::Error::custom("quantity value is not a decimal"));
+            }
+            Some(t.parse::<Number>().map_err(serde::de::Error::custom)?)
+        }
+    })
+}
+
 /// An extension with the value types GP Connect uses; nested extensions kept.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
@@ -150,7 +177,9 @@ pub trait Extensions {
 
     /// Every extension whose URL ends with `name`.
     fn exts<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Extension> + 'a {
-        self.extensions().iter().filter(move |e| e.url.ends_with(name))
+        self.extensions()
+            .iter()
+            .filter(move |e| e.url.ends_with(name))
     }
 }
 
@@ -177,10 +206,10 @@ impl Extensions for Extension {
 impl CodeableConcept {
     /// The best human label: SNOMED description extension, then coding display, then text.
     pub fn label(&self) -> Option<&str> {
-        if let Some(t) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
-            if self.coding.is_empty() {
-                return Some(t);
-            }
+        if let Some(t) = self.text.as_deref().filter(|t| !t.trim().is_empty())
+            && self.coding.is_empty()
+        {
+            return Some(t);
         }
         let primary = self.primary();
         primary
@@ -198,7 +227,12 @@ impl CodeableConcept {
             .iter()
             .filter(coded)
             .find(|c| c.system.as_deref() == Some(crate::codes::SNOMED_URI))
-            .or_else(|| self.coding.iter().filter(coded).find(|c| crate::codes::oid_for(c.system.as_deref()).is_some()))
+            .or_else(|| {
+                self.coding
+                    .iter()
+                    .filter(coded)
+                    .find(|c| crate::codes::oid_for(c.system.as_deref()).is_some())
+            })
             .or_else(|| self.coding.iter().find(coded))
     }
 }
@@ -208,7 +242,9 @@ impl CodeableConcept {
 impl Coding {
     /// A code usable in CD/@code: present, no whitespace (the XSD `cs` type).
     pub fn has_code(&self) -> bool {
-        self.code.as_deref().is_some_and(|s| !s.trim().is_empty() && !s.trim().contains(char::is_whitespace))
+        self.code
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty() && !s.trim().contains(char::is_whitespace))
     }
 
     /// `Extension-coding-sctdescid.descriptionDisplay`: the term the clinician picked.

@@ -13,8 +13,17 @@ macro_rules! ext_impl {
 }
 
 ext_impl!(
-    Patient, List, AllergyIntolerance, MedicationStatement, MedicationRequest, Condition,
-    Immunization, Observation, Encounter, ReferralRequest, DispenseRequest
+    Patient,
+    List,
+    AllergyIntolerance,
+    MedicationStatement,
+    MedicationRequest,
+    Condition,
+    Immunization,
+    Observation,
+    Encounter,
+    ReferralRequest,
+    DispenseRequest
 );
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,8 +25,24 @@ static SPEC: Spec = Spec {
     prefix: "alg",
 };
 
-const CURRENT: &[&str] = &["Allergen", "Reaction", "Severity / criticality", "Type", "Onset", "Recorded", "Notes"];
-const ENDED: &[&str] = &["Allergen", "Reaction", "Type", "Onset", "Ended", "Reason ended", "Notes"];
+const CURRENT: &[&str] = &[
+    "Allergen",
+    "Reaction",
+    "Severity / criticality",
+    "Type",
+    "Onset",
+    "Recorded",
+    "Notes",
+];
+const ENDED: &[&str] = &[
+    "Allergen",
+    "Reaction",
+    "Type",
+    "Onset",
+    "Ended",
+    "Reason ended",
+    "Notes",
+];
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let current_lists: Vec<_> = ix.lists(list_code::ALLERGIES).collect();
@@ -36,36 +52,66 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let firsts = if fallback {
         super::gather(ix, &mut s, &[], "AllergyIntolerance", "Allergies")
     } else {
-        s.list_notes(current_lists.iter().chain(ended_lists.iter()).map(|(_, l)| *l), "Allergies");
+        s.list_notes(
+            current_lists
+                .iter()
+                .chain(ended_lists.iter())
+                .map(|(_, l)| *l),
+            "Allergies",
+        );
         items(ix, &current_lists)
     };
     let mut current = Vec::new();
     let mut ended = Vec::new();
     for it in firsts {
         match &it {
-            Item::Ok { res: Resource::AllergyIntolerance(a), .. } if is_ended(a) => ended.push(it),
+            Item::Ok {
+                res: Resource::AllergyIntolerance(a),
+                ..
+            } if is_ended(a) => ended.push(it),
             _ => current.push(it),
         }
     }
     ended.extend(items(ix, &ended_lists));
 
-    for (caption, headers, group, is_ended_table) in
-        [("Current allergies and adverse reactions", CURRENT, current, false), ("Ended allergies", ENDED, ended, true)]
-    {
+    for (caption, headers, group, is_ended_table) in [
+        (
+            "Current allergies and adverse reactions",
+            CURRENT,
+            current,
+            false,
+        ),
+        ("Ended allergies", ENDED, ended, true),
+    ] {
         s.table(Some(caption), headers);
         for it in group {
             match it {
-                Item::Ok { entry, res: Resource::AllergyIntolerance(a), n } => {
+                Item::Ok {
+                    entry,
+                    res: Resource::AllergyIntolerance(a),
+                    n,
+                } => {
                     let rid = s.next_id();
                     row(&mut s, &rid, a, is_ended_table);
                     let key = entry.key(n);
                     let x = s.entry();
                     let mut w = Vec::new();
-                    entry_xml(x, cx, &key, &rid, a, is_ended_table || is_ended(a), &entry.label(), &mut w);
+                    entry_xml(
+                        x,
+                        cx,
+                        &key,
+                        &rid,
+                        a,
+                        is_ended_table || is_ended(a),
+                        &entry.label(),
+                        &mut w,
+                    );
                     s.end_entry();
                     s.warnings.extend(w);
                 }
-                Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not an AllergyIntolerance", entry.label())),
+                Item::Ok { entry, .. } => {
+                    s.unreadable_row(format!("{}: not an AllergyIntolerance", entry.label()))
+                }
                 Item::Bad(w) => s.unreadable_row(w),
             }
         }
@@ -75,28 +121,43 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 }
 
 fn is_ended(a: &AllergyIntolerance) -> bool {
-    matches!(a.clinical_status.as_deref(), Some("resolved" | "inactive")) || a.ext("AllergyIntoleranceEnd-1").is_some()
+    matches!(a.clinical_status.as_deref(), Some("resolved" | "inactive"))
+        || a.ext("AllergyIntoleranceEnd-1").is_some()
 }
 
 fn end_info(a: &AllergyIntolerance) -> (Option<&str>, Option<&str>) {
     let e = a.ext("AllergyIntoleranceEnd-1");
-    let date = e.and_then(|e| e.ext("endDate")).and_then(|e| e.value_date_time.as_deref().or(e.value_date.as_deref()));
-    let reason = e.and_then(|e| e.ext("reasonEnded")).and_then(|e| e.value_string.as_deref());
+    let date = e
+        .and_then(|e| e.ext("endDate"))
+        .and_then(|e| e.value_date_time.as_deref().or(e.value_date.as_deref()));
+    let reason = e
+        .and_then(|e| e.ext("reasonEnded"))
+        .and_then(|e| e.value_string.as_deref());
     (date, reason)
 }
 
 fn onset(a: &AllergyIntolerance) -> Option<&str> {
-    a.onset_date_time.as_deref().or_else(|| a.onset_period.as_ref().and_then(|p| p.start.as_deref()))
+    a.onset_date_time
+        .as_deref()
+        .or_else(|| a.onset_period.as_ref().and_then(|p| p.start.as_deref()))
 }
 
 fn reactions(a: &AllergyIntolerance) -> String {
     a.reaction
         .iter()
         .map(|r| {
-            let m: Vec<String> = r.manifestation.iter().map(|m| describe::concept(Some(m))).collect();
+            let m: Vec<String> = r
+                .manifestation
+                .iter()
+                .map(|m| describe::concept(Some(m)))
+                .collect();
             let mut s = m.join(", ");
             if let Some(d) = r.description.as_deref() {
-                s = if s.is_empty() { d.to_string() } else { format!("{s} ({d})") };
+                s = if s.is_empty() {
+                    d.to_string()
+                } else {
+                    format!("{s} ({d})")
+                };
             }
             s
         })
@@ -110,7 +171,11 @@ fn category(a: &AllergyIntolerance) -> (&'static str, &'static str, &'static str
         Some("food") => ("414285001", "Allergy to food", "Food"),
         Some("environment") => ("426232007", "Environmental allergy", "Environment"),
         Some("biologic") => ("419199007", "Allergy to substance", "Biologic"),
-        _ => ("420134006", "Propensity to adverse reactions", "Not recorded"),
+        _ => (
+            "420134006",
+            "Propensity to adverse reactions",
+            "Not recorded",
+        ),
     }
 }
 
@@ -137,9 +202,22 @@ fn row(s: &mut Section, rid: &str, a: &AllergyIntolerance, ended: bool) {
             ],
         );
     } else {
-        let sev = a.reaction.iter().filter_map(|r| r.severity.as_deref()).collect::<Vec<_>>().join(", ");
-        let crit = a.criticality.as_deref().map(|c| format!("criticality {c}")).unwrap_or_default();
-        let sc = [sev, crit].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
+        let sev = a
+            .reaction
+            .iter()
+            .filter_map(|r| r.severity.as_deref())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let crit = a
+            .criticality
+            .as_deref()
+            .map(|c| format!("criticality {c}"))
+            .unwrap_or_default();
+        let sc = [sev, crit]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         s.row(
             rid,
             &[
@@ -156,7 +234,16 @@ fn row(s: &mut Section, rid: &str, a: &AllergyIntolerance, ended: bool) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn entry_xml(x: &mut Xml, cx: &Context, key: &str, rid: &str, a: &AllergyIntolerance, ended: bool, label: &str, w: &mut Vec<String>) {
+fn entry_xml(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    rid: &str,
+    a: &AllergyIntolerance,
+    ended: bool,
+    label: &str,
+    w: &mut Vec<String>,
+) {
     let asserted = ts(a.asserted_date.as_deref(), label, w);
     let onset_ts = ts(onset(a), label, w);
     let (end, _) = end_info(a);
@@ -164,8 +251,18 @@ fn entry_xml(x: &mut Xml, cx: &Context, key: &str, rid: &str, a: &AllergyIntoler
     x.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.30", "2015-08-01");
     id(x, cx, &format!("{key}/concern"));
-    codes::fixed(x, "code", "CONC", codes::ACT_CLASS, "HL7ActClass", "Concern");
-    x.empty("statusCode", &[("code", if ended { "completed" } else { "active" })]);
+    codes::fixed(
+        x,
+        "code",
+        "CONC",
+        codes::ACT_CLASS,
+        "HL7ActClass",
+        "Concern",
+    );
+    x.empty(
+        "statusCode",
+        &[("code", if ended { "completed" } else { "active" })],
+    );
     x.open("effectiveTime", &[]);
     match &asserted {
         Some(t) => x.empty("low", &[("value", t)]),
@@ -182,14 +279,33 @@ fn entry_xml(x: &mut Xml, cx: &Context, key: &str, rid: &str, a: &AllergyIntoler
     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.7", "2014-06-09");
     id(x, cx, key);
-    codes::fixed(x, "code", "ASSERTION", codes::ACT_CODE, "ActCode", "Assertion");
+    codes::fixed(
+        x,
+        "code",
+        "ASSERTION",
+        codes::ACT_CODE,
+        "ActCode",
+        "Assertion",
+    );
     text_ref(x, rid);
     x.empty("statusCode", &[("code", "completed")]);
-    ivl(x, "effectiveTime", false, onset_ts.as_deref(), if ended { end_ts.as_deref() } else { None });
+    ivl(
+        x,
+        "effectiveTime",
+        false,
+        onset_ts.as_deref(),
+        if ended { end_ts.as_deref() } else { None },
+    );
     let (code, disp, _) = category(a);
     x.empty(
         "value",
-        &[("xsi:type", "CD"), ("code", code), ("codeSystem", SNOMED), ("codeSystemName", "SNOMED CT"), ("displayName", disp)],
+        &[
+            ("xsi:type", "CD"),
+            ("code", code),
+            ("codeSystem", SNOMED),
+            ("codeSystemName", "SNOMED CT"),
+            ("displayName", disp),
+        ],
     );
     x.open("participant", &[("typeCode", "CSM")]);
     x.open("participantRole", &[("classCode", "MANU")]);
@@ -199,12 +315,27 @@ fn entry_xml(x: &mut Xml, cx: &Context, key: &str, rid: &str, a: &AllergyIntoler
     x.close();
     x.close();
     x.close();
-    for (i, m) in a.reaction.iter().flat_map(|r| r.manifestation.iter()).enumerate() {
-        x.open("entryRelationship", &[("typeCode", "MFST"), ("inversionInd", "true")]);
+    for (i, m) in a
+        .reaction
+        .iter()
+        .flat_map(|r| r.manifestation.iter())
+        .enumerate()
+    {
+        x.open(
+            "entryRelationship",
+            &[("typeCode", "MFST"), ("inversionInd", "true")],
+        );
         x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
         template(x, "2.16.840.1.113883.10.20.22.4.9", "2014-06-09");
         id(x, cx, &format!("{key}/reaction/{i}"));
-        codes::fixed(x, "code", "ASSERTION", codes::ACT_CODE, "ActCode", "Assertion");
+        codes::fixed(
+            x,
+            "code",
+            "ASSERTION",
+            codes::ACT_CODE,
+            "ActCode",
+            "Assertion",
+        );
         x.empty("statusCode", &[("code", "completed")]);
         codes::concept(x, "value", Some(m), Some("CD"), None);
         x.close();

@@ -40,24 +40,47 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             Parsed::Ok(_) => continue,
         };
         let rid = s.next_id();
-        let kind = d.type_.as_ref().and_then(CodeableConcept::label).unwrap_or("");
-        let title = d.description.as_deref().or(d.content.first().and_then(|c| c.attachment.title.as_deref())).unwrap_or(kind);
+        let kind = d
+            .type_
+            .as_ref()
+            .and_then(CodeableConcept::label)
+            .unwrap_or("");
+        let title = d
+            .description
+            .as_deref()
+            .or(d
+                .content
+                .first()
+                .and_then(|c| c.attachment.title.as_deref()))
+            .unwrap_or(kind);
         let author = d
             .author
             .iter()
             .map(|a| match ix.get(a.target()) {
                 Some(Resource::Organization(o)) => o.name.clone().unwrap_or_default(),
-                Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name).map(crate::header::display_name).unwrap_or_default(),
+                Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name)
+                    .map(crate::header::display_name)
+                    .unwrap_or_default(),
                 Some(other) => describe::resource(ix, other),
                 None => a.display.clone().unwrap_or_default(),
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let fmt = d.content.first().and_then(|c| c.attachment.content_type.as_deref()).unwrap_or("");
+        let fmt = d
+            .content
+            .first()
+            .and_then(|c| c.attachment.content_type.as_deref())
+            .unwrap_or("");
         let when = d.created.as_deref().or(d.indexed.as_deref());
         s.row(
             &rid,
-            &[cell(dates::display(when)), cell_id(format!("{rid}-name"), title), cell(kind), cell(author), cell(fmt)],
+            &[
+                cell(dates::display(when)),
+                cell_id(format!("{rid}-name"), title),
+                cell(kind),
+                cell(author),
+                cell(fmt),
+            ],
         );
         let key = entry.key(n);
         let label = entry.label();
@@ -66,7 +89,13 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         let x = s.entry();
         x.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
         id(x, cx, &key);
-        codes::concept(x, "code", d.type_.as_ref(), None, Some(&format!("#{rid}-name")));
+        codes::concept(
+            x,
+            "code",
+            d.type_.as_ref(),
+            None,
+            Some(&format!("#{rid}-name")),
+        );
         text_ref(x, &rid);
         x.empty("statusCode", &[("code", "completed")]);
         match t {
@@ -74,7 +103,10 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             None => x.empty("effectiveTime", &[("nullFlavor", "UNK")]),
         }
         x.open("reference", &[("typeCode", "REFR")]);
-        x.open("externalDocument", &[("classCode", "DOC"), ("moodCode", "EVN")]);
+        x.open(
+            "externalDocument",
+            &[("classCode", "DOC"), ("moodCode", "EVN")],
+        );
         id(x, cx, &format!("{key}/document"));
         codes::concept(x, "code", d.type_.as_ref(), None, None);
         x.close();

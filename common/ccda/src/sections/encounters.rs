@@ -25,7 +25,13 @@ static SPEC: Spec = Spec {
     prefix: "enc",
 };
 
-const COLS: &[&str] = &["Date", "Consultation", "Clinician", "Location", "Recorded in this consultation"];
+const COLS: &[&str] = &[
+    "Date",
+    "Consultation",
+    "Clinician",
+    "Location",
+    "Recorded in this consultation",
+];
 /// Bound on list nesting, against cyclic List references.
 const MAX_DEPTH: usize = 4;
 
@@ -36,10 +42,19 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     s.table(None, COLS);
     for it in its {
         match it {
-            Item::Ok { entry, res: Resource::Encounter(e), n } => {
+            Item::Ok {
+                entry,
+                res: Resource::Encounter(e),
+                n,
+            } => {
                 let rid = s.next_id();
                 let reference = format!("Encounter/{}", entry.id.as_deref().unwrap_or(""));
-                let kind = e.type_.first().and_then(CodeableConcept::label).unwrap_or("Consultation").to_string();
+                let kind = e
+                    .type_
+                    .first()
+                    .and_then(CodeableConcept::label)
+                    .unwrap_or("Consultation")
+                    .to_string();
                 let mut content = String::new();
                 let mut heading = kind.clone();
                 if let Some((li, l)) = ix.consultation_for(&reference) {
@@ -63,19 +78,31 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 let label = entry.label();
                 let mut w = Vec::new();
                 let low = ts(start, &label, &mut w);
-                let high = ts(e.period.as_ref().and_then(|p| p.end.as_deref()), &label, &mut w);
+                let high = ts(
+                    e.period.as_ref().and_then(|p| p.end.as_deref()),
+                    &label,
+                    &mut w,
+                );
                 let x = s.entry();
                 x.open("encounter", &[("classCode", "ENC"), ("moodCode", "EVN")]);
                 template(x, "2.16.840.1.113883.10.20.22.4.49", "2015-08-01");
                 id(x, cx, &key);
-                codes::concept(x, "code", e.type_.first(), None, Some(&format!("#{rid}-name")));
+                codes::concept(
+                    x,
+                    "code",
+                    e.type_.first(),
+                    None,
+                    Some(&format!("#{rid}-name")),
+                );
                 text_ref(x, &rid);
                 super::ivl(x, "effectiveTime", false, low.as_deref(), high.as_deref());
                 x.close();
                 s.end_entry();
                 s.warnings.extend(w);
             }
-            Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not an Encounter", entry.label())),
+            Item::Ok { entry, .. } => {
+                s.unreadable_row(format!("{}: not an Encounter", entry.label()))
+            }
             Item::Bad(w) => s.unreadable_row(w),
         }
     }
@@ -92,9 +119,14 @@ fn walk(ix: &Index, li: usize, l: &List, depth: usize, out: &mut String) {
         let target = e.item.target();
         match target.map(|t| ix.resolve(t, Some(li))) {
             Some(Resolved::Found(entry, Resource::List(sub))) => {
-                let Some(sub_i) = ix.entries.iter().position(|x| std::ptr::eq(x, entry)) else { continue };
+                let Some(sub_i) = ix.entries.iter().position(|x| std::ptr::eq(x, entry)) else {
+                    continue;
+                };
                 let is_topic = crate::index::is_list_code(sub, list_code::TOPIC);
-                let title = sub.title.as_deref().unwrap_or(if is_topic { "" } else { "Item" });
+                let title = sub
+                    .title
+                    .as_deref()
+                    .unwrap_or(if is_topic { "" } else { "Item" });
                 if is_topic {
                     if !title.is_empty() {
                         out.push_str(&format!("Topic: {title}\n"));
@@ -103,7 +135,10 @@ fn walk(ix: &Index, li: usize, l: &List, depth: usize, out: &mut String) {
                 } else {
                     let mut inner = String::new();
                     walk(ix, sub_i, sub, depth + 1, &mut inner);
-                    out.push_str(&format!("{title}: {}\n", inner.trim_end().replace('\n', "; ")));
+                    out.push_str(&format!(
+                        "{title}: {}\n",
+                        inner.trim_end().replace('\n', "; ")
+                    ));
                 }
             }
             _ => {
@@ -119,16 +154,28 @@ fn clinician(ix: &Index, e: &Encounter) -> String {
     let pprf = e
         .participant
         .iter()
-        .find(|p| p.type_.iter().any(|t| t.coding.iter().any(|c| c.code.as_deref() == Some("PPRF"))))
+        .find(|p| {
+            p.type_
+                .iter()
+                .any(|t| t.coding.iter().any(|c| c.code.as_deref() == Some("PPRF")))
+        })
         .or(e.participant.first());
-    match ix.get(pprf.and_then(|p| p.individual.as_ref()).and_then(|r| r.target())) {
+    match ix.get(
+        pprf.and_then(|p| p.individual.as_ref())
+            .and_then(|r| r.target()),
+    ) {
         Some(Resource::Practitioner(p)) => best_name(&p.name).map(display_name).unwrap_or_default(),
         _ => String::new(),
     }
 }
 
 fn location(ix: &Index, e: &Encounter) -> String {
-    match ix.get(e.location.first().and_then(|l| l.location.as_ref()).and_then(|r| r.target())) {
+    match ix.get(
+        e.location
+            .first()
+            .and_then(|l| l.location.as_ref())
+            .and_then(|r| r.target()),
+    ) {
         Some(Resource::Location(l)) => l.name.clone().unwrap_or_default(),
         _ => String::new(),
     }

@@ -24,7 +24,15 @@ static SPEC: Spec = Spec {
     prefix: "imm",
 };
 
-const COLS: &[&str] = &["Vaccine", "Date", "Status", "Dose / route / site", "Batch", "Recorded", "Notes"];
+const COLS: &[&str] = &[
+    "Vaccine",
+    "Date",
+    "Status",
+    "Dose / route / site",
+    "Batch",
+    "Recorded",
+    "Notes",
+];
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::IMMUNISATIONS).collect();
@@ -33,20 +41,36 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     s.table(None, COLS);
     for it in its {
         match it {
-            Item::Ok { entry, res: Resource::Immunization(im), n } => {
+            Item::Ok {
+                entry,
+                res: Resource::Immunization(im),
+                n,
+            } => {
                 let rid = s.next_id();
                 let code = vaccine(im);
-                let given = if im.not_given == Some(true) { "Not given" } else { "Given" };
+                let given = if im.not_given == Some(true) {
+                    "Not given"
+                } else {
+                    "Given"
+                };
                 let drs = [
                     im.dose_quantity.as_ref().map(describe::quantity),
-                    im.route.as_ref().and_then(CodeableConcept::label).map(str::to_string),
-                    im.site.as_ref().and_then(CodeableConcept::label).map(str::to_string),
+                    im.route
+                        .as_ref()
+                        .and_then(CodeableConcept::label)
+                        .map(str::to_string),
+                    im.site
+                        .as_ref()
+                        .and_then(CodeableConcept::label)
+                        .map(str::to_string),
                 ]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(", ");
-                let recorded = im.ext("DateRecorded-1").and_then(|e| e.value_date_time.as_deref());
+                let recorded = im
+                    .ext("DateRecorded-1")
+                    .and_then(|e| e.value_date_time.as_deref());
                 s.row(
                     &rid,
                     &[
@@ -67,7 +91,9 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 s.end_entry();
                 s.warnings.extend(w);
             }
-            Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not an Immunization", entry.label())),
+            Item::Ok { entry, .. } => {
+                s.unreadable_row(format!("{}: not an Immunization", entry.label()))
+            }
             Item::Bad(w) => s.unreadable_row(w),
         }
     }
@@ -77,22 +103,52 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 
 /// The vaccine code, or the VaccinationProcedure coding when the vaccine code is a null flavour.
 fn vaccine(im: &Immunization) -> Option<&CodeableConcept> {
-    let usable = |cc: &&CodeableConcept| cc.coding.iter().any(|c| !c.system.as_deref().unwrap_or("").contains("NullFlavor"));
+    let usable = |cc: &&CodeableConcept| {
+        cc.coding
+            .iter()
+            .any(|c| !c.system.as_deref().unwrap_or("").contains("NullFlavor"))
+    };
     im.vaccine_code
         .as_ref()
         .filter(usable)
-        .or_else(|| im.ext("VaccinationProcedure-1").and_then(|e| e.value_codeable_concept.as_ref()))
+        .or_else(|| {
+            im.ext("VaccinationProcedure-1")
+                .and_then(|e| e.value_codeable_concept.as_ref())
+        })
         .or(im.vaccine_code.as_ref())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn entry_xml(x: &mut Xml, cx: &Context, key: &str, rid: &str, im: &Immunization, code: Option<&CodeableConcept>, label: &str, w: &mut Vec<String>) {
-    let neg = if im.not_given == Some(true) { "true" } else { "false" };
-    x.open("substanceAdministration", &[("classCode", "SBADM"), ("moodCode", "EVN"), ("negationInd", neg)]);
+fn entry_xml(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    rid: &str,
+    im: &Immunization,
+    code: Option<&CodeableConcept>,
+    label: &str,
+    w: &mut Vec<String>,
+) {
+    let neg = if im.not_given == Some(true) {
+        "true"
+    } else {
+        "false"
+    };
+    x.open(
+        "substanceAdministration",
+        &[
+            ("classCode", "SBADM"),
+            ("moodCode", "EVN"),
+            ("negationInd", neg),
+        ],
+    );
     template(x, "2.16.840.1.113883.10.20.22.4.52", "2015-08-01");
     id(x, cx, key);
     text_ref(x, rid);
-    x.empty("statusCode", &[("code", codes::act_status(im.status.as_deref()))]);
+    x.empty(
+        "statusCode",
+        &[("code", codes::act_status(im.status.as_deref()))],
+    );
     match ts(im.date.as_deref(), label, w) {
         Some(t) => x.empty("effectiveTime", &[("value", &t)]),
         None => x.empty("effectiveTime", &[("nullFlavor", "UNK")]),

@@ -31,10 +31,28 @@ static SPEC: Spec = Spec {
     prefix: "med",
 };
 
-const ACTIVE_COLS: &[&str] =
-    &["Medication", "Dosage instructions", "Quantity", "Type", "Start date", "Last issued", "Repeats issued / allowed", "Prescriber", "Notes"];
-const PAST_COLS: &[&str] =
-    &["Medication", "Dosage instructions", "Quantity", "Type", "Start date", "End date", "Status", "Last issued", "Notes"];
+const ACTIVE_COLS: &[&str] = &[
+    "Medication",
+    "Dosage instructions",
+    "Quantity",
+    "Type",
+    "Start date",
+    "Last issued",
+    "Repeats issued / allowed",
+    "Prescriber",
+    "Notes",
+];
+const PAST_COLS: &[&str] = &[
+    "Medication",
+    "Dosage instructions",
+    "Quantity",
+    "Type",
+    "Start date",
+    "End date",
+    "Status",
+    "Last issued",
+    "Notes",
+];
 
 /// A statement with its authorisation and issues.
 struct Med<'a> {
@@ -57,21 +75,36 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             && r.intent.as_deref() == Some("order")
         {
             for b in r.based_on.iter().filter_map(|b| b.target()) {
-                issues.entry(b.to_string()).or_default().push((e.id.as_deref().unwrap_or(""), r));
+                issues
+                    .entry(b.to_string())
+                    .or_default()
+                    .push((e.id.as_deref().unwrap_or(""), r));
             }
         }
     }
 
     let (past, active): (Vec<_>, Vec<_>) = all.into_iter().partition(|it| match it {
-        Item::Ok { res: Resource::MedicationStatement(ms), .. } => ms.status.as_deref() != Some("active"),
+        Item::Ok {
+            res: Resource::MedicationStatement(ms),
+            ..
+        } => ms.status.as_deref() != Some("active"),
         _ => false,
     });
-    for (caption, cols, group) in [("Active Medications", ACTIVE_COLS, active), ("Past Medications", PAST_COLS, past)] {
+    for (caption, cols, group) in [
+        ("Active Medications", ACTIVE_COLS, active),
+        ("Past Medications", PAST_COLS, past),
+    ] {
         s.table(Some(caption), cols);
         for it in group {
             match it {
-                Item::Ok { entry, res: Resource::MedicationStatement(ms), n } => one(ix, &mut s, cx, &issues, entry, n, ms),
-                Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not a MedicationStatement", entry.label())),
+                Item::Ok {
+                    entry,
+                    res: Resource::MedicationStatement(ms),
+                    n,
+                } => one(ix, &mut s, cx, &issues, entry, n, ms),
+                Item::Ok { entry, .. } => {
+                    s.unreadable_row(format!("{}: not a MedicationStatement", entry.label()))
+                }
                 Item::Bad(w) => s.unreadable_row(w),
             }
         }
@@ -82,7 +115,15 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 
 type Issues<'a> = HashMap<String, Vec<(&'a str, &'a MedicationRequest)>>;
 
-fn one(ix: &Index, s: &mut Section, cx: &Context, issues: &Issues<'_>, entry: &crate::index::Entry, n: usize, ms: &MedicationStatement) {
+fn one(
+    ix: &Index,
+    s: &mut Section,
+    cx: &Context,
+    issues: &Issues<'_>,
+    entry: &crate::index::Entry,
+    n: usize,
+    ms: &MedicationStatement,
+) {
     let label = entry.label();
     let plan_ref = ms.based_on.first().and_then(|b| b.target());
     let plan = match ix.get(plan_ref) {
@@ -90,17 +131,32 @@ fn one(ix: &Index, s: &mut Section, cx: &Context, issues: &Issues<'_>, entry: &c
         _ => None,
     };
     if plan.is_none() {
-        s.warnings.push(format!("{label}: authorising MedicationRequest not found; shown without prescription details"));
+        s.warnings.push(format!(
+            "{label}: authorising MedicationRequest not found; shown without prescription details"
+        ));
     }
     let med_ref = ms.medication_reference.as_ref().and_then(|r| r.target());
     let name = describe::medication_name(ix, med_ref, ms.medication_codeable_concept.as_ref());
     if name.is_none() {
-        s.warnings.push(format!("{label}: medication not identified"));
+        s.warnings
+            .push(format!("{label}: medication not identified"));
     }
-    let plan_key = plan_ref.and_then(|r| r.rsplit('/').next()).map(|id| format!("MedicationRequest/{id}"));
-    let mut is: Vec<(&str, &MedicationRequest)> = plan_key.as_deref().and_then(|k| issues.get(k)).cloned().unwrap_or_default();
+    let plan_key = plan_ref
+        .and_then(|r| r.rsplit('/').next())
+        .map(|id| format!("MedicationRequest/{id}"));
+    let mut is: Vec<(&str, &MedicationRequest)> = plan_key
+        .as_deref()
+        .and_then(|k| issues.get(k))
+        .cloned()
+        .unwrap_or_default();
     is.dedup_by_key(|(id, _)| *id);
-    let med = Med { ms, plan, plan_ref, issues: is, name };
+    let med = Med {
+        ms,
+        plan,
+        plan_ref,
+        issues: is,
+        name,
+    };
     let rid = s.next_id();
     row(s, &rid, &med);
     let key = entry.key(n);
@@ -117,26 +173,46 @@ fn one(ix: &Index, s: &mut Section, cx: &Context, issues: &Issues<'_>, entry: &c
 
 fn coding_display<'a>(r: &'a MedicationRequest, ext: &str) -> Option<&'a str> {
     let cc = r.ext(ext)?.value_codeable_concept.as_ref()?;
-    cc.coding.first().and_then(|c| c.display.as_deref()).or(cc.text.as_deref())
+    cc.coding
+        .first()
+        .and_then(|c| c.display.as_deref())
+        .or(cc.text.as_deref())
 }
 
 fn repeats(plan: &MedicationRequest) -> (Option<u64>, Option<u64>, Option<&str>) {
     let e = plan.ext("MedicationRepeatInformation-1");
-    let allowed = e.and_then(|e| e.ext("numberOfRepeatPrescriptionsAllowed")).and_then(|e| e.value_positive_int.or(e.value_unsigned_int));
-    let issued = e.and_then(|e| e.ext("numberOfRepeatPrescriptionsIssued")).and_then(|e| e.value_unsigned_int.or(e.value_positive_int));
-    let expiry = e.and_then(|e| e.ext("authorisationExpiryDate")).and_then(|e| e.value_date_time.as_deref().or(e.value_date.as_deref()));
+    let allowed = e
+        .and_then(|e| e.ext("numberOfRepeatPrescriptionsAllowed"))
+        .and_then(|e| e.value_positive_int.or(e.value_unsigned_int));
+    let issued = e
+        .and_then(|e| e.ext("numberOfRepeatPrescriptionsIssued"))
+        .and_then(|e| e.value_unsigned_int.or(e.value_positive_int));
+    let expiry = e
+        .and_then(|e| e.ext("authorisationExpiryDate"))
+        .and_then(|e| e.value_date_time.as_deref().or(e.value_date.as_deref()));
     (allowed, issued, expiry)
 }
 
 /// `28 tablet`, from the quantity or the quantity-text extension.
 fn quantity(r: &MedicationRequest) -> String {
-    let Some(d) = &r.dispense_request else { return String::new() };
+    let Some(d) = &r.dispense_request else {
+        return String::new();
+    };
     let text = d
         .ext("MedicationQuantityText-1")
-        .or_else(|| d.quantity.as_ref().and_then(|q| q.ext("MedicationQuantityText-1")))
+        .or_else(|| {
+            d.quantity
+                .as_ref()
+                .and_then(|q| q.ext("MedicationQuantityText-1"))
+        })
         .and_then(|e| e.value_string.as_deref());
     match (&d.quantity, text) {
-        (Some(q), Some(t)) if q.unit.is_none() => format!("{} {t}", q.value.as_ref().map(|v| v.to_string()).unwrap_or_default()).trim().to_string(),
+        (Some(q), Some(t)) if q.unit.is_none() => format!(
+            "{} {t}",
+            q.value.as_ref().map(|v| v.to_string()).unwrap_or_default()
+        )
+        .trim()
+        .to_string(),
         (Some(q), _) => describe::quantity(q),
         (None, Some(t)) => t.to_string(),
         (None, None) => String::new(),
@@ -148,27 +224,46 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
     let dosage = ms
         .dosage
         .iter()
-        .map(|d| match (d.text.as_deref(), d.patient_instruction.as_deref()) {
-            (Some(t), Some(p)) => format!("{t}\nPatient instructions: {p}"),
-            (Some(t), None) => t.to_string(),
-            (None, Some(p)) => format!("Patient instructions: {p}"),
-            (None, None) => String::new(),
-        })
+        .map(
+            |d| match (d.text.as_deref(), d.patient_instruction.as_deref()) {
+                (Some(t), Some(p)) => format!("{t}\nPatient instructions: {p}"),
+                (Some(t), None) => t.to_string(),
+                (None, Some(p)) => format!("Patient instructions: {p}"),
+                (None, None) => String::new(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n");
     let last_issue = ms
         .ext("MedicationStatementLastIssueDate-1")
         .and_then(|e| e.value_date_time.as_deref())
         .or_else(|| m.issues.last().and_then(|(_, r)| r.authored_on.as_deref()));
-    let qty = m.issues.last().map(|(_, r)| quantity(r)).filter(|q| !q.is_empty()).or_else(|| m.plan.map(quantity)).unwrap_or_default();
-    let kind = m.plan.and_then(|p| coding_display(p, "PrescriptionType-1")).unwrap_or("");
+    let qty = m
+        .issues
+        .last()
+        .map(|(_, r)| quantity(r))
+        .filter(|q| !q.is_empty())
+        .or_else(|| m.plan.map(quantity))
+        .unwrap_or_default();
+    let kind = m
+        .plan
+        .and_then(|p| coding_display(p, "PrescriptionType-1"))
+        .unwrap_or("");
     let agency = ms
         .ext("PrescribingAgency-1")
         .and_then(|e| e.value_codeable_concept.as_ref())
-        .and_then(|c| c.coding.first().and_then(|c| c.display.as_deref()).or(c.text.as_deref()))
+        .and_then(|c| {
+            c.coding
+                .first()
+                .and_then(|c| c.display.as_deref())
+                .or(c.text.as_deref())
+        })
         .unwrap_or("");
     let mut note_lines: Vec<String> = Vec::new();
-    for n in [notes(&ms.note), m.plan.map(|p| notes(&p.note)).unwrap_or_default()] {
+    for n in [
+        notes(&ms.note),
+        m.plan.map(|p| notes(&p.note)).unwrap_or_default(),
+    ] {
         for line in n.lines() {
             if !line.is_empty() && !note_lines.iter().any(|l| l.contains(line)) {
                 note_lines.push(line.to_string());
@@ -188,8 +283,15 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
         note_lines.push(format!("Issues in this record: {}", m.issues.len()));
     }
     let period = ms.effective_period.as_ref();
-    let start = dates::display(period.and_then(|p| p.start.as_deref()).or(ms.effective_date_time.as_deref()));
-    let name = m.name.clone().unwrap_or_else(|| "(medication not identified)".into());
+    let start = dates::display(
+        period
+            .and_then(|p| p.start.as_deref())
+            .or(ms.effective_date_time.as_deref()),
+    );
+    let name = m
+        .name
+        .clone()
+        .unwrap_or_else(|| "(medication not identified)".into());
     let sig = cell_id(format!("{rid}-sig"), dosage);
     if ms.status.as_deref() == Some("active") {
         let (allowed, issued, expiry) = m.plan.map(repeats).unwrap_or((None, None, None));
@@ -256,13 +358,28 @@ fn entry_xml(
     let ms = m.ms;
     let active = ms.status.as_deref() == Some("active");
     let period = ms.effective_period.as_ref();
-    let start = ts(period.and_then(|p| p.start.as_deref()).or(ms.effective_date_time.as_deref()), label, w);
+    let start = ts(
+        period
+            .and_then(|p| p.start.as_deref())
+            .or(ms.effective_date_time.as_deref()),
+        label,
+        w,
+    );
     let end = ts(period.and_then(|p| p.end.as_deref()), label, w);
-    x.open("substanceAdministration", &[("classCode", "SBADM"), ("moodCode", if active { "INT" } else { "EVN" })]);
+    x.open(
+        "substanceAdministration",
+        &[
+            ("classCode", "SBADM"),
+            ("moodCode", if active { "INT" } else { "EVN" }),
+        ],
+    );
     template(x, "2.16.840.1.113883.10.20.22.4.16", "2014-06-09");
     id(x, cx, key);
     text_ref(x, rid);
-    x.empty("statusCode", &[("code", codes::act_status(ms.status.as_deref()))]);
+    x.empty(
+        "statusCode",
+        &[("code", codes::act_status(ms.status.as_deref()))],
+    );
     super::ivl(x, "effectiveTime", true, start.as_deref(), end.as_deref());
     // GP Connect carries the dose only as free text (the sig below).
     x.empty("doseQuantity", &[("nullFlavor", "NI")]);
@@ -278,19 +395,62 @@ fn entry_xml(
         let (allowed, _, expiry) = repeats(plan);
         let low = ts(plan.authored_on.as_deref(), label, w);
         let high = ts(expiry, label, w);
-        supply(x, cx, &format!("{key}/plan/{}", m.plan_ref.unwrap_or("")), plan, low.as_deref(), high.as_deref(), allowed.map(|a| a + 1));
+        supply(
+            x,
+            cx,
+            &format!("{key}/plan/{}", m.plan_ref.unwrap_or("")),
+            plan,
+            low.as_deref(),
+            high.as_deref(),
+            allowed.map(|a| a + 1),
+        );
         for (iid, issue) in &m.issues {
-            let vp = issue.dispense_request.as_ref().and_then(|d| d.validity_period.as_ref());
-            let low = ts(issue.authored_on.as_deref().or(vp.and_then(|p| p.start.as_deref())), label, w);
+            let vp = issue
+                .dispense_request
+                .as_ref()
+                .and_then(|d| d.validity_period.as_ref());
+            let low = ts(
+                issue
+                    .authored_on
+                    .as_deref()
+                    .or(vp.and_then(|p| p.start.as_deref())),
+                label,
+                w,
+            );
             let high = ts(vp.and_then(|p| p.end.as_deref()), label, w);
-            supply(x, cx, &format!("{key}/issue/{iid}"), issue, low.as_deref(), high.as_deref(), None);
+            supply(
+                x,
+                cx,
+                &format!("{key}/issue/{iid}"),
+                issue,
+                low.as_deref(),
+                high.as_deref(),
+                None,
+            );
         }
     }
-    if ms.dosage.iter().any(|d| d.text.is_some() || d.patient_instruction.is_some()) {
+    if ms
+        .dosage
+        .iter()
+        .any(|d| d.text.is_some() || d.patient_instruction.is_some())
+    {
         x.open("entryRelationship", &[("typeCode", "COMP")]);
-        x.open("substanceAdministration", &[("classCode", "SBADM"), ("moodCode", "EVN")]);
-        x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.4.147")]);
-        codes::fixed(x, "code", "76662-6", LOINC, "LOINC", "Instructions Medication");
+        x.open(
+            "substanceAdministration",
+            &[("classCode", "SBADM"), ("moodCode", "EVN")],
+        );
+        x.empty(
+            "templateId",
+            &[("root", "2.16.840.1.113883.10.20.22.4.147")],
+        );
+        codes::fixed(
+            x,
+            "code",
+            "76662-6",
+            LOINC,
+            "LOINC",
+            "Instructions Medication",
+        );
         text_ref(x, &format!("{rid}-sig"));
         x.open("consumable", &[]);
         x.open("manufacturedProduct", &[]);
@@ -305,17 +465,33 @@ fn entry_xml(
 
 /// A Medication Supply Order (authorisation or one issue).
 #[allow(clippy::too_many_arguments)]
-fn supply(x: &mut Xml, cx: &Context, key: &str, r: &MedicationRequest, low: Option<&str>, high: Option<&str>, repeat: Option<u64>) {
+fn supply(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    r: &MedicationRequest,
+    low: Option<&str>,
+    high: Option<&str>,
+    repeat: Option<u64>,
+) {
     x.open("entryRelationship", &[("typeCode", "REFR")]);
     x.open("supply", &[("classCode", "SPLY"), ("moodCode", "INT")]);
     template(x, "2.16.840.1.113883.10.20.22.4.17", "2014-06-09");
     id(x, cx, key);
-    x.empty("statusCode", &[("code", codes::act_status(r.status.as_deref()))]);
+    x.empty(
+        "statusCode",
+        &[("code", codes::act_status(r.status.as_deref()))],
+    );
     super::ivl(x, "effectiveTime", true, low, high);
     if let Some(n) = repeat {
         x.empty("repeatNumber", &[("value", &n.to_string())]);
     }
-    if let Some(v) = r.dispense_request.as_ref().and_then(|d| d.quantity.as_ref()).and_then(|q| q.value.as_ref()) {
+    if let Some(v) = r
+        .dispense_request
+        .as_ref()
+        .and_then(|d| d.quantity.as_ref())
+        .and_then(|q| q.value.as_ref())
+    {
         x.empty("quantity", &[("value", &v.to_string())]);
     }
     x.close();

@@ -43,7 +43,14 @@ pub const OTHER_SECTION_TEMPLATE: &str = "2.25.335194278419899206810444367717809
 const OTHER_ENTRY_TEMPLATE: &str = "2.25.14723259231421627676143827231717728386";
 
 const VITAL_COLS: &[&str] = &["Measurement", "Value", "Date", "Comment"];
-const OTHER_COLS: &[&str] = &["Observation", "Value", "Reference range", "Interpretation", "Date", "Comment"];
+const OTHER_COLS: &[&str] = &[
+    "Observation",
+    "Value",
+    "Reference range",
+    "Interpretation",
+    "Date",
+    "Comment",
+];
 
 /// SNOMED code → (LOINC code, LOINC display).
 const VITAL_MAP: &[(&str, &str, &str)] = &[
@@ -55,8 +62,16 @@ const VITAL_MAP: &[(&str, &str, &str)] = &[
     ("86290005", "9279-1", "Respiratory rate"),
     ("276885007", "8310-5", "Body temperature"),
     ("386725007", "8310-5", "Body temperature"),
-    ("103228002", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-    ("431314004", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+    (
+        "103228002",
+        "59408-5",
+        "Oxygen saturation in Arterial blood by Pulse oximetry",
+    ),
+    (
+        "431314004",
+        "59408-5",
+        "Oxygen saturation in Arterial blood by Pulse oximetry",
+    ),
     ("72313002", "8480-6", "Systolic blood pressure"),
     ("271649006", "8480-6", "Systolic blood pressure"),
     ("163030003", "8480-6", "Systolic blood pressure"),
@@ -65,16 +80,28 @@ const VITAL_MAP: &[(&str, &str, &str)] = &[
     ("163031004", "8462-4", "Diastolic blood pressure"),
 ];
 
+/// The GP's code, the LOINC (code, display) it maps to, and the value.
+type Vital<'a> = (
+    &'a CodeableConcept,
+    (&'static str, &'static str),
+    &'a Quantity,
+);
+
 fn vital_of(cc: Option<&CodeableConcept>) -> Option<(&'static str, &'static str)> {
     let cc = cc?;
     cc.coding
         .iter()
         .filter(|c| c.system.as_deref() == Some(codes::SNOMED_URI))
-        .find_map(|c| VITAL_MAP.iter().find(|(s, _, _)| Some(*s) == c.code.as_deref()).map(|(_, l, d)| (*l, *d)))
+        .find_map(|c| {
+            VITAL_MAP
+                .iter()
+                .find(|(s, _, _)| Some(*s) == c.code.as_deref())
+                .map(|(_, l, d)| (*l, *d))
+        })
 }
 
 /// `(code, quantity)` pairs if `o` is a recognised vital sign with numeric values.
-fn vitals(o: &Observation) -> Option<Vec<(&CodeableConcept, (&'static str, &'static str), &Quantity)>> {
+fn vitals(o: &Observation) -> Option<Vec<Vital<'_>>> {
     if let (Some(q), Some(v)) = (o.value_quantity.as_ref(), vital_of(o.code.as_ref())) {
         let code = o.code.as_ref()?;
         return pq_ok(q).then(|| vec![(code, v, q)]);
@@ -84,7 +111,9 @@ fn vitals(o: &Observation) -> Option<Vec<(&CodeableConcept, (&'static str, &'sta
     }
     let mut out = Vec::new();
     for c in &o.component {
-        let (Some(code), Some(q)) = (c.code.as_ref(), c.value_quantity.as_ref()) else { return None };
+        let (Some(code), Some(q)) = (c.code.as_ref(), c.value_quantity.as_ref()) else {
+            return None;
+        };
         let v = vital_of(Some(code))?;
         if !pq_ok(q) {
             return None;
@@ -95,13 +124,19 @@ fn vitals(o: &Observation) -> Option<Vec<(&CodeableConcept, (&'static str, &'sta
 }
 
 fn unit_of(q: &Quantity) -> Option<&str> {
-    let u = if q.system.as_deref() == Some("http://unitsofmeasure.org") { q.code.as_deref().or(q.unit.as_deref()) } else { q.unit.as_deref().or(q.code.as_deref()) };
+    let u = if q.system.as_deref() == Some("http://unitsofmeasure.org") {
+        q.code.as_deref().or(q.unit.as_deref())
+    } else {
+        q.unit.as_deref().or(q.code.as_deref())
+    };
     u.map(str::trim).filter(|u| !u.is_empty())
 }
 
 /// A quantity that can be a PQ: a value, and a unit without whitespace.
 fn pq_ok(q: &Quantity) -> bool {
-    q.value.is_some() && q.comparator.is_none() && unit_of(q).is_none_or(|u| !u.contains(char::is_whitespace))
+    q.value.is_some()
+        && q.comparator.is_none()
+        && unit_of(q).is_none_or(|u| !u.contains(char::is_whitespace))
 }
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
@@ -109,16 +144,26 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let mut vs = Section::new(&VITALS, x.depth());
     let mut other = Section::new(&OTHER, x.depth());
     let its = super::gather(ix, &mut other, &lists, "Observation", "Uncategorised data");
-    vs.list_notes(lists.iter().map(|(_, l)| *l), "Uncategorised data (including vital signs)");
+    vs.list_notes(
+        lists.iter().map(|(_, l)| *l),
+        "Uncategorised data (including vital signs)",
+    );
     vs.table(None, VITAL_COLS);
     other.table(None, OTHER_COLS);
     for it in its {
         match it {
-            Item::Ok { entry, res: Resource::Observation(o), n } => {
+            Item::Ok {
+                entry,
+                res: Resource::Observation(o),
+                n,
+            } => {
                 let key = entry.key(n);
                 let label = entry.label();
                 let mut w = Vec::new();
-                let when = o.effective_date_time.as_deref().or_else(|| o.effective_period.as_ref().and_then(|p| p.start.as_deref()));
+                let when = o
+                    .effective_date_time
+                    .as_deref()
+                    .or_else(|| o.effective_period.as_ref().and_then(|p| p.start.as_deref()));
                 let t = ts(when, &label, &mut w);
                 if let Some(vals) = vitals(o) {
                     let rid = vs.next_id();
@@ -132,10 +177,21 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                         ],
                     );
                     let x = vs.entry();
-                    x.open("organizer", &[("classCode", "CLUSTER"), ("moodCode", "EVN")]);
+                    x.open(
+                        "organizer",
+                        &[("classCode", "CLUSTER"), ("moodCode", "EVN")],
+                    );
                     template(x, "2.16.840.1.113883.10.20.22.4.26", "2015-08-01");
                     id(x, cx, &key);
-                    x.open("code", &[("code", "46680005"), ("codeSystem", SNOMED), ("codeSystemName", "SNOMED CT"), ("displayName", "Vital signs")]);
+                    x.open(
+                        "code",
+                        &[
+                            ("code", "46680005"),
+                            ("codeSystem", SNOMED),
+                            ("codeSystemName", "SNOMED CT"),
+                            ("displayName", "Vital signs"),
+                        ],
+                    );
                     x.empty("translation", &[("code", "74728-7"), ("codeSystem", LOINC), ("codeSystemName", "LOINC"), ("displayName", "Vital signs, weight, height, head circumference, oximetry, BMI, and BSA panel")]);
                     x.close();
                     x.empty("statusCode", &[("code", "completed")]);
@@ -145,9 +201,24 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                         x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
                         template(x, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09");
                         id(x, cx, &format!("{key}/{i}"));
-                        x.open("code", &[("code", loinc), ("codeSystem", LOINC), ("codeSystemName", "LOINC"), ("displayName", disp)]);
-                        if let Some(c) = code.primary().filter(|c| c.system.as_deref() == Some(codes::SNOMED_URI)) {
-                            let mut a = vec![("code", c.code.as_deref().unwrap_or_default()), ("codeSystem", SNOMED), ("codeSystemName", "SNOMED CT")];
+                        x.open(
+                            "code",
+                            &[
+                                ("code", loinc),
+                                ("codeSystem", LOINC),
+                                ("codeSystemName", "LOINC"),
+                                ("displayName", disp),
+                            ],
+                        );
+                        if let Some(c) = code
+                            .primary()
+                            .filter(|c| c.system.as_deref() == Some(codes::SNOMED_URI))
+                        {
+                            let mut a = vec![
+                                ("code", c.code.as_deref().unwrap_or_default()),
+                                ("codeSystem", SNOMED),
+                                ("codeSystemName", "SNOMED CT"),
+                            ];
                             if let Some(d) = c.display.as_deref() {
                                 a.push(("displayName", d));
                             }
@@ -171,8 +242,19 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                         &[
                             cell_id(format!("{rid}-name"), describe::concept(o.code.as_ref())),
                             cell(describe::observation_value(o)),
-                            cell(o.reference_range.iter().map(super::results::range_text).collect::<Vec<_>>().join("\n")),
-                            cell(o.interpretation.as_ref().and_then(CodeableConcept::label).unwrap_or("")),
+                            cell(
+                                o.reference_range
+                                    .iter()
+                                    .map(super::results::range_text)
+                                    .collect::<Vec<_>>()
+                                    .join("\n"),
+                            ),
+                            cell(
+                                o.interpretation
+                                    .as_ref()
+                                    .and_then(CodeableConcept::label)
+                                    .unwrap_or(""),
+                            ),
                             cell(dates::display(when)),
                             cell(o.comment.clone().unwrap_or_default()),
                         ],
@@ -181,7 +263,13 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
                     template(x, OTHER_ENTRY_TEMPLATE, "");
                     id(x, cx, &key);
-                    codes::concept(x, "code", o.code.as_ref(), None, Some(&format!("#{rid}-name")));
+                    codes::concept(
+                        x,
+                        "code",
+                        o.code.as_ref(),
+                        None,
+                        Some(&format!("#{rid}-name")),
+                    );
                     text_ref(x, &rid);
                     x.empty("statusCode", &[("code", "completed")]);
                     effective(x, t.as_deref());
@@ -200,7 +288,9 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                     other.warnings.extend(w);
                 }
             }
-            Item::Ok { entry, .. } => other.unreadable_row(format!("{}: not an Observation", entry.label())),
+            Item::Ok { entry, .. } => {
+                other.unreadable_row(format!("{}: not an Observation", entry.label()))
+            }
             Item::Bad(w) => other.unreadable_row(w),
         }
     }
@@ -220,7 +310,14 @@ fn effective(x: &mut Xml, t: Option<&str>) {
 /// `<elem xsi:type="PQ" value unit/>` (unit `1` when none).
 fn pq(x: &mut Xml, elem: &str, q: &Quantity) {
     let v = q.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    x.empty(elem, &[("xsi:type", "PQ"), ("value", &v), ("unit", unit_of(q).unwrap_or("1"))]);
+    x.empty(
+        elem,
+        &[
+            ("xsi:type", "PQ"),
+            ("value", &v),
+            ("unit", unit_of(q).unwrap_or("1")),
+        ],
+    );
 }
 
 /// A bound inside IVL_PQ (no xsi:type).
@@ -240,9 +337,10 @@ pub fn value(x: &mut Xml, o: &Observation) -> bool {
         if q.value.is_some() && pq_ok(q) {
             pq(x, "value", q);
             return true;
-        } else if let (Some(c), true) =
-            (q.comparator.as_deref(), q.value.is_some() && unit_of(q).is_none_or(|u| !u.contains(char::is_whitespace)))
-        {
+        } else if let (Some(c), true) = (
+            q.comparator.as_deref(),
+            q.value.is_some() && unit_of(q).is_none_or(|u| !u.contains(char::is_whitespace)),
+        ) {
             x.open("value", &[("xsi:type", "IVL_PQ")]);
             match c {
                 "<" => bound(x, "high", q, Some("false")),
@@ -265,7 +363,13 @@ pub fn value(x: &mut Xml, o: &Observation) -> bool {
         return true;
     }
     if let Some(b) = o.value_boolean {
-        x.empty("value", &[("xsi:type", "BL"), ("value", if b { "true" } else { "false" })]);
+        x.empty(
+            "value",
+            &[
+                ("xsi:type", "BL"),
+                ("value", if b { "true" } else { "false" }),
+            ],
+        );
         return true;
     }
     false

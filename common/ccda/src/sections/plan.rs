@@ -26,13 +26,27 @@ const COLS: &[&str] = &["Due", "Item", "Status", "Recorded", "Notes"];
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::RECALLS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    let its = super::gather(ix, &mut s, &lists, "ProcedureRequest", "Recalls and diary entries");
+    let its = super::gather(
+        ix,
+        &mut s,
+        &lists,
+        "ProcedureRequest",
+        "Recalls and diary entries",
+    );
     s.table(None, COLS);
     for it in its {
         match it {
-            Item::Ok { entry, res: Resource::ProcedureRequest(p), n } => {
+            Item::Ok {
+                entry,
+                res: Resource::ProcedureRequest(p),
+                n,
+            } => {
                 let rid = s.next_id();
-                let due = p.occurrence_date_time.as_deref().or_else(|| p.occurrence_period.as_ref().and_then(|p| p.start.as_deref()));
+                let due = p.occurrence_date_time.as_deref().or_else(|| {
+                    p.occurrence_period
+                        .as_ref()
+                        .and_then(|p| p.start.as_deref())
+                });
                 s.row(
                     &rid,
                     &[
@@ -51,7 +65,13 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 x.open("act", &[("classCode", "ACT"), ("moodCode", "INT")]);
                 template(x, "2.16.840.1.113883.10.20.22.4.39", "2014-06-09");
                 id(x, cx, &key);
-                codes::concept(x, "code", p.code.as_ref(), None, Some(&format!("#{rid}-name")));
+                codes::concept(
+                    x,
+                    "code",
+                    p.code.as_ref(),
+                    None,
+                    Some(&format!("#{rid}-name")),
+                );
                 text_ref(x, &rid);
                 x.empty("statusCode", &[("code", "active")]);
                 match t {
@@ -62,7 +82,9 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 s.end_entry();
                 s.warnings.extend(w);
             }
-            Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not a ProcedureRequest", entry.label())),
+            Item::Ok { entry, .. } => {
+                s.unreadable_row(format!("{}: not a ProcedureRequest", entry.label()))
+            }
             Item::Bad(w) => s.unreadable_row(w),
         }
     }

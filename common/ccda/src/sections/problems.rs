@@ -24,28 +24,54 @@ static SPEC: Spec = Spec {
     prefix: "prb",
 };
 
-const COLS: &[&str] = &["Problem", "Significance", "Onset", "Ended", "Recorded", "Linked items", "Notes"];
+const COLS: &[&str] = &[
+    "Problem",
+    "Significance",
+    "Onset",
+    "Ended",
+    "Recorded",
+    "Linked items",
+    "Notes",
+];
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::PROBLEMS).collect();
     let mut s = Section::new(&SPEC, x.depth());
     let all = super::gather(ix, &mut s, &lists, "Condition", "Problems");
     let (inactive, active): (Vec<_>, Vec<_>) = all.into_iter().partition(|it| match it {
-        Item::Ok { res: Resource::Condition(c), .. } => is_inactive(c),
+        Item::Ok {
+            res: Resource::Condition(c),
+            ..
+        } => is_inactive(c),
         _ => false,
     });
-    for (caption, group, ended) in [("Active problems", active, false), ("Inactive problems", inactive, true)] {
+    for (caption, group, ended) in [
+        ("Active problems", active, false),
+        ("Inactive problems", inactive, true),
+    ] {
         s.table(Some(caption), COLS);
         for it in group {
             match it {
-                Item::Ok { entry, res: Resource::Condition(c), n } => {
+                Item::Ok {
+                    entry,
+                    res: Resource::Condition(c),
+                    n,
+                } => {
                     let rid = s.next_id();
                     let code = problem_code(ix, c);
                     let linked = linked(ix, c);
                     let sig = c
                         .ext("ProblemSignificance-1")
                         .and_then(|e| e.value_code.as_deref())
-                        .map(|v| if v == "major" { "Major" } else if v == "minor" { "Minor" } else { v })
+                        .map(|v| {
+                            if v == "major" {
+                                "Major"
+                            } else if v == "minor" {
+                                "Minor"
+                            } else {
+                                v
+                            }
+                        })
                         .unwrap_or("");
                     s.row(
                         &rid,
@@ -67,7 +93,9 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                     s.end_entry();
                     s.warnings.extend(w);
                 }
-                Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not a Condition", entry.label())),
+                Item::Ok { entry, .. } => {
+                    s.unreadable_row(format!("{}: not a Condition", entry.label()))
+                }
                 Item::Bad(w) => s.unreadable_row(w),
             }
         }
@@ -77,7 +105,10 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 }
 
 fn is_inactive(c: &Condition) -> bool {
-    matches!(c.clinical_status.as_deref(), Some("inactive" | "resolved" | "remission"))
+    matches!(
+        c.clinical_status.as_deref(),
+        Some("inactive" | "resolved" | "remission")
+    )
 }
 
 /// The Condition's code, or the code of the ActualProblem item it points to.
@@ -85,7 +116,10 @@ fn problem_code<'a>(ix: &'a Index, c: &'a Condition) -> Option<&'a CodeableConce
     if c.code.as_ref().is_some_and(|cc| cc.label().is_some()) {
         return c.code.as_ref();
     }
-    let actual = c.ext("ActualProblem-1").and_then(|e| e.value_reference.as_ref()).and_then(|r| r.target());
+    let actual = c
+        .ext("ActualProblem-1")
+        .and_then(|e| e.value_reference.as_ref())
+        .and_then(|r| r.target());
     match ix.get(actual) {
         Some(Resource::Observation(o)) => o.code.as_ref(),
         Some(Resource::Condition(c2)) => c2.code.as_ref(),
@@ -110,9 +144,17 @@ fn linked(ix: &Index, c: &Condition) -> String {
         }
     }
     for e in c.exts("RelatedProblemHeader-1") {
-        let kind = e.ext("type").and_then(|t| t.value_code.as_deref()).unwrap_or("related");
+        let kind = e
+            .ext("type")
+            .and_then(|t| t.value_code.as_deref())
+            .unwrap_or("related");
         let target = e.ext("target").and_then(|t| t.value_reference.as_ref());
-        let d = describe::reference(ix, target.and_then(|r| r.target()), target.and_then(|r| r.display.as_deref()), None);
+        let d = describe::reference(
+            ix,
+            target.and_then(|r| r.target()),
+            target.and_then(|r| r.display.as_deref()),
+            None,
+        );
         out.push(format!("{kind}: {d}"));
     }
     out.join("\n")
@@ -136,8 +178,18 @@ fn entry_xml(
     x.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.3", "2015-08-01");
     id(x, cx, &format!("{key}/concern"));
-    codes::fixed(x, "code", "CONC", codes::ACT_CLASS, "HL7ActClass", "Concern");
-    x.empty("statusCode", &[("code", if ended { "completed" } else { "active" })]);
+    codes::fixed(
+        x,
+        "code",
+        "CONC",
+        codes::ACT_CLASS,
+        "HL7ActClass",
+        "Concern",
+    );
+    x.empty(
+        "statusCode",
+        &[("code", if ended { "completed" } else { "active" })],
+    );
     x.open("effectiveTime", &[]);
     match asserted.as_deref().or(onset.as_deref()) {
         Some(t) => x.empty("low", &[("value", t)]),
@@ -154,12 +206,34 @@ fn entry_xml(
     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.4", "2015-08-01");
     id(x, cx, key);
-    x.open("code", &[("code", "55607006"), ("codeSystem", SNOMED), ("codeSystemName", "SNOMED CT"), ("displayName", "Problem")]);
-    x.empty("translation", &[("code", "75326-9"), ("codeSystem", LOINC), ("codeSystemName", "LOINC"), ("displayName", "Problem")]);
+    x.open(
+        "code",
+        &[
+            ("code", "55607006"),
+            ("codeSystem", SNOMED),
+            ("codeSystemName", "SNOMED CT"),
+            ("displayName", "Problem"),
+        ],
+    );
+    x.empty(
+        "translation",
+        &[
+            ("code", "75326-9"),
+            ("codeSystem", LOINC),
+            ("codeSystemName", "LOINC"),
+            ("displayName", "Problem"),
+        ],
+    );
     x.close();
     text_ref(x, rid);
     x.empty("statusCode", &[("code", "completed")]);
-    ivl(x, "effectiveTime", false, onset.as_deref(), abated.as_deref());
+    ivl(
+        x,
+        "effectiveTime",
+        false,
+        onset.as_deref(),
+        abated.as_deref(),
+    );
     codes::concept(x, "value", code, Some("CD"), Some(&format!("#{rid}-name")));
     x.close();
     x.close();

@@ -21,7 +21,14 @@ static SPEC: Spec = Spec {
     prefix: "ref",
 };
 
-const COLS: &[&str] = &["Date", "Reason / service", "Priority", "Status", "Referred to", "Details"];
+const COLS: &[&str] = &[
+    "Date",
+    "Reason / service",
+    "Priority",
+    "Status",
+    "Referred to",
+    "Details",
+];
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::OUTBOUND_REFERRALS).collect();
@@ -30,10 +37,19 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     s.table(None, COLS);
     for it in its {
         match it {
-            Item::Ok { entry, res: Resource::ReferralRequest(r), n } => {
+            Item::Ok {
+                entry,
+                res: Resource::ReferralRequest(r),
+                n,
+            } => {
                 let rid = s.next_id();
                 let code = reason(r);
-                let to: Vec<String> = r.recipient.iter().map(|rc| recipient(ix, rc)).filter(|s| !s.is_empty()).collect();
+                let to: Vec<String> = r
+                    .recipient
+                    .iter()
+                    .map(|rc| recipient(ix, rc))
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 let details = [r.description.clone().unwrap_or_default(), notes(&r.note)]
                     .into_iter()
                     .filter(|s| !s.is_empty())
@@ -43,7 +59,10 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                     &rid,
                     &[
                         cell(dates::display(r.authored_on.as_deref())),
-                        cell_id(format!("{rid}-name"), code.and_then(CodeableConcept::label).unwrap_or("Referral")),
+                        cell_id(
+                            format!("{rid}-name"),
+                            code.and_then(CodeableConcept::label).unwrap_or("Referral"),
+                        ),
                         cell(r.priority.clone().unwrap_or_default()),
                         cell(r.status.clone().unwrap_or_default()),
                         cell(to.join("\n")),
@@ -59,7 +78,10 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 id(x, cx, &key);
                 codes::concept(x, "code", code, None, Some(&format!("#{rid}-name")));
                 text_ref(x, &rid);
-                x.empty("statusCode", &[("code", codes::act_status(r.status.as_deref()))]);
+                x.empty(
+                    "statusCode",
+                    &[("code", codes::act_status(r.status.as_deref()))],
+                );
                 match t {
                     Some(t) => x.empty("effectiveTime", &[("value", &t)]),
                     None => x.empty("effectiveTime", &[("nullFlavor", "UNK")]),
@@ -68,7 +90,9 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 s.end_entry();
                 s.warnings.extend(w);
             }
-            Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not a ReferralRequest", entry.label())),
+            Item::Ok { entry, .. } => {
+                s.unreadable_row(format!("{}: not a ReferralRequest", entry.label()))
+            }
             Item::Bad(w) => s.unreadable_row(w),
         }
     }
@@ -77,12 +101,17 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
 }
 
 fn reason(r: &ReferralRequest) -> Option<&CodeableConcept> {
-    r.reason_code.first().or(r.service_requested.first()).or(r.specialty.as_ref())
+    r.reason_code
+        .first()
+        .or(r.service_requested.first())
+        .or(r.specialty.as_ref())
 }
 
 fn recipient(ix: &Index, r: &crate::fhir::Reference) -> String {
     match ix.get(r.target()) {
-        Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name).map(crate::header::display_name).unwrap_or_default(),
+        Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name)
+            .map(crate::header::display_name)
+            .unwrap_or_default(),
         Some(Resource::Organization(o)) => o.name.clone().unwrap_or_default(),
         Some(other) => describe::resource(ix, other),
         None => r.display.clone().unwrap_or_default(),

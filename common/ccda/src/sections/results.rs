@@ -24,19 +24,38 @@ static SPEC: Spec = Spec {
     prefix: "res",
 };
 
-const COLS: &[&str] = &["Test", "Result", "Reference range", "Interpretation", "Date", "Comment"];
+const COLS: &[&str] = &[
+    "Test",
+    "Result",
+    "Reference range",
+    "Interpretation",
+    "Date",
+    "Comment",
+];
 const FILING_COMMENT: &str = "37331000000100";
 const MAX_DEPTH: usize = 4;
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let lists: Vec<_> = ix.lists(list_code::INVESTIGATIONS).collect();
     let mut s = Section::new(&SPEC, x.depth());
-    let its = super::gather(ix, &mut s, &lists, "DiagnosticReport", "Investigations and results");
+    let its = super::gather(
+        ix,
+        &mut s,
+        &lists,
+        "DiagnosticReport",
+        "Investigations and results",
+    );
     s.table(None, COLS);
     for it in its {
         match it {
-            Item::Ok { entry, res: Resource::DiagnosticReport(d), n } => report_entry(ix, &mut s, cx, entry, n, d),
-            Item::Ok { entry, .. } => s.unreadable_row(format!("{}: not a DiagnosticReport", entry.label())),
+            Item::Ok {
+                entry,
+                res: Resource::DiagnosticReport(d),
+                n,
+            } => report_entry(ix, &mut s, cx, entry, n, d),
+            Item::Ok { entry, .. } => {
+                s.unreadable_row(format!("{}: not a DiagnosticReport", entry.label()))
+            }
             Item::Bad(w) => s.unreadable_row(w),
         }
     }
@@ -51,23 +70,43 @@ struct Leaf<'a> {
     group: Option<String>,
 }
 
-fn collect<'a>(ix: &'a Index, reference: &str, group: Option<String>, depth: usize, out: &mut Vec<Leaf<'a>>, comments: &mut Vec<String>, bad: &mut Vec<String>) {
+fn collect<'a>(
+    ix: &'a Index,
+    reference: &str,
+    group: Option<String>,
+    depth: usize,
+    out: &mut Vec<Leaf<'a>>,
+    comments: &mut Vec<String>,
+    bad: &mut Vec<String>,
+) {
     match ix.resolve(reference, None) {
         Resolved::Found(entry, Resource::Observation(o)) => {
             if out.iter().any(|l| std::ptr::eq(l.entry, entry)) {
                 return;
             }
-            let is_comment = o.code.as_ref().is_some_and(|c| c.coding.iter().any(|c| c.code.as_deref() == Some(FILING_COMMENT)));
+            let is_comment = o.code.as_ref().is_some_and(|c| {
+                c.coding
+                    .iter()
+                    .any(|c| c.code.as_deref() == Some(FILING_COMMENT))
+            });
             if is_comment {
                 if let Some(t) = o.comment.as_deref().or(o.value_string.as_deref()) {
                     comments.push(t.trim().to_string());
                 }
                 return;
             }
-            let members: Vec<&str> =
-                o.related.iter().filter(|r| r.type_.as_deref() != Some("derived-from")).filter_map(|r| r.target.target()).collect();
+            let members: Vec<&str> = o
+                .related
+                .iter()
+                .filter(|r| r.type_.as_deref() != Some("derived-from"))
+                .filter_map(|r| r.target.target())
+                .collect();
             if members.is_empty() || depth >= MAX_DEPTH {
-                out.push(Leaf { entry, obs: o, group });
+                out.push(Leaf {
+                    entry,
+                    obs: o,
+                    group,
+                });
             } else {
                 let name = describe::concept(o.code.as_ref());
                 if let Some(c) = o.comment.as_deref() {
@@ -78,13 +117,24 @@ fn collect<'a>(ix: &'a Index, reference: &str, group: Option<String>, depth: usi
                 }
             }
         }
-        Resolved::Found(entry, _) => bad.push(format!("{}: result is not an Observation", entry.label())),
+        Resolved::Found(entry, _) => {
+            bad.push(format!("{}: result is not an Observation", entry.label()))
+        }
         Resolved::Unreadable(entry, why) => bad.push(format!("{}: {why}", entry.label())),
-        Resolved::Missing => bad.push("DiagnosticReport result: referenced Observation not in bundle".into()),
+        Resolved::Missing => {
+            bad.push("DiagnosticReport result: referenced Observation not in bundle".into())
+        }
     }
 }
 
-fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usize, d: &DiagnosticReport) {
+fn report_entry(
+    ix: &Index,
+    s: &mut Section,
+    cx: &Context,
+    entry: &Entry,
+    n: usize,
+    d: &DiagnosticReport,
+) {
     let label = entry.label();
     let mut leaves = Vec::new();
     let mut comments = Vec::new();
@@ -96,13 +146,21 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
         .specimen
         .iter()
         .filter_map(|r| match ix.get(r.target()) {
-            Some(Resource::Specimen(sp)) => sp.type_.as_ref().and_then(CodeableConcept::label).map(str::to_string),
+            Some(Resource::Specimen(sp)) => sp
+                .type_
+                .as_ref()
+                .and_then(CodeableConcept::label)
+                .map(str::to_string),
             _ => None,
         })
         .collect();
     let rid = s.next_id();
     let when = d.issued.as_deref().or(d.effective_date_time.as_deref());
-    let mut head = format!("{} \u{2014} {}", describe::concept(d.code.as_ref()), dates::display(when));
+    let mut head = format!(
+        "{} \u{2014} {}",
+        describe::concept(d.code.as_ref()),
+        dates::display(when)
+    );
     if !specimens.is_empty() {
         head.push_str(&format!("\nSpecimen: {}", specimens.join(", ")));
     }
@@ -117,7 +175,8 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
     }
     let cols = COLS.len().to_string();
     s.nar.open("tr", &[("ID", &rid)]);
-    s.nar.open_inline("td", &[("colspan", &cols), ("styleCode", "Bold")]);
+    s.nar
+        .open_inline("td", &[("colspan", &cols), ("styleCode", "Bold")]);
     s.nar.text(&head, true);
     s.nar.close();
     s.nar.close();
@@ -134,8 +193,19 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
             &[
                 cell_id(format!("{oid}-name"), name),
                 cell(describe::observation_value(o)),
-                cell(o.reference_range.iter().map(range_text).collect::<Vec<_>>().join("\n")),
-                cell(o.interpretation.as_ref().and_then(CodeableConcept::label).unwrap_or("")),
+                cell(
+                    o.reference_range
+                        .iter()
+                        .map(range_text)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                cell(
+                    o.interpretation
+                        .as_ref()
+                        .and_then(CodeableConcept::label)
+                        .unwrap_or(""),
+                ),
                 cell(dates::display(o.effective_date_time.as_deref().or(when))),
                 cell(o.comment.clone().unwrap_or_default()),
             ],
@@ -149,11 +219,24 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
     let key = entry.key(n);
     let report_ts = ts(when, &label, &mut w);
     let x = s.entry();
-    x.open("organizer", &[("classCode", "BATTERY"), ("moodCode", "EVN")]);
+    x.open(
+        "organizer",
+        &[("classCode", "BATTERY"), ("moodCode", "EVN")],
+    );
     template(x, "2.16.840.1.113883.10.20.22.4.1", "2015-08-01");
     id(x, cx, &key);
     codes::concept(x, "code", d.code.as_ref(), None, None);
-    x.empty("statusCode", &[("code", if d.status.as_deref() == Some("final") || d.status.is_none() { "completed" } else { "active" })]);
+    x.empty(
+        "statusCode",
+        &[(
+            "code",
+            if d.status.as_deref() == Some("final") || d.status.is_none() {
+                "completed"
+            } else {
+                "active"
+            },
+        )],
+    );
     if let Some(t) = &report_ts {
         x.open("effectiveTime", &[]);
         x.empty("low", &[("value", t)]);
@@ -162,12 +245,30 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
     }
     if leaves.is_empty() {
         x.open("component", &[]);
-        observation(x, cx, &format!("{key}/empty"), &rid, None, report_ts.as_deref(), &label, &mut w);
+        observation(
+            x,
+            cx,
+            &format!("{key}/empty"),
+            &rid,
+            None,
+            report_ts.as_deref(),
+            &label,
+            &mut w,
+        );
         x.close();
     }
     for (leaf, oid) in leaves.iter().zip(rows.iter()) {
         x.open("component", &[]);
-        observation(x, cx, &leaf.entry.key(0), oid, Some(leaf.obs), report_ts.as_deref(), &label, &mut w);
+        observation(
+            x,
+            cx,
+            &leaf.entry.key(0),
+            oid,
+            Some(leaf.obs),
+            report_ts.as_deref(),
+            &label,
+            &mut w,
+        );
         x.close();
     }
     x.close();
@@ -177,15 +278,38 @@ fn report_entry(ix: &Index, s: &mut Section, cx: &Context, entry: &Entry, n: usi
 
 /// A Result Observation; `None` writes a placeholder for a report without results.
 #[allow(clippy::too_many_arguments)]
-fn observation(x: &mut Xml, cx: &Context, key: &str, rid: &str, o: Option<&Observation>, fallback_ts: Option<&str>, label: &str, w: &mut Vec<String>) {
+fn observation(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    rid: &str,
+    o: Option<&Observation>,
+    fallback_ts: Option<&str>,
+    label: &str,
+    w: &mut Vec<String>,
+) {
     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.2", "2015-08-01");
     id(x, cx, key);
     let name_ref = format!("#{rid}-name");
-    codes::concept(x, "code", o.and_then(|o| o.code.as_ref()), None, o.map(|_| name_ref.as_str()));
+    codes::concept(
+        x,
+        "code",
+        o.and_then(|o| o.code.as_ref()),
+        None,
+        o.map(|_| name_ref.as_str()),
+    );
     text_ref(x, rid);
     x.empty("statusCode", &[("code", "completed")]);
-    let t = o.and_then(|o| ts(o.effective_date_time.as_deref().or(o.issued.as_deref()), label, w)).or(fallback_ts.map(str::to_string));
+    let t = o
+        .and_then(|o| {
+            ts(
+                o.effective_date_time.as_deref().or(o.issued.as_deref()),
+                label,
+                w,
+            )
+        })
+        .or(fallback_ts.map(str::to_string));
     match t {
         Some(t) => x.empty("effectiveTime", &[("value", &t)]),
         None => x.empty("effectiveTime", &[("nullFlavor", "UNK")]),
@@ -212,7 +336,11 @@ pub fn range_text(r: &crate::fhir::ReferenceRange) -> String {
         return t.to_string();
     }
     match (&r.low, &r.high) {
-        (Some(l), Some(h)) => format!("{} \u{2013} {}", describe::quantity(l), describe::quantity(h)),
+        (Some(l), Some(h)) => format!(
+            "{} \u{2013} {}",
+            describe::quantity(l),
+            describe::quantity(h)
+        ),
         (Some(l), None) => format!("\u{2265} {}", describe::quantity(l)),
         (None, Some(h)) => format!("\u{2264} {}", describe::quantity(h)),
         (None, None) => String::new(),

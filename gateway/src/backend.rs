@@ -46,6 +46,9 @@ pub enum Documents {
 }
 
 /// ITI-39 result for one requested uniqueId.
+// One value per requested document, built once and rendered at once: boxing the large
+// variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Retrieved {
     Found {

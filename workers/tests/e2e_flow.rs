@@ -73,7 +73,9 @@ async fn iti55_iti38_iti39_returns_valid_ccda_for_several_patients() {
         PATIENTS.len() as u64,
         "one GP Connect call per patient"
     );
-    let args: Vec<&str> = files.iter().filter_map(|p| p.to_str()).collect();
+    // The one US-realm rule documented in docs/ccda-conformance.md (realmCode is GB, not US).
+    let mut args = vec!["--ignore", "a-1198-16791"];
+    args.extend(files.iter().filter_map(|p| p.to_str()));
     assert!(
         validate("validate-ccda", &args),
         "documents pass validate-ccda"

@@ -1,0 +1,258 @@
+//! `xhuma-loadtest`: load for a running Xhuma stack (see `loadtest/README.md`).
+//!
+//! - `run`: one goose attack (Locust-style users / ramp / duration, goose's own flags) of one
+//!   scenario (`scenarios`), with the stack probed before and after (`probe`) and a markdown
+//!   section appended to a report (`report`).
+//! - `prefetch-latency`: the issue-5 measurement (`prefetch`).
+//!
+//! Patients come from the simulator's admin API (`patients`); the SOAP bodies from `soap`.
+//! Every target must be on loopback; every loop is bounded by a count and a time.
+
+mod patients;
+mod prefetch;
+mod probe;
+mod report;
+mod scenarios;
+mod soap;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+
+use crate::patients::{Rotation, Slices};
+use crate::probe::{Snapshot, Targets};
+use crate::scenarios::Which;
+
+/// Patients kept at the end of the synthetic list for `prefetch-latency`.
+const PROBE_RESERVE: usize = 100;
+/// The longest `run` may take, whatever goose is told.
+const MAX_RUN: Duration = Duration::from_secs(1800);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "xhuma-loadtest",
+    about = "Load test and prefetch-latency probe for a local Xhuma stack"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One goose attack of one scenario (goose flags: -H host, -u users, -r ramp, -t time, …).
+    Run(Box<RunArgs>),
+    /// ITI-38 latency after ITI-55 with slow GP Connect, against cold ITI-38.
+    PrefetchLatency(PrefetchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The scenario.
+    #[arg(long, value_enum)]
+    scenario: Which,
+    /// nhs-sim base URL (patients, counters).
+    #[arg(long, default_value = "http://127.0.0.1:9100")]
+    sim: String,
+    /// Patients `cached_reads` warms before its window.
+    #[arg(long, default_value_t = 200)]
+    warm: usize,
+    /// Concurrent warm-up requests.
+    #[arg(long, default_value_t = 8)]
+    warm_concurrency: usize,
+    /// Prometheus endpoints to diff, NAME=URL (repeatable).
+    #[arg(long = "metrics", value_parser = name_value)]
+    metrics: Vec<(String, String)>,
+    /// Processes whose CPU to report, NAME=PID (repeatable).
+    #[arg(long = "pid", value_parser = name_value)]
+    pids: Vec<(String, String)>,
+    /// Append the markdown section to this file (it is printed to stdout too).
+    #[arg(long)]
+    report_md: Option<std::path::PathBuf>,
+    /// After the load, wait at most this long for the workers to go quiet.
+    #[arg(long, default_value_t = 120)]
+    drain_max_secs: u64,
+    #[command(flatten)]
+    goose: GooseConfiguration,
+}
+
+#[derive(clap::Args, Debug)]
+struct PrefetchArgs {
+    /// Gateway base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    gateway: String,
+    /// nhs-sim base URL.
+    #[arg(long, default_value = "http://127.0.0.1:9100")]
+    sim: String,
+    /// Patients per phase (prefetched and cold).
+    #[arg(long, default_value_t = 20)]
+    patients: usize,
+    /// GP Connect latency injected in the simulator, ms.
+    #[arg(long, default_value_t = 2000)]
+    gpc_latency_ms: u64,
+    /// Pause between ITI-55 and ITI-38, ms.
+    #[arg(long, default_value_t = 2500)]
+    wait_ms: u64,
+    /// Append the markdown to this file (it is printed to stdout too).
+    #[arg(long)]
+    report_md: Option<std::path::PathBuf>,
+}
+
+fn name_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .ok_or_else(|| "expected NAME=VALUE".into())
+}
+
+/// Refuses any target that is not on this machine's loopback.
+fn loopback(url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("bad URL {url}"))?;
+    match parsed.host_str() {
+        Some("127.0.0.1" | "localhost" | "[::1]") => Ok(()),
+        _ => anyhow::bail!("{url}: only loopback targets (127.0.0.1) are allowed"),
+    }
+}
+
+fn emit(section: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    println!("{section}");
+    if let Some(path) = file {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        writeln!(f, "{section}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .context("building the HTTP client")?;
+    match cli.command {
+        Command::Run(args) => run(&client, *args).await,
+        Command::PrefetchLatency(a) => {
+            loopback(&a.gateway)?;
+            loopback(&a.sim)?;
+            let settings = prefetch::Settings {
+                gateway_metrics: format!("{}/metrics", a.gateway.trim_end_matches('/')),
+                gateway: a.gateway,
+                sim: a.sim,
+                patients: a.patients,
+                gpc_latency: Duration::from_millis(a.gpc_latency_ms),
+                wait: Duration::from_millis(a.wait_ms),
+                reserve: PROBE_RESERVE,
+            };
+            let md = prefetch::run(&client, &settings).await?;
+            emit(&md, a.report_md.as_deref())
+        }
+    }
+}
+
+async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
+    let host = a
+        .goose
+        .host
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8000".into());
+    loopback(&host)?;
+    loopback(&a.sim)?;
+    for (_, url) in &a.metrics {
+        loopback(url)?;
+    }
+    a.goose.host = Some(host.clone());
+    let users = a.goose.users.unwrap_or(8);
+
+    let all = patients::synthetic(client, &a.sim).await?;
+    let warm_n = if a.scenario == Which::CachedReads {
+        a.warm
+    } else {
+        0
+    };
+    let slices = Slices::split(&all, a.warm, PROBE_RESERVE)?;
+    let (ehr, discovery) = slices.cold.split_at(slices.cold.len() / 2);
+    let mine = match a.scenario {
+        Which::CachedReads => slices.warm[..warm_n].to_vec(),
+        Which::EhrFlow => ehr.to_vec(),
+        Which::DiscoveryOnly => discovery.to_vec(),
+    };
+    anyhow::ensure!(!mine.is_empty(), "no patients for {}", a.scenario.name());
+    let count = mine.len();
+    if a.scenario == Which::CachedReads {
+        eprintln!("loadtest: warming {count} patients…");
+        let took = scenarios::warm(
+            client,
+            &host,
+            &mine,
+            a.warm_concurrency,
+            Duration::from_secs(300),
+        )
+        .await?;
+        eprintln!("loadtest: warm in {:.1} s", took.as_secs_f64());
+        probe::drain(
+            client,
+            &a.sim,
+            Duration::from_secs(2),
+            Duration::from_secs(a.drain_max_secs),
+        )
+        .await?;
+    }
+    a.scenario.set_patients(Rotation::new(mine)?)?;
+
+    let targets = Targets {
+        sim: a.sim.clone(),
+        metrics: a.metrics.clone(),
+        pids: a
+            .pids
+            .iter()
+            .filter_map(|(n, p)| p.parse().ok().map(|p| (n.clone(), p)))
+            .collect(),
+    };
+    let before = Snapshot::take(client, &targets).await?;
+    let started = Instant::now();
+    let attack = GooseAttack::initialize_with_config(a.goose.clone())?
+        .register_scenario(a.scenario.scenario())
+        .set_default(GooseDefault::Users, 8)?
+        .set_default(GooseDefault::IncreaseRate, "4")?
+        .set_default(GooseDefault::RunTime, 30)?
+        .set_default(GooseDefault::Timeout, "60")?
+        .set_default(GooseDefault::NoResetMetrics, true)?;
+    let metrics = tokio::time::timeout(MAX_RUN, attack.execute())
+        .await
+        .context("the attack overran its hard limit")??;
+    let wall = started.elapsed();
+    let end = Snapshot::take(client, &targets).await?;
+    let drain = probe::drain(
+        client,
+        &a.sim,
+        Duration::from_secs(3),
+        Duration::from_secs(a.drain_max_secs),
+    )
+    .await?;
+    let drained = Snapshot::take(client, &targets).await?;
+
+    let rotation = a.scenario.rotation().context("rotation vanished")?;
+    let cached = a.scenario == Which::CachedReads;
+    let section = report::render(&report::Run {
+        scenario: a.scenario.name(),
+        users,
+        wall,
+        metrics: &metrics,
+        patients: if cached { 0 } else { rotation.distinct() },
+        warmed: if cached { rotation.len() } else { 0 },
+        wrapped: !cached && rotation.handed_out() > rotation.len(),
+        before: &before,
+        end: &end,
+        drained: &drained,
+        drain,
+    });
+    emit(&section, a.report_md.as_deref())
+}

@@ -1,0 +1,142 @@
+//! The goose scenarios and what they share: the patient rotations (set once before the
+//! attack starts) and `soap_call`, one POST whose failures goose counts.
+//!
+//! - `ehr_flow`: ITI-55 → ITI-38 → ITI-39 for a new patient each iteration (cold: the record
+//!   is fetched from GP Connect and converted while the EHR waits).
+//! - `cached_reads`: ITI-38 + ITI-39 for patients warmed beforehand (the cache path).
+//! - `discovery_only`: ITI-55 alone (PDS + lease + enqueue; workers prefetch behind it).
+
+mod cached_reads;
+mod discovery_only;
+mod ehr_flow;
+
+use std::sync::OnceLock;
+
+use goose::metrics::GooseRequestMetric;
+use goose::prelude::*;
+
+use crate::patients::Rotation;
+use crate::soap;
+
+pub use cached_reads::warm;
+
+use cached_reads::run as cached_reads_tx;
+use discovery_only::run as discovery_only_tx;
+use ehr_flow::run as ehr_flow_tx;
+
+/// Which scenario a run drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    #[value(name = "ehr_flow")]
+    EhrFlow,
+    #[value(name = "cached_reads")]
+    CachedReads,
+    #[value(name = "discovery_only")]
+    DiscoveryOnly,
+}
+
+static EHR_FLOW: OnceLock<Rotation> = OnceLock::new();
+static CACHED_READS: OnceLock<Rotation> = OnceLock::new();
+static DISCOVERY_ONLY: OnceLock<Rotation> = OnceLock::new();
+
+// === impl Which ===
+
+impl Which {
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::EhrFlow => "ehr_flow",
+            Which::CachedReads => "cached_reads",
+            Which::DiscoveryOnly => "discovery_only",
+        }
+    }
+
+    fn slot(self) -> &'static OnceLock<Rotation> {
+        match self {
+            Which::EhrFlow => &EHR_FLOW,
+            Which::CachedReads => &CACHED_READS,
+            Which::DiscoveryOnly => &DISCOVERY_ONLY,
+        }
+    }
+
+    /// Gives the scenario its patients; once per process.
+    pub fn set_patients(self, rotation: Rotation) -> anyhow::Result<()> {
+        self.slot()
+            .set(rotation)
+            .map_err(|_| anyhow::anyhow!("{} patients set twice", self.name()))
+    }
+
+    /// The scenario's rotation, once set.
+    pub fn rotation(self) -> Option<&'static Rotation> {
+        self.slot().get()
+    }
+
+    /// The goose scenario.
+    pub fn scenario(self) -> Scenario {
+        match self {
+            Which::EhrFlow => scenario!("ehr_flow")
+                .register_transaction(transaction!(ehr_flow_tx).set_name("ehr_flow")),
+            Which::CachedReads => scenario!("cached_reads")
+                .register_transaction(transaction!(cached_reads_tx).set_name("cached_reads")),
+            Which::DiscoveryOnly => scenario!("discovery_only")
+                .register_transaction(transaction!(discovery_only_tx).set_name("discovery_only")),
+        }
+    }
+}
+
+/// The next patient of a scenario, or a transaction error when none were set.
+fn next_patient(which: Which) -> Result<String, Box<TransactionError>> {
+    which
+        .rotation()
+        .map(|r| r.next().to_owned())
+        .ok_or_else(|| {
+            Box::new(TransactionError::Custom(format!(
+                "{}: no patients",
+                which.name()
+            )))
+        })
+}
+
+/// Marks a request failed (counted by goose under `tag`) and returns the error that ends the
+/// iteration.
+fn fail(user: &mut GooseUser, tag: &str, metric: &mut GooseRequestMetric) -> Box<TransactionError> {
+    match user.set_failure(tag, metric, None, None) {
+        Err(e) => e,
+        Ok(()) => Box::new(TransactionError::Custom(tag.to_owned())),
+    }
+}
+
+/// POSTs one SOAP request named `name` (the row it is reported under) and returns the metric
+/// and the body of a 2xx answer. A transport error or another status is a counted failure.
+async fn soap_call(
+    user: &mut GooseUser,
+    path: &str,
+    name: &str,
+    body: String,
+) -> Result<(GooseRequestMetric, String), Box<TransactionError>> {
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, path)?
+        .header(reqwest::header::CONTENT_TYPE, soap::CONTENT_TYPE)
+        .body(body);
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path(path)
+        .name(name)
+        .set_request_builder(builder)
+        .build();
+    let goose = user.request(request).await?;
+    let mut metric = goose.request;
+    let response = match goose.response {
+        Ok(r) => r,
+        Err(_) => return Err(fail(user, &format!("{name}: transport error"), &mut metric)),
+    };
+    let status = response.status();
+    match response.text().await {
+        Ok(text) if status.is_success() => Ok((metric, text)),
+        Ok(_) => Err(fail(
+            user,
+            &format!("{name}: HTTP {}", status.as_u16()),
+            &mut metric,
+        )),
+        Err(_) => Err(fail(user, &format!("{name}: body not read"), &mut metric)),
+    }
+}

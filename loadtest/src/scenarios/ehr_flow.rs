@@ -1,0 +1,25 @@
+//! `ehr_flow`: what an EHR does for a patient it has never asked about: ITI-55 (discovery
+//! starts the prefetch), ITI-38 (waits on the job if it is still in flight), ITI-39.
+
+use goose::prelude::*;
+
+use super::{Which, fail, next_patient, soap_call};
+use crate::soap;
+
+pub async fn run(user: &mut GooseUser) -> TransactionResult {
+    let nhs = next_patient(Which::EhrFlow)?;
+    let (mut m, body) = soap_call(user, soap::ITI55_PATH, "ITI-55", soap::iti55(&nhs)).await?;
+    if !soap::iti55_found(&body, &nhs) {
+        return Err(fail(user, "ITI-55: patient not found (no AA)", &mut m));
+    }
+    let (mut m, body) = soap_call(user, soap::ITI38_PATH, "ITI-38", soap::iti38(&nhs)).await?;
+    let Some(unique_id) = soap::iti38_unique_id(&body).map(str::to_owned) else {
+        return Err(fail(user, "ITI-38: no document uniqueId", &mut m));
+    };
+    let (mut m, body) =
+        soap_call(user, soap::ITI39_PATH, "ITI-39", soap::iti39(&unique_id)).await?;
+    if !soap::iti39_has_ccda(&body) {
+        return Err(fail(user, "ITI-39: no C-CDA document", &mut m));
+    }
+    Ok(())
+}

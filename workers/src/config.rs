@@ -49,26 +49,32 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// The stages named by `XHUMA_WORKER_STAGES` (both when unset).
+    pub fn stages_from(env: &Env<'_>) -> Result<Vec<Stage>, ConfigError> {
+        let names = env.list(XHUMA_WORKER_STAGES);
+        if names.is_empty() {
+            return Ok(Stage::ALL.to_vec());
+        }
+        let mut stages = Vec::new();
+        for name in names {
+            let stage = Stage::parse(&name).ok_or_else(|| ConfigError {
+                var: XHUMA_WORKER_STAGES,
+                reason: "expected sds and/or gpconnect".into(),
+            })?;
+            if !stages.contains(&stage) {
+                stages.push(stage);
+            }
+        }
+        Ok(stages)
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&xhuma_common::config::process_env)
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
-        let stage_names = env.list(XHUMA_WORKER_STAGES);
-        let stages = if stage_names.is_empty() {
-            Stage::ALL.to_vec()
-        } else {
-            stage_names
-                .iter()
-                .map(|s| {
-                    Stage::parse(s).ok_or_else(|| ConfigError {
-                        var: XHUMA_WORKER_STAGES,
-                        reason: "expected sds and/or gpconnect".into(),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        };
+        let stages = Self::stages_from(&env)?;
         let prefetch: u16 = env.parse(XHUMA_WORKER_PREFETCH, DEFAULT_WORKER_PREFETCH)?;
         if prefetch == 0 {
             return Err(ConfigError {

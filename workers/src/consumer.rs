@@ -20,8 +20,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use xhuma_common::job::{FailureKind, JOB_VERSION, JobFailure, PrefetchJob};
 use xhuma_common::queue::{
-    HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, HEADER_TRACEPARENT, RETRY_TIERS_MS, Stage,
-    header_int, header_str, job_headers,
+    HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, HEADER_TRACEPARENT,
+    RETRY_TIERS_MS, Stage, header_int, header_str, job_headers,
 };
 
 use crate::Worker;

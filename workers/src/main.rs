@@ -6,15 +6,45 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use xhuma_workers::{Worker, WorkerConfig, ops};
 
+const USAGE: &str = "usage: xhuma-worker [--stages sds,gpconnect]
+  --stages   which pipeline stages this process consumes (overrides XHUMA_WORKER_STAGES;
+             default both). Run separate processes per stage to scale them apart.
+Configuration is read from XHUMA_* environment variables (see the README).";
+
 fn main() -> ExitCode {
-    let config = match WorkerConfig::from_env() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let stages_flag = match args.as_slice() {
+        [] => None,
+        [flag, stages] if flag == "--stages" => Some(stages.clone()),
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(64);
+        }
+    };
+    let mut config = match WorkerConfig::from_env() {
         Ok(c) => c,
         Err(error) => {
             eprintln!("xhuma-worker: bad configuration: {error}");
             return ExitCode::from(64);
         }
     };
-    let telemetry = xhuma_common::telemetry::init("xhuma-worker", &xhuma_common::config::process_env);
+    if let Some(stages) = stages_flag {
+        let lookup =
+            |k: &str| (k == xhuma_workers::config::XHUMA_WORKER_STAGES).then(|| stages.clone());
+        match WorkerConfig::stages_from(&xhuma_common::config::Env::new(&lookup)) {
+            Ok(s) => config.stages = s,
+            Err(error) => {
+                eprintln!("xhuma-worker: --stages: {}\n{USAGE}", error.reason);
+                return ExitCode::from(64);
+            }
+        }
+    }
+    let telemetry =
+        xhuma_common::telemetry::init("xhuma-worker", &xhuma_common::config::process_env);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {

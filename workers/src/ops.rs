@@ -54,16 +54,17 @@ const QUEUE_DEPTH_EVERY: std::time::Duration = std::time::Duration::from_secs(5)
 /// Samples the depth of every Xhuma queue (stages, retry tiers, dead letters, audit) into the
 /// `xhuma_queue_depth{queue}` gauge until `shutdown`, with passive declares on one channel. The
 /// label is the queue's role (`sds`, `gpconnect`, `dead`, `audit`, `retry`), not its full name.
-pub async fn sample_queue_depths(worker: Arc<Worker>, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn sample_queue_depths(
+    worker: Arc<Worker>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     use lapin::options::QueueDeclareOptions;
     use lapin::types::FieldTable;
     use xhuma_common::queue::{RETRY_TIERS_MS, Stage};
 
     let names = worker.amqp.names().clone();
-    let mut queues: Vec<(&'static str, String)> = vec![
-        ("dead", names.dead()),
-        ("audit", names.audit()),
-    ];
+    let mut queues: Vec<(&'static str, String)> =
+        vec![("dead", names.dead()), ("audit", names.audit())];
     for stage in Stage::ALL {
         queues.push((stage.as_str(), names.stage(stage)));
         for t in RETRY_TIERS_MS {
@@ -83,7 +84,10 @@ pub async fn sample_queue_depths(worker: Arc<Worker>, shutdown: tokio_util::sync
             let mut totals: std::collections::BTreeMap<&str, u32> = Default::default();
             let mut failed = false;
             for (role, queue) in &queues {
-                match ch.queue_declare(queue.as_str().into(), passive, FieldTable::default()).await {
+                match ch
+                    .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                    .await
+                {
                     Ok(q) => *totals.entry(role).or_default() += q.message_count(),
                     Err(_) => {
                         failed = true;

@@ -25,7 +25,9 @@ async fn end_to_end_run_is_audited_in_postgres() {
     ];
     let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
     let config = xhuma_audit::AuditConfig::from_lookup(&lookup).expect("audit config");
-    let auditor = xhuma_audit::Auditor::connect(config).await.expect("auditor");
+    let auditor = xhuma_audit::Auditor::connect(config)
+        .await
+        .expect("auditor");
     let stop = CancellationToken::new();
     let a = auditor.clone();
     let s = stop.clone();
@@ -38,7 +40,9 @@ async fn end_to_end_run_is_audited_in_postgres() {
     let (status, _) = stack.post("/SOAP/iti39", iti39(&uid)).await;
     assert_eq!(status, 200);
 
-    let (db, conn) = tokio_postgres::connect(DB, tokio_postgres::NoTls).await.expect("postgres");
+    let (db, conn) = tokio_postgres::connect(DB, tokio_postgres::NoTls)
+        .await
+        .expect("postgres");
     tokio::spawn(conn);
     let kinds = eventually(20, || async {
         let rows = db
@@ -70,14 +74,23 @@ async fn end_to_end_run_is_audited_in_postgres() {
         )
         .await
         .expect("iti39 row");
-    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("EXAMPLE, Clinician"));
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("EXAMPLE, Clinician")
+    );
     assert_eq!(
         row.get::<_, Option<String>>(1).as_deref(),
         Some("urn:oid:2.16.840.1.113883.2.1.3.34.9999")
     );
-    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("TREATMENT"));
+    assert_eq!(
+        row.get::<_, Option<String>>(2).as_deref(),
+        Some("TREATMENT")
+    );
     assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("success"));
-    assert_eq!(row.get::<_, Option<String>>(4).as_deref(), Some(uid.as_str()));
+    assert_eq!(
+        row.get::<_, Option<String>>(4).as_deref(),
+        Some(uid.as_str())
+    );
 
     let ssp: Option<String> = db
         .query_one(
@@ -93,6 +106,8 @@ async fn end_to_end_run_is_audited_in_postgres() {
 
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _ = db.execute(&format!("DROP SCHEMA {schema} CASCADE"), &[]).await;
+    let _ = db
+        .execute(&format!("DROP SCHEMA {schema} CASCADE"), &[])
+        .await;
     stack.stop().await;
 }

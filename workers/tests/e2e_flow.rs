@@ -98,3 +98,18 @@ async fn iti47_starts_the_prefetch_too() {
     assert_eq!(stack.sim.counters().await.gpconnect, 1);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stages_run_in_separate_workers() {
+    use xhuma_common::queue::Stage;
+    let opts = Options {
+        no_workers: true,
+        ..Default::default()
+    };
+    let mut stack = Stack::start(Simulator::builder(), opts).await;
+    stack.add_stage_worker(&[Stage::Sds]).await;
+    stack.add_stage_worker(&[Stage::GpConnect]).await;
+    let doc = discover_query_retrieve(&stack, "9690937294", false).await;
+    assert!(String::from_utf8_lossy(&doc).contains("<ClinicalDocument"));
+    stack.stop().await;
+}

@@ -23,9 +23,14 @@ async fn metrics_names_and_labels_after_a_run() {
     stack.post("/SOAP/iti39", iti39(&uid)).await;
     stack.post("/SOAP/iti38", iti38("9690938576")).await; // refused
 
-    let worker = xhuma_workers::Worker::connect(stack.worker_config()).await.expect("worker");
+    let worker = xhuma_workers::Worker::connect(stack.worker_config())
+        .await
+        .expect("worker");
     let token = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(xhuma_workers::ops::sample_queue_depths(worker.clone(), token.clone()));
+    tokio::spawn(xhuma_workers::ops::sample_queue_depths(
+        worker.clone(),
+        token.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     token.cancel();
 
@@ -35,7 +40,9 @@ async fn metrics_names_and_labels_after_a_run() {
         .await
         .expect("resp");
     assert_eq!(resp.status(), 200);
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22).await.expect("body");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        .await
+        .expect("body");
     let text = String::from_utf8_lossy(&bytes);
     for expected in [
         r#"xhuma_soap_requests_total{iti="iti55",outcome="#,

@@ -39,7 +39,9 @@ async fn gateway_and_worker_spans_share_one_trace() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/v1/traces", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -80,16 +82,24 @@ async fn gateway_and_worker_spans_share_one_trace() {
             }
         }
     }
-    let by_id: HashMap<Vec<u8>, Exported> =
-        spans.iter().map(|s| (s.span_id.clone(), s.clone())).collect();
+    let by_id: HashMap<Vec<u8>, Exported> = spans
+        .iter()
+        .map(|s| (s.span_id.clone(), s.clone()))
+        .collect();
     let soap: Vec<&Exported> = spans.iter().filter(|s| s.name == "soap").collect();
     let jobs: Vec<&Exported> = spans.iter().filter(|s| s.name == "job").collect();
     assert!(!soap.is_empty(), "soap spans exported: {spans:?}");
-    assert!(jobs.len() >= 2, "sds and gpconnect job spans exported: {spans:?}");
+    assert!(
+        jobs.len() >= 2,
+        "sds and gpconnect job spans exported: {spans:?}"
+    );
     // The job spans belong to the trace of the ITI-55 request that enqueued them.
     let discovery_traces: Vec<&Vec<u8>> = soap.iter().map(|s| &s.trace_id).collect();
     for job in &jobs {
-        assert!(discovery_traces.contains(&&job.trace_id), "job in a gateway trace: {job:?}");
+        assert!(
+            discovery_traces.contains(&&job.trace_id),
+            "job in a gateway trace: {job:?}"
+        );
         // And it hangs under a span of that trace (the chain reaches a soap span).
         let mut cursor = job.parent.clone();
         let mut reached_soap = false;
@@ -103,7 +113,10 @@ async fn gateway_and_worker_spans_share_one_trace() {
                 None => break,
             }
         }
-        assert!(reached_soap, "job span descends from the soap span: {job:?}");
+        assert!(
+            reached_soap,
+            "job span descends from the soap span: {job:?}"
+        );
     }
     let _ = provider.shutdown();
 }

@@ -183,7 +183,15 @@ impl Stack {
     }
 
     pub async fn add_worker(&mut self) {
-        let worker = Worker::connect(self.worker_config()).await.expect("worker");
+        self.add_stage_worker(&xhuma_common::queue::Stage::ALL)
+            .await;
+    }
+
+    /// Adds an in-process worker consuming only `stages`.
+    pub async fn add_stage_worker(&mut self, stages: &[xhuma_common::queue::Stage]) {
+        let mut cfg = self.worker_config();
+        cfg.stages = stages.to_vec();
+        let worker = Worker::connect(cfg).await.expect("worker");
         let token = CancellationToken::new();
         let t = token.clone();
         let handle = tokio::spawn(async move { worker.run(t).await });

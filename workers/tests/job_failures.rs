@@ -82,3 +82,19 @@ async fn deadline_expiry_answers_busy_and_the_job_still_lands() {
     assert_eq!(stack.sim.counters().await.gpconnect, 1);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restricted_patient_never_reaches_gp_connect() {
+    let stack = Stack::start(Simulator::builder(), Options::default()).await;
+    // nhs-sim: an S-flag (restricted) record.
+    let nhs = "9690938533";
+    let (status, body) = stack.post("/SOAP/iti55", support::iti55(nhs)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("<subject1"), "no match revealed for a restricted record: {body}");
+    let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("XDSUnknownPatientId"), "{body}");
+    assert!(!body.to_lowercase().contains("restricted"), "{body}");
+    assert_eq!(stack.sim.counters().await.gpconnect, 0, "GP Connect never called");
+    stack.stop().await;
+}

@@ -107,6 +107,12 @@ impl Cache {
         });
         let pool = pool_config.create_pool(Some(Runtime::Tokio1))?;
         let key_hex = config.encryption_key.as_ref().map(|k| k.expose());
+        if key_hex.is_none() {
+            tracing::warn!(
+                "XHUMA_CACHE_KEY is not set: cached documents are compressed but not encrypted, \
+                 and patient keys are only pseudonymous; set it outside development"
+            );
+        }
         // Without a configured key the patient key is still a hash, but only pseudonymous:
         // anyone can recompute it from an NHS number.
         let hmac_seed = key_hex.unwrap_or("xhuma-patient-key");

@@ -86,7 +86,6 @@ impl Stack {
             ("XHUMA_QUEUE_PREFIX".into(), prefix.clone()),
             ("XHUMA_REDIS_PREFIX".into(), prefix.clone()),
             ("XHUMA_LISTEN_ADDR".into(), "127.0.0.1:0".into()),
-            ("XHUMA_ALLOW_MISSING_SAML".into(), "true".into()),
             ("XHUMA_SAML_REQUIRED".into(), "false".into()),
             ("XHUMA_SAML_ALLOW_UNSIGNED".into(), "true".into()),
             ("XHUMA_JOB_WAIT_TIMEOUT_MS".into(), "20000".into()),

@@ -17,15 +17,20 @@ use xhuma_common::NhsNumber;
 use xhuma_common::cache::completion::Completions;
 use xhuma_common::cache::{Cache, CacheError, Lease, LeaseOutcome};
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
-use xhuma_common::job::{PrefetchJob, uuid_of_unique_id};
+use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::{NhsConfig, PdsClient};
 use xhuma_common::patient::PdsOutcome;
 use xhuma_common::queue::{Amqp, QueueError, Stage, job_headers};
 
-use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome, AuditSink};
-use xhuma_common::job::FailureKind;
+use xhuma_common::audit::{AuditOutcome, AuditSink};
 
 use crate::backend::{Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved};
+
+mod audit;
+mod wait;
+
+pub use audit::hostname;
+use audit::{error_detail, failure_outcome};
 
 pub const XHUMA_JOB_WAIT_TIMEOUT_MS: &str = "XHUMA_JOB_WAIT_TIMEOUT_MS";
 pub const DEFAULT_JOB_WAIT_TIMEOUT_MS: u64 = 25_000;
@@ -133,35 +138,6 @@ impl Records {
         &self.inner.audit
     }
 
-    /// Records one ITI transaction in the audit trail.
-    fn audit_event(
-        &self,
-        caller: &Caller,
-        outcome: AuditOutcome,
-        nhs: Option<NhsNumber>,
-        document: Option<&str>,
-        detail: Option<&str>,
-    ) {
-        let kind = match caller.iti {
-            "iti55" => AuditKind::Iti55,
-            "iti47" => AuditKind::Iti47,
-            "iti39" => AuditKind::Iti39,
-            _ => AuditKind::Iti38,
-        };
-        let mut event = AuditEvent::new(kind, outcome, caller.correlation_id.clone())
-            .requester(&caller.requester);
-        if let Some(n) = nhs {
-            event = event.patient(n, self.inner.cache.patient_key(n));
-        }
-        if let Some(d) = document {
-            event = event.document(d);
-        }
-        if let Some(d) = detail {
-            event = event.detail(d);
-        }
-        self.inner.audit.emit(event);
-    }
-
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
     }
@@ -227,135 +203,6 @@ impl Records {
             }
         }
     }
-
-    /// Waits until the patient's document or failure lands, or the deadline passes.
-    async fn wait_for_patient(
-        &self,
-        nhs: NhsNumber,
-        caller: &Caller,
-        deadline: Instant,
-        on_demand: bool,
-    ) -> Result<Documents, BackendError> {
-        let cache = &self.inner.cache;
-        let pk = cache.patient_key(nhs);
-        // Register before checking, re-check after every signal: no lost wake-ups.
-        let mut signal = self.inner.completions.watch(&pk);
-        let mut started = false;
-        let wait_started = std::time::Instant::now();
-        loop {
-            if let Some(meta) = cache.document_for(nhs).await.map_err(unavailable)? {
-                record_wait(wait_started, if started { "completed" } else { "hit" });
-                return Ok(Documents::Ready(meta));
-            }
-            if let Some(failure) = cache.failure(nhs).await.map_err(unavailable)? {
-                record_wait(wait_started, "failed");
-                return Ok(Documents::Failed(failure));
-            }
-            match cache.lease(nhs).await.map_err(unavailable)? {
-                Some(lease) if on_demand => {
-                    record_wait(wait_started, "on_demand");
-                    let entry_uuid = uuid_of_unique_id(&lease.unique_id)
-                        .map(|u| format!("urn:uuid:{u}"))
-                        .unwrap_or_else(|| format!("urn:uuid:{}", uuid::Uuid::new_v4()));
-                    return Ok(Documents::Pending {
-                        unique_id: lease.unique_id,
-                        entry_uuid,
-                    });
-                }
-                Some(_) => {}
-                None if !started => {
-                    started = true;
-                    self.ensure_prefetch(nhs, caller, None).await?;
-                    continue;
-                }
-                None => {}
-            }
-            tokio::select! {
-                changed = signal.changed() => {
-                    if changed.is_err() {
-                        // The sender was pruned; take a fresh receiver and re-check.
-                        signal = self.inner.completions.watch(&pk);
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    record_wait(wait_started, "deadline");
-                    return Err(BackendError::Busy);
-                }
-                _ = self.inner.shutdown.cancelled() => return Err(BackendError::ShuttingDown),
-            }
-        }
-    }
-
-    /// Retrieves one uniqueId, waiting when it was advertised On-Demand and is still in flight.
-    async fn retrieve_one(
-        &self,
-        unique_id: &str,
-        deadline: Instant,
-    ) -> Result<Retrieved, BackendError> {
-        let cache = &self.inner.cache;
-        if let Some((meta, doc)) = cache.document(unique_id).await.map_err(unavailable)? {
-            return Ok(Retrieved::Found {
-                meta,
-                document: doc.into(),
-            });
-        }
-        let Some(pk) = cache
-            .pending_patient(unique_id)
-            .await
-            .map_err(unavailable)?
-        else {
-            return Ok(Retrieved::Unknown);
-        };
-        let mut signal = self.inner.completions.watch(&pk);
-        loop {
-            let state = cache.state_by_key(&pk).await.map_err(unavailable)?;
-            if let Some((meta, doc)) = cache.document(unique_id).await.map_err(unavailable)? {
-                return Ok(Retrieved::Found {
-                    meta,
-                    document: doc.into(),
-                });
-            }
-            if let Some(failure) = state.failure {
-                return Ok(Retrieved::Failed(failure));
-            }
-            if state.lease.is_none() {
-                // Neither in flight nor produced under this id (expired or replaced).
-                return Ok(Retrieved::Unknown);
-            }
-            tokio::select! {
-                changed = signal.changed() => {
-                    if changed.is_err() {
-                        signal = self.inner.completions.watch(&pk);
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => return Err(BackendError::Busy),
-                _ = self.inner.shutdown.cancelled() => return Err(BackendError::ShuttingDown),
-            }
-        }
-    }
-}
-
-fn failure_outcome(kind: FailureKind) -> AuditOutcome {
-    match kind {
-        FailureKind::PatientNotFound | FailureKind::NoEndpoint => AuditOutcome::NotFound,
-        FailureKind::AccessDenied => AuditOutcome::Denied,
-        _ => AuditOutcome::Failed,
-    }
-}
-
-fn error_detail(e: &BackendError) -> &'static str {
-    match e {
-        BackendError::Unavailable(_) => "unavailable",
-        BackendError::Busy => "deadline passed",
-        BackendError::ShuttingDown => "shutting down",
-    }
-}
-
-/// This machine's name for the audit `source` (no PHI; best effort).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn unavailable(error: CacheError) -> BackendError {

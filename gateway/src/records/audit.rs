@@ -1,0 +1,63 @@
+//! The audit trail of ITI transactions: one [`AuditEvent`] per transaction (per document for
+//! ITI-39), with the requester from the verified SAML assertion.
+
+use xhuma_common::NhsNumber;
+use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
+use xhuma_common::job::FailureKind;
+
+use super::Records;
+use crate::backend::{BackendError, Caller};
+
+impl Records {
+    /// Records one ITI transaction in the audit trail.
+    pub(super) fn audit_event(
+        &self,
+        caller: &Caller,
+        outcome: AuditOutcome,
+        nhs: Option<NhsNumber>,
+        document: Option<&str>,
+        detail: Option<&str>,
+    ) {
+        let kind = match caller.iti {
+            "iti55" => AuditKind::Iti55,
+            "iti47" => AuditKind::Iti47,
+            "iti39" => AuditKind::Iti39,
+            _ => AuditKind::Iti38,
+        };
+        let mut event = AuditEvent::new(kind, outcome, caller.correlation_id.clone())
+            .requester(&caller.requester);
+        if let Some(n) = nhs {
+            event = event.patient(n, self.inner.cache.patient_key(n));
+        }
+        if let Some(d) = document {
+            event = event.document(d);
+        }
+        if let Some(d) = detail {
+            event = event.detail(d);
+        }
+        self.inner.audit.emit(event);
+    }
+}
+
+pub(super) fn failure_outcome(kind: FailureKind) -> AuditOutcome {
+    match kind {
+        FailureKind::PatientNotFound | FailureKind::NoEndpoint => AuditOutcome::NotFound,
+        FailureKind::AccessDenied => AuditOutcome::Denied,
+        _ => AuditOutcome::Failed,
+    }
+}
+
+pub(super) fn error_detail(e: &BackendError) -> &'static str {
+    match e {
+        BackendError::Unavailable(_) => "unavailable",
+        BackendError::Busy => "deadline passed",
+        BackendError::ShuttingDown => "shutting down",
+    }
+}
+
+/// This machine's name for the audit `source` (no PHI; best effort).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -20,16 +20,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::config::{AmqpConfig, QueueType};
+use crate::config::AmqpConfig;
+
+mod topology;
+
+pub use topology::declare_topology;
 
 /// Delays of the retry tiers; attempt `n` (1-based) waits `RETRY_TIERS_MS[min(n-1, last)]`.
 pub const RETRY_TIERS_MS: [u64; 3] = [1_000, 5_000, 30_000];
@@ -337,98 +338,6 @@ impl Amqp {
     pub async fn close(&self) {
         self.drop_connection().await;
     }
-}
-
-fn queue_args(queue_type: QueueType) -> FieldTable {
-    let mut args = FieldTable::default();
-    if queue_type == QueueType::Quorum {
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-    }
-    args
-}
-
-/// Declares exchanges, stage queues, retry tiers, the dead-letter and audit queues.
-/// Idempotent: re-declaring with the same arguments is a no-op on the broker.
-pub async fn declare_topology(
-    channel: &Channel,
-    names: &Names,
-    queue_type: QueueType,
-) -> Result<(), QueueError> {
-    let amqp = |op| move |source| QueueError::Amqp { op, source };
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    channel
-        .exchange_declare(
-            names.exchange().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(amqp("exchange.declare"))?;
-    for name in [names.dead(), names.audit()] {
-        channel
-            .queue_declare(name.into(), durable, queue_args(queue_type))
-            .await
-            .map_err(amqp("queue.declare"))?;
-    }
-    for stage in Stage::ALL {
-        let mut args = queue_args(queue_type);
-        if queue_type == QueueType::Quorum {
-            args.insert(
-                "x-delivery-limit".into(),
-                AMQPValue::LongLongInt(DELIVERY_LIMIT),
-            );
-        }
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString("".into()),
-        );
-        args.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(names.dead().into()),
-        );
-        let queue = names.stage(stage);
-        channel
-            .queue_declare(queue.clone().into(), durable, args)
-            .await
-            .map_err(amqp("queue.declare"))?;
-        channel
-            .queue_bind(
-                queue.into(),
-                names.exchange().into(),
-                stage.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(amqp("queue.bind"))?;
-        for delay in RETRY_TIERS_MS {
-            let mut args = queue_args(queue_type);
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay as i64));
-            args.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(names.exchange().into()),
-            );
-            args.insert(
-                "x-dead-letter-routing-key".into(),
-                AMQPValue::LongString(stage.as_str().into()),
-            );
-            channel
-                .queue_declare(names.retry(stage, delay).into(), durable, args)
-                .await
-                .map_err(amqp("queue.declare"))?;
-        }
-    }
-    Ok(())
 }
 
 /// Builds the standard headers of a job message.

@@ -475,3 +475,68 @@ impl Faults {
         None
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags() {
+        assert_eq!("50".parse::<Latency>(), Ok(Latency::Fixed { ms: 50 }));
+        assert_eq!(
+            "10..200".parse::<Latency>(),
+            Ok(Latency::Uniform {
+                min_ms: 10,
+                max_ms: 200
+            })
+        );
+        assert_eq!(
+            "exp:80".parse::<Latency>(),
+            Ok(Latency::Exponential { mean_ms: 80 })
+        );
+        assert!("soon".parse::<Latency>().is_err());
+        assert_eq!(
+            "no-patient-consent".parse::<GpcCase>(),
+            Ok(GpcCase::NoPatientConsent)
+        );
+        assert_eq!(
+            "SSP_BAD_GATEWAY".parse::<GpcCase>(),
+            Ok(GpcCase::SspBadGateway)
+        );
+        assert!("PLEASE".parse::<GpcCase>().is_err());
+        assert_eq!("GPCONNECT".parse::<SimService>(), Ok(SimService::Gpconnect));
+    }
+
+    #[test]
+    fn latencies_stay_in_range() {
+        for _ in 0..100 {
+            let d = Latency::Uniform {
+                min_ms: 5,
+                max_ms: 9,
+            }
+            .sample();
+            assert!(d >= Duration::from_millis(5) && d <= Duration::from_millis(9));
+        }
+        assert_eq!(Latency::None.sample(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn fail_next_counts_down_then_clears() {
+        let f = Faults::default();
+        f.set_fail_next(
+            SimService::Pds,
+            Some(FailNext {
+                count: 2,
+                status: 503,
+                retry_after_secs: None,
+            }),
+        );
+        assert!(f.before(SimService::Pds).await.is_some());
+        assert!(f.before(SimService::Pds).await.is_some());
+        assert_eq!(f.before(SimService::Pds).await, None);
+        assert_eq!(f.counters().pds, 3);
+        f.reset();
+        assert_eq!(f.counters(), Counters::default());
+    }
+}

@@ -226,7 +226,11 @@ async fn process(
     span.record("iti", iti.as_str());
     let now = (state.inner.clock)();
     let caller = caller::resolve(&env, &state.inner.verifier, cfg, iti.as_str(), now)?;
-    let mtom_reply = is_mtom && cfg.mtom_response == MtomPolicy::Auto;
+    let mtom_reply = match cfg.mtom_response {
+        MtomPolicy::Auto => is_mtom,
+        MtomPolicy::Inline => false,
+        MtomPolicy::Always => true,
+    };
     let cx = Ctx {
         config: cfg,
         backend: state.inner.backend.as_ref(),

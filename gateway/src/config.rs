@@ -48,6 +48,8 @@ pub enum MtomPolicy {
     /// Always a plain SOAP envelope with inline base64 documents (what the original sent;
     /// Epic accepts it).
     Inline,
+    /// Always MTOM/XOP, even to a plain request (for partners that require XOP documents).
+    Always,
 }
 
 impl FromStr for MtomPolicy {
@@ -56,7 +58,8 @@ impl FromStr for MtomPolicy {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "inline" => Ok(Self::Inline),
-            _ => Err("expected auto or inline".into()),
+            "always" => Ok(Self::Always),
+            _ => Err("expected auto, inline or always".into()),
         }
     }
 }
@@ -71,7 +74,7 @@ pub struct GatewayConfig {
     /// `XHUMA_REPOSITORY_UNIQUE_ID`: the repositoryUniqueId advertised in ITI-38 and checked
     /// in ITI-39.
     pub repository_unique_id: String,
-    /// `XHUMA_MTOM_RESPONSE`: `auto` (default) or `inline`.
+    /// `XHUMA_MTOM_RESPONSE`: `auto` (default), `inline` or `always`.
     pub mtom_response: MtomPolicy,
     /// `XHUMA_MAX_BODY_BYTES`: largest request body accepted (default 4 MiB); larger → 413
     /// with a SOAP fault.

@@ -11,7 +11,11 @@ use std::process::Command;
 use support::*;
 
 async fn serve() -> String {
-    let (app, _) = standard_app();
+    serve_with(&[]).await
+}
+
+async fn serve_with(extra: &[(&str, &str)]) -> String {
+    let (app, _) = app_with(FakeBackend::standard(), extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -64,6 +68,42 @@ fn judge(dir: &Path, kind: &str) {
     );
 }
 
+fn our_retrieve_request() -> String {
+    fixture("schemas/examples/ihe/XCA/XCACrossGatewayRetrieveRequest.xml")
+        .replace("urn:oid:1.2.3.4", "urn:oid:2.16.840.1.113883.2.1.3.34.9001")
+        .replace("1.3.6.1.4...1000", "2.16.840.1.113883.2.1.3.34.69.420")
+        .replace("1.3.6.1.4...2000", "2.16.840.1.113883.2.1.3.34.69.420")
+        .replace("1.3.6.1.4...2300", FIXTURE_DOC_ID)
+        .replace("1.3.6.1.4...2301", FIXTURE_DOC_ID)
+}
+
+/// zeep decodes our MTOM/XOP packaging (the answer to a plain request under
+/// `XHUMA_MTOM_RESPONSE=always`) and gets the document bytes back unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeep_decodes_our_mtom_answer() {
+    let base = serve_with(&[("XHUMA_MTOM_RESPONSE", "always")]).await;
+    let Some((report, dir)) = call(
+        "iti39",
+        format!("{base}/SOAP/iti39"),
+        our_retrieve_request(),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(report.contains("mtom: yes"), "{report}");
+    assert!(report.contains("documents returned: 2"), "{report}");
+    validate(
+        "iti39-response",
+        &std::fs::read(dir.join("response.raw")).unwrap(),
+        true,
+    );
+    for doc in std::fs::read_dir(dir.join("docs")).unwrap() {
+        assert_eq!(std::fs::read(doc.unwrap().path()).unwrap(), CCDA);
+    }
+    clean(dir);
+}
+
 fn clean(dir: PathBuf) {
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -100,12 +140,7 @@ async fn zeep_drives_pdq_query_and_retrieve() {
     judge(&dir, "iti38");
     clean(dir);
 
-    let retrieve = fixture("schemas/examples/ihe/XCA/XCACrossGatewayRetrieveRequest.xml")
-        .replace("urn:oid:1.2.3.4", "urn:oid:2.16.840.1.113883.2.1.3.34.9001")
-        .replace("1.3.6.1.4...1000", "2.16.840.1.113883.2.1.3.34.69.420")
-        .replace("1.3.6.1.4...2000", "2.16.840.1.113883.2.1.3.34.69.420")
-        .replace("1.3.6.1.4...2300", FIXTURE_DOC_ID)
-        .replace("1.3.6.1.4...2301", FIXTURE_DOC_ID);
+    let retrieve = our_retrieve_request();
     let Some((report, dir)) = call("iti39", format!("{base}/SOAP"), retrieve).await else {
         return;
     };

@@ -522,3 +522,36 @@ async fn unrecognised_parameters_are_a_warning_inside_the_bundle() {
         "NOT_IMPLEMENTED"
     );
 }
+
+#[tokio::test]
+async fn prescription_issues_are_left_out_when_not_requested() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    let ep = demo_endpoint(&clients(&cfg)).await;
+    let n = nhs("9690937286");
+    let intents = |bytes: &[u8]| -> Vec<String> {
+        let b: Value = serde_json::from_slice(bytes).unwrap();
+        b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "MedicationRequest")
+            .map(|e| e["resource"]["intent"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    cfg.areas = vec![ClinicalArea::Medication];
+    let with = clients(&cfg)
+        .gpconnect
+        .get_structured_record(n, &ep, &requester(), &trace())
+        .await
+        .unwrap();
+    cfg.include_prescription_issues = false;
+    let without = clients(&cfg)
+        .gpconnect
+        .get_structured_record(n, &ep, &requester(), &trace())
+        .await
+        .unwrap();
+    assert!(intents(&with).iter().any(|i| i == "order"));
+    assert!(intents(&without).iter().all(|i| i == "plan"));
+    assert!(!intents(&without).is_empty());
+}

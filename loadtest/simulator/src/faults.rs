@@ -138,6 +138,9 @@ pub struct ServiceFaults {
     /// Probability (0–1) of hanging for `hang_ms` and then failing with 504.
     pub timeout_rate: f64,
     pub hang_ms: u64,
+    /// Requests allowed per second (PDS's default is 5 per app); beyond it, 429 with
+    /// `Retry-After: 1`.
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 impl Default for ServiceFaults {
@@ -149,6 +152,7 @@ impl Default for ServiceFaults {
             retry_after_secs: None,
             timeout_rate: 0.0,
             hang_ms: 120_000,
+            rate_limit_per_sec: None,
         }
     }
 }
@@ -350,6 +354,8 @@ pub struct Faults {
     gpc_bytes: AtomicU64,
     gpc_global: Mutex<Option<GpcCase>>,
     gpc_by_patient: Mutex<HashMap<NhsNumber, GpcCase>>,
+    /// Per service: (second since the epoch, requests admitted in it).
+    windows: Mutex<[(u64, u32); 5]>,
 }
 
 impl Faults {
@@ -439,6 +445,23 @@ impl Faults {
         }
     }
 
+    /// A fixed one-second window per service.
+    fn admit(&self, s: SimService, limit: u32) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let Ok(mut w) = self.windows.lock() else {
+            return true;
+        };
+        let slot = &mut w[s.index()];
+        if slot.0 != now {
+            *slot = (now, 0);
+        }
+        slot.1 += 1;
+        slot.1 <= limit
+    }
+
     /// Counts the request, then applies queued failures, random errors, hangs and latency.
     pub async fn before(&self, s: SimService) -> Option<Injected> {
         self.count(s);
@@ -458,6 +481,14 @@ impl Faults {
             });
         }
         let cfg = self.get(s);
+        if let Some(limit) = cfg.rate_limit_per_sec
+            && !self.admit(s, limit)
+        {
+            return Some(Injected::Status {
+                status: 429,
+                retry_after_secs: Some(1),
+            });
+        }
         if cfg.timeout_rate > 0.0 && rand::random::<f64>() < cfg.timeout_rate {
             tokio::time::sleep(Duration::from_millis(cfg.hang_ms)).await;
             return Some(Injected::Timeout);
@@ -536,6 +567,20 @@ mod tests {
         assert!(f.before(SimService::Pds).await.is_some());
         assert_eq!(f.before(SimService::Pds).await, None);
         assert_eq!(f.counters().pds, 3);
+        f.set(
+            SimService::Sds,
+            ServiceFaults {
+                rate_limit_per_sec: Some(0),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            f.before(SimService::Sds).await,
+            Some(Injected::Status {
+                status: 429,
+                retry_after_secs: Some(1)
+            })
+        );
         f.reset();
         assert_eq!(f.counters(), Counters::default());
     }

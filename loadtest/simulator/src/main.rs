@@ -38,6 +38,16 @@ struct Cli {
     /// Timeout (hang) rate per service: SERVICE=RATE (repeatable).
     #[arg(long, value_parser = parse_rate)]
     timeout_rate: Vec<(SimService, f64)>,
+    /// Requests per second per service, beyond which 429 (PDS's default is 5): SERVICE=N.
+    #[arg(long, value_parser = parse_limit)]
+    rate_limit: Vec<(SimService, u32)>,
+    /// Register an application: API_KEY=KID:PUBLIC_PEM_PATH[,KID:PATH…] (repeatable). The dev
+    /// application `xhuma-dev-api-key` (keys test-1, test-2) is always registered.
+    #[arg(long, value_parser = parse_app)]
+    app: Vec<(String, Vec<(String, PathBuf)>)>,
+    /// Accredit another consumer ASID at the SSP (repeatable; 200000002574 always is).
+    #[arg(long)]
+    consumer_asid: Vec<String>,
     /// A named GP Connect error for every request, e.g. NO_PATIENT_CONSENT.
     #[arg(long)]
     gpconnect_case: Option<GpcCase>,
@@ -64,6 +74,25 @@ fn parse_error_rate(s: &str) -> Result<(SimService, f64, u16), String> {
         rate.parse().map_err(|_| "bad rate")?,
         status.parse().map_err(|_| "bad status")?,
     ))
+}
+
+fn parse_limit(s: &str) -> Result<(SimService, u32), String> {
+    let (svc, v) = split(s)?;
+    Ok((svc, v.parse().map_err(|_| "bad limit")?))
+}
+
+fn parse_app(s: &str) -> Result<(String, Vec<(String, PathBuf)>), String> {
+    let (key, keys) = s
+        .split_once('=')
+        .ok_or("expected API_KEY=KID:PATH[,KID:PATH]")?;
+    let keys = keys
+        .split(',')
+        .map(|k| {
+            let (kid, path) = k.split_once(':').ok_or("expected KID:PATH")?;
+            Ok((kid.to_string(), PathBuf::from(path)))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((key.to_string(), keys))
 }
 
 fn parse_rate(s: &str) -> Result<(SimService, f64), String> {
@@ -109,8 +138,24 @@ async fn main() -> anyhow::Result<()> {
         let i = slot(&mut faults, s);
         faults[i].1.timeout_rate = rate;
     }
+    for (s, n) in cli.rate_limit {
+        let i = slot(&mut faults, s);
+        faults[i].1.rate_limit_per_sec = Some(n);
+    }
     for (s, f) in faults {
         b = b.faults(s, f);
+    }
+    for (api_key, keys) in cli.app {
+        let mut pems = Vec::new();
+        for (kid, path) in keys {
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading public key {}", path.display()))?;
+            pems.push((kid, pem));
+        }
+        b = b.app(api_key, pems);
+    }
+    for asid in cli.consumer_asid {
+        b = b.consumer_asid(asid);
     }
     if let Some(c) = cli.gpconnect_case {
         b = b.gpconnect_case(None, c);

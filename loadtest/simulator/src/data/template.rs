@@ -17,6 +17,8 @@ const TOKEN_TRACE: &str = "@@SIM-TRACE@@";
 
 /// Bit of the area mask meaning "include resolved (ended) allergies".
 pub const RESOLVED_ALLERGIES_BIT: u16 = 1 << 12;
+/// Bit of the area mask meaning "include prescription issues" (MedicationRequest, intent order).
+pub const PRESCRIPTION_ISSUES_BIT: u16 = 1 << 13;
 
 /// One piece of a serialised bundle.
 #[derive(Debug, Clone)]
@@ -180,7 +182,9 @@ fn mark_identity(bundle: &mut Value) {
 /// them; administrative resources (Patient, Organization, Practitioner…) always stay. A bundle
 /// without primary Lists is left whole.
 fn filter_areas(bundle: &mut Value, mask: u16) {
-    let all = ClinicalArea::ALL.iter().fold(0, |m, a| m | a.bit()) | RESOLVED_ALLERGIES_BIT;
+    let all = ClinicalArea::ALL.iter().fold(0, |m, a| m | a.bit())
+        | RESOLVED_ALLERGIES_BIT
+        | PRESCRIPTION_ISSUES_BIT;
     if mask & all == all {
         return;
     }
@@ -215,6 +219,18 @@ fn filter_areas(bundle: &mut Value, mask: u16) {
         .enumerate()
         .filter_map(|(i, e)| e.get("resource").and_then(key).map(|k| (k, i)))
         .collect();
+    let issues_excluded = mask & PRESCRIPTION_ISSUES_BIT == 0;
+    let excluded: Vec<bool> = entries
+        .iter()
+        .map(|e| {
+            let r = e.get("resource");
+            issues_excluded
+                && r.and_then(|r| r.get("resourceType"))
+                    .and_then(Value::as_str)
+                    == Some("MedicationRequest")
+                && r.and_then(|r| r.get("intent")).and_then(Value::as_str) == Some("order")
+        })
+        .collect();
     let mut keep = vec![false; entries.len()];
     let mut stack = Vec::new();
     for (i, e) in entries.iter().enumerate() {
@@ -230,19 +246,44 @@ fn filter_areas(bundle: &mut Value, mask: u16) {
             }
         }
     }
-    while let Some(i) = stack.pop() {
-        let mut refs = Vec::new();
-        if let Some(r) = entries[i].get("resource") {
-            collect_refs(r, &mut refs);
-        }
-        for target in refs {
-            if let Some(&j) = index.get(&target)
-                && !keep[j]
-            {
-                keep[j] = true;
-                stack.push(j);
+    let reach = |stack: &mut Vec<usize>, keep: &mut Vec<bool>| {
+        while let Some(i) = stack.pop() {
+            let mut refs = Vec::new();
+            if let Some(r) = entries[i].get("resource") {
+                collect_refs(r, &mut refs);
+            }
+            for target in refs {
+                if let Some(&j) = index.get(&target)
+                    && !keep[j]
+                    && !excluded[j]
+                {
+                    keep[j] = true;
+                    stack.push(j);
+                }
             }
         }
+    };
+    reach(&mut stack, &mut keep);
+    // Issues point at their plan (`basedOn`), not the other way: add the issues of kept plans.
+    if !issues_excluded {
+        for (i, e) in entries.iter().enumerate() {
+            let Some(r) = e.get("resource") else { continue };
+            let is_issue = r.get("resourceType").and_then(Value::as_str)
+                == Some("MedicationRequest")
+                && r.get("intent").and_then(Value::as_str) == Some("order");
+            if !is_issue || keep[i] {
+                continue;
+            }
+            let mut refs = Vec::new();
+            if let Some(b) = r.get("basedOn") {
+                collect_refs(b, &mut refs);
+            }
+            if refs.iter().any(|t| index.get(t).is_some_and(|&j| keep[j])) {
+                keep[i] = true;
+                stack.push(i);
+            }
+        }
+        reach(&mut stack, &mut keep);
     }
     let mut i = 0;
     entries.retain(|_| {

@@ -4,7 +4,7 @@ use serde_json::Value;
 use xhuma_common::NhsNumber;
 use xhuma_common::nhs::ClinicalArea;
 
-use crate::data::template::RESOLVED_ALLERGIES_BIT;
+use crate::data::template::{PRESCRIPTION_ISSUES_BIT, RESOLVED_ALLERGIES_BIT};
 use crate::faults::GpcCase;
 
 /// A valid request: the patient, the area mask, and what the provider does not recognise
@@ -149,6 +149,15 @@ pub fn parse(body: &[u8]) -> Result<StructuredRequest, Rejection> {
                     GpcCase::InvalidResource,
                     "consultationSearchPeriod and includeNumberOfMostRecent cannot both be sent",
                 ));
+            }
+            ClinicalArea::Medication => {
+                let issues = part("includePrescriptionIssues")
+                    .and_then(|p| p.get("valueBoolean"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if issues {
+                    mask |= PRESCRIPTION_ISSUES_BIT;
+                }
             }
             ClinicalArea::Problems => {
                 if let Some(s) = part("filterStatus")

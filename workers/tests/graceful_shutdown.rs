@@ -46,8 +46,16 @@ async fn sigterm_finishes_the_job_in_flight() {
     assert!(exit.success(), "clean exit: {exit:?}");
 
     let number = NhsNumber::parse(nhs).expect("valid");
-    let cached = stack.records.cache().document_for(number).await.expect("redis");
-    assert!(cached.is_some(), "the in-flight job was finished before exit");
+    let cached = stack
+        .records
+        .cache()
+        .document_for(number)
+        .await
+        .expect("redis");
+    assert!(
+        cached.is_some(),
+        "the in-flight job was finished before exit"
+    );
     assert_eq!(stack.sim.counters().await.gpconnect, 1, "not fetched twice");
     stack.stop().await;
 }

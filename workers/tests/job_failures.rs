@@ -90,11 +90,18 @@ async fn restricted_patient_never_reaches_gp_connect() {
     let nhs = "9690938533";
     let (status, body) = stack.post("/SOAP/iti55", support::iti55(nhs)).await;
     assert_eq!(status, 200, "{body}");
-    assert!(!body.contains("<subject1"), "no match revealed for a restricted record: {body}");
+    assert!(
+        !body.contains("<subject1"),
+        "no match revealed for a restricted record: {body}"
+    );
     let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("XDSUnknownPatientId"), "{body}");
     assert!(!body.to_lowercase().contains("restricted"), "{body}");
-    assert_eq!(stack.sim.counters().await.gpconnect, 0, "GP Connect never called");
+    assert_eq!(
+        stack.sim.counters().await.gpconnect,
+        0,
+        "GP Connect never called"
+    );
     stack.stop().await;
 }

@@ -1,4 +1,5 @@
-//! `nhs-sim`: parse flags, load the data, serve until SIGINT/SIGTERM. See the crate README.
+//! `nhs-sim`: parse flags, load the data, serve until SIGINT/SIGTERM, drain within 10 s.
+//! See the crate README.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,11 +103,6 @@ fn parse_rate(s: &str) -> Result<(SimService, f64), String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse();
     let mut b = Simulator::builder()
         .listen(cli.listen)
@@ -182,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Logs as every Xhuma binary writes them (JSON lines; XHUMA_LOG_FORMAT=text for people).
+    let telemetry = xhuma_common::telemetry::init("nhs-sim", &xhuma_common::config::process_env);
     let started = std::time::Instant::now();
     let sim = b.spawn().await.context("starting nhs-sim")?;
     tracing::info!(
@@ -190,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
         startup_ms = started.elapsed().as_millis() as u64,
         "nhs-sim listening."
     );
-    shutdown_signal().await;
+    xhuma_common::shutdown::signal().await;
     tracing::info!("Shutting down.");
     // Hung requests (injected timeouts) must not hold the process: 10 s grace.
     if tokio::time::timeout(Duration::from_secs(10), sim.shutdown())
@@ -199,24 +197,6 @@ async fn main() -> anyhow::Result<()> {
     {
         tracing::warn!("Requests still in flight after the grace period; exiting anyway.");
     }
+    telemetry.shutdown();
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -33,7 +33,7 @@ struct Cli {
     /// Latency per service: SERVICE=MS, SERVICE=MIN..MAX or SERVICE=exp:MEAN (repeatable).
     #[arg(long, value_parser = parse_latency)]
     latency: Vec<(SimService, Latency)>,
-    /// Error rate per service: SERVICE=RATE[:STATUS] (repeatable), e.g. pds=0.05:503.
+    /// Error rate per service: `SERVICE=RATE[:STATUS]` (repeatable), e.g. pds=0.05:503.
     #[arg(long, value_parser = parse_error_rate)]
     error_rate: Vec<(SimService, f64, u16)>,
     /// Timeout (hang) rate per service: SERVICE=RATE (repeatable).

@@ -15,7 +15,7 @@ pub const NO_ENDPOINT_ODS: &str = "Y99999";
 
 /// Restricted (S-flag) patients: PDS hides address and GP; GP Connect says PATIENT_NOT_FOUND.
 pub const RESTRICTED: [&str; 2] = ["9690938533", "9690938541"];
-/// Superseded: PDS returns the record of [`SUPERSEDED_BY`] instead.
+/// Superseded: PDS returns the record of [`superseded_by()`] instead.
 pub const SUPERSEDED: &str = "9690938622";
 pub const NOT_ON_PDS: &str = "9476718943";
 pub const NO_CONSENT: &str = "9690938576";

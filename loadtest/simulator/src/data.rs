@@ -92,6 +92,9 @@ pub struct Practice {
     pub address: String,
 }
 
+/// Distinct area masks cached per bundle (a client normally uses one or two).
+const MAX_TEMPLATES_PER_BUNDLE: usize = 16;
+
 /// A fixture bundle, with its templates per requested-area mask built on first use.
 #[derive(Debug)]
 pub struct BundleSource {
@@ -134,7 +137,12 @@ impl BundleSource {
                 .templates
                 .lock()
                 .map_err(|_| "template cache poisoned".to_string())?;
-            map.entry(mask).or_default().clone()
+            if map.len() >= MAX_TEMPLATES_PER_BUNDLE && !map.contains_key(&mask) {
+                // An unusual area mix: build it for this request only, keep memory bounded.
+                Arc::new(OnceCell::new())
+            } else {
+                map.entry(mask).or_default().clone()
+            }
         };
         let this = self.clone();
         cell.get_or_try_init(|| async move {

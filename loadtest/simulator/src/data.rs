@@ -167,8 +167,7 @@ impl Store {
     /// Loads every source. `base_url` is where this simulator is reachable (service roots
     /// registered in SDS point under it).
     pub fn load(fixtures: &Path, base_url: &str, synthetic_n: usize) -> Result<Self, LoadError> {
-        let mut taken: HashSet<NhsNumber> = scenarios::reserved();
-        let bundles = fixtures::load(fixtures, &mut taken);
+        let (bundles, mut taken) = cached_fixtures(fixtures);
         if bundles.is_empty() {
             return Err(LoadError::NoFixtures(fixtures.to_path_buf()));
         }
@@ -176,8 +175,8 @@ impl Store {
         let mut practice_names: BTreeMap<String, String> = BTreeMap::new();
         let mut clone_sources = Vec::new();
         let mut demo_source = None;
-        for b in &bundles {
-            let source = BundleSource::new(b.label.clone(), b.path.clone());
+        for (b, source) in bundles.iter() {
+            let source = source.clone();
             let person = b
                 .patient
                 .as_ref()
@@ -278,6 +277,34 @@ impl Store {
             })
             .collect()
     }
+}
+
+type LoadedFixtures = Arc<Vec<(fixtures::FixtureBundle, Arc<BundleSource>)>>;
+/// The bundles and the NHS numbers they (and the scenarios) took.
+type CachedFixtures = (LoadedFixtures, HashSet<NhsNumber>);
+
+/// Fixture bundles parsed once per process and directory, with their template caches: every
+/// simulator a test process starts shares them (their content does not depend on the URL).
+fn cached_fixtures(dir: &Path) -> CachedFixtures {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<PathBuf, CachedFixtures>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(dir).cloned()) {
+        return hit;
+    }
+    let mut taken = scenarios::reserved();
+    let loaded: Vec<_> = fixtures::load(dir, &mut taken)
+        .into_iter()
+        .map(|b| {
+            let source = BundleSource::new(b.label.clone(), b.path.clone());
+            (b, source)
+        })
+        .collect();
+    let entry = (Arc::new(loaded), taken);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(dir.to_path_buf(), entry.clone());
+    }
+    entry
 }
 
 /// The hole values of a bundle template for this patient.

@@ -62,6 +62,10 @@ async fn metrics_names_and_labels_after_a_run() {
         r#"xhuma_queue_depth{queue="sds"}"#,
         r#"xhuma_queue_depth{queue="gpconnect"}"#,
         r#"xhuma_queue_depth{queue="dead"}"#,
+        r#"xhuma_upstream_requests_total{upstream="gpconnect",status="2xx"}"#,
+        r#"xhuma_upstream_requests_total{upstream="gpconnect",status="4xx"}"#,
+        r#"xhuma_upstream_requests_total{upstream="pds",status="2xx"}"#,
+        r#"xhuma_upstream_duration_seconds_bucket{upstream="sds""#,
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }

@@ -86,8 +86,22 @@ impl Upstream {
 
     /// Sends one request; a non-2xx status becomes `UpstreamError::Status`.
     pub async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<Reply, UpstreamError> {
-        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let upstream = self.service.as_str();
+        let started = std::time::Instant::now();
+        let sent = req.send().await;
+        metrics::histogram!("xhuma_upstream_duration_seconds", "upstream" => upstream)
+            .record(started.elapsed().as_secs_f64());
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                metrics::counter!("xhuma_upstream_requests_total", "upstream" => upstream, "status" => "transport_error")
+                    .increment(1);
+                return Err(self.transport(e));
+            }
+        };
         let status = resp.status().as_u16();
+        metrics::counter!("xhuma_upstream_requests_total", "upstream" => upstream, "status" => status_class(status))
+            .increment(1);
         let headers = resp.headers().clone();
         let body = self.read_body(resp).await?;
         if (200..300).contains(&status) {
@@ -177,4 +191,15 @@ impl Upstream {
 fn read(service: Service, path: &std::path::Path) -> Result<Vec<u8>, UpstreamError> {
     std::fs::read(path)
         .map_err(|e| UpstreamError::config(service, format!("reading {}: {e}", path.display())))
+}
+
+/// The metric label for an HTTP status: its class (`2xx`, `4xx`, …) keeps cardinality fixed.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
 }

@@ -52,6 +52,43 @@ pub enum Resource {
 // === impl Resource ===
 
 impl Resource {
+    /// The resource's logical id (`Other` has none here; see `ResourceHead`).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Resource::Patient(r) => r.id.as_deref(),
+            Resource::Organization(r) => r.id.as_deref(),
+            Resource::Practitioner(r) => r.id.as_deref(),
+            Resource::PractitionerRole(r) => r.id.as_deref(),
+            Resource::Location(r) => r.id.as_deref(),
+            Resource::List(r) => r.id.as_deref(),
+            Resource::AllergyIntolerance(r) => r.id.as_deref(),
+            Resource::MedicationStatement(r) => r.id.as_deref(),
+            Resource::MedicationRequest(r) => r.id.as_deref(),
+            Resource::Medication(r) => r.id.as_deref(),
+            Resource::Condition(r) => r.id.as_deref(),
+            Resource::Immunization(r) => r.id.as_deref(),
+            Resource::Observation(r) => r.id.as_deref(),
+            Resource::DiagnosticReport(r) => r.id.as_deref(),
+            Resource::Specimen(r) => r.id.as_deref(),
+            Resource::Encounter(r) => r.id.as_deref(),
+            Resource::ReferralRequest(r) => r.id.as_deref(),
+            Resource::ProcedureRequest(r) => r.id.as_deref(),
+            Resource::DocumentReference(r) => r.id.as_deref(),
+            Resource::Other => None,
+        }
+    }
+
+    /// `resourceType` when it is the first member of the object (as every FHIR
+    /// JSON producer writes it), without parsing the rest. `None`: ask serde.
+    pub fn sniff_type(raw: &str) -> Option<&str> {
+        let rest = raw.trim_start().strip_prefix('{')?.trim_start();
+        let rest = rest.strip_prefix("\"resourceType\"")?.trim_start().strip_prefix(':')?.trim_start();
+        let rest = rest.strip_prefix('"')?;
+        let end = rest.find('"')?;
+        let t = &rest[..end];
+        t.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(t)
+    }
+
     /// Parses `raw` as the typed model for `resource_type`.
     pub fn parse(resource_type: &str, raw: &str) -> Result<Resource, serde_json::Error> {
         fn p<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<Box<T>, serde_json::Error> {

@@ -163,22 +163,24 @@ impl Index {
 
     /// Follows `reference`; `list` is the index of the List it appears in (for `#id`).
     pub fn resolve(&self, reference: &str, list: Option<usize>) -> Resolved<'_> {
-        let i = if let Some(local) = reference.strip_prefix('#') {
-            list.and_then(|l| self.contained.get(&format!("{l}#{local}")))
-        } else {
-            let key = reference.rsplit('/').take(2).collect::<Vec<_>>();
-            match key.as_slice() {
-                [id, ty] => self.by_ref.get(&format!("{ty}/{id}")),
-                _ => None,
-            }
-        };
-        match i.map(|&i| &self.entries[i]) {
+        match self.index_of(reference, list).map(|i| &self.entries[i]) {
             Some(e) => match &e.parsed {
                 Parsed::Ok(r) => Resolved::Found(e, r),
                 Parsed::Unreadable(why) => Resolved::Unreadable(e, why),
             },
             None => Resolved::Missing,
         }
+    }
+
+    /// The entry index `reference` points to (`Type/id`, a full URL ending in
+    /// `Type/id`, or `#id` within List `list`).
+    pub fn index_of(&self, reference: &str, list: Option<usize>) -> Option<usize> {
+        if let Some(local) = reference.strip_prefix('#') {
+            return list.and_then(|l| self.contained.get(&format!("{l}#{local}"))).copied();
+        }
+        let mut parts = reference.rsplitn(3, '/');
+        let (id, ty) = (parts.next()?, parts.next()?);
+        self.by_ref.get(&format!("{ty}/{id}")).copied()
     }
 
     /// Convenience: the resource behind `reference`, if present and readable.
@@ -268,6 +270,15 @@ pub fn is_list_code(list: &List, code: &str) -> bool {
 }
 
 fn parse_entry(raw: &str, n: usize) -> Entry {
+    // Fast path: type sniffed from the first member, one typed parse, id from
+    // the model. Unknown types and errors take the slow path (which finds the id).
+    if let Some(t) = Resource::sniff_type(raw)
+        && let Ok(r) = Resource::parse(t, raw)
+        && !matches!(r, Resource::Other)
+    {
+        let id = r.id().map(str::to_string);
+        return Entry { resource_type: t.to_string(), id, parsed: Parsed::Ok(r) };
+    }
     let head: ResourceHead = match serde_json::from_str(raw) {
         Ok(h) => h,
         Err(e) => {
@@ -283,11 +294,7 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
         Ok(r) => Parsed::Ok(r),
         Err(e) => Parsed::Unreadable(why(&e)),
     };
-    Entry {
-        resource_type,
-        id: head.id,
-        parsed,
-    }
+    Entry { resource_type, id: head.id, parsed }
 }
 
 /// A PHI-free description of a JSON error: the category and position only

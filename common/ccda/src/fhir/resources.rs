@@ -47,6 +47,7 @@ pub struct Patient {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Organization {
+    pub id: Option<String>,
     pub identifier: Vec<Identifier>,
     pub name: Option<String>,
     pub telecom: Vec<ContactPoint>,
@@ -56,12 +57,14 @@ pub struct Organization {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Practitioner {
+    pub id: Option<String>,
     pub name: Vec<HumanName>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PractitionerRole {
+    pub id: Option<String>,
     pub practitioner: Option<Reference>,
     pub organization: Option<Reference>,
 }
@@ -69,6 +72,7 @@ pub struct PractitionerRole {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Location {
+    pub id: Option<String>,
     pub name: Option<String>,
 }
 
@@ -106,6 +110,7 @@ pub struct Reaction {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AllergyIntolerance {
+    pub id: Option<String>,
     pub meta: Option<Meta>,
     pub extension: Vec<Extension>,
     #[serde(rename = "clinicalStatus")]
@@ -136,6 +141,7 @@ pub struct Dosage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct MedicationStatement {
+    pub id: Option<String>,
     pub extension: Vec<Extension>,
     #[serde(rename = "basedOn")]
     pub based_on: Vec<Reference>,
@@ -192,12 +198,14 @@ pub struct MedicationRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Medication {
+    pub id: Option<String>,
     pub code: Option<CodeableConcept>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Condition {
+    pub id: Option<String>,
     pub extension: Vec<Extension>,
     #[serde(rename = "clinicalStatus")]
     pub clinical_status: Option<String>,
@@ -214,6 +222,7 @@ pub struct Condition {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Immunization {
+    pub id: Option<String>,
     pub extension: Vec<Extension>,
     pub status: Option<String>,
     #[serde(rename = "notGiven")]
@@ -264,6 +273,7 @@ pub struct ObservationComponent {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Observation {
+    pub id: Option<String>,
     pub extension: Vec<Extension>,
     pub status: Option<String>,
     pub code: Option<CodeableConcept>,
@@ -295,6 +305,7 @@ pub struct Observation {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct DiagnosticReport {
+    pub id: Option<String>,
     pub status: Option<String>,
     pub code: Option<CodeableConcept>,
     pub category: Option<CodeableConcept>,
@@ -309,6 +320,7 @@ pub struct DiagnosticReport {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Specimen {
+    pub id: Option<String>,
     #[serde(rename = "type")]
     pub type_: Option<CodeableConcept>,
 }
@@ -330,6 +342,7 @@ pub struct EncounterLocation {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Encounter {
+    pub id: Option<String>,
     pub extension: Vec<Extension>,
     pub status: Option<String>,
     #[serde(rename = "type")]
@@ -342,6 +355,7 @@ pub struct Encounter {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ReferralRequest {
+    pub id: Option<String>,
     pub extension: Vec<Extension>,
     pub status: Option<String>,
     pub priority: Option<String>,
@@ -360,6 +374,7 @@ pub struct ReferralRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ProcedureRequest {
+    pub id: Option<String>,
     pub status: Option<String>,
     pub code: Option<CodeableConcept>,
     #[serde(rename = "occurrenceDateTime")]
@@ -390,6 +405,7 @@ pub struct DocumentContent {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct DocumentReference {
+    pub id: Option<String>,
     pub status: Option<String>,
     #[serde(rename = "type")]
     pub type_: Option<CodeableConcept>,

@@ -82,7 +82,11 @@ impl Resource {
     /// JSON producer writes it), without parsing the rest. `None`: ask serde.
     pub fn sniff_type(raw: &str) -> Option<&str> {
         let rest = raw.trim_start().strip_prefix('{')?.trim_start();
-        let rest = rest.strip_prefix("\"resourceType\"")?.trim_start().strip_prefix(':')?.trim_start();
+        let rest = rest
+            .strip_prefix("\"resourceType\"")?
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start();
         let rest = rest.strip_prefix('"')?;
         let end = rest.find('"')?;
         let t = &rest[..end];

@@ -176,7 +176,9 @@ impl Index {
     /// `Type/id`, or `#id` within List `list`).
     pub fn index_of(&self, reference: &str, list: Option<usize>) -> Option<usize> {
         if let Some(local) = reference.strip_prefix('#') {
-            return list.and_then(|l| self.contained.get(&format!("{l}#{local}"))).copied();
+            return list
+                .and_then(|l| self.contained.get(&format!("{l}#{local}")))
+                .copied();
         }
         let mut parts = reference.rsplitn(3, '/');
         let (id, ty) = (parts.next()?, parts.next()?);
@@ -277,7 +279,11 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
         && !matches!(r, Resource::Other)
     {
         let id = r.id().map(str::to_string);
-        return Entry { resource_type: t.to_string(), id, parsed: Parsed::Ok(r) };
+        return Entry {
+            resource_type: t.to_string(),
+            id,
+            parsed: Parsed::Ok(r),
+        };
     }
     let head: ResourceHead = match serde_json::from_str(raw) {
         Ok(h) => h,
@@ -294,7 +300,11 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
         Ok(r) => Parsed::Ok(r),
         Err(e) => Parsed::Unreadable(why(&e)),
     };
-    Entry { resource_type, id: head.id, parsed }
+    Entry {
+        resource_type,
+        id: head.id,
+        parsed,
+    }
 }
 
 /// A PHI-free description of a JSON error: the category and position only

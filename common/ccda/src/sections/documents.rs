@@ -61,8 +61,8 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                 Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name)
                     .map(crate::header::display_name)
                     .unwrap_or_default(),
+                Some(Resource::Other) | None => a.display.clone().unwrap_or_default(),
                 Some(other) => describe::resource(ix, other),
-                None => a.display.clone().unwrap_or_default(),
             })
             .collect::<Vec<_>>()
             .join(", ");

@@ -300,7 +300,7 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
         let (allowed, issued, expiry) = m.plan.map(repeats).unwrap_or((None, None, None));
         let rep = match (issued, allowed) {
             (Some(i), Some(a)) => format!("{i} of {a}"),
-            (None, Some(a)) => format!("0 of {a}"),
+            (None, Some(a)) => format!("{a} allowed"),
             (Some(i), None) => format!("{i}"),
             _ => String::new(),
         };

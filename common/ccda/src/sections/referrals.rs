@@ -113,7 +113,7 @@ fn recipient(ix: &Index, r: &crate::fhir::Reference) -> String {
             .map(crate::header::display_name)
             .unwrap_or_default(),
         Some(Resource::Organization(o)) => o.name.clone().unwrap_or_default(),
+        Some(Resource::Other) | None => r.display.clone().unwrap_or_default(),
         Some(other) => describe::resource(ix, other),
-        None => r.display.clone().unwrap_or_default(),
     }
 }

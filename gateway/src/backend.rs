@@ -12,7 +12,7 @@ use xhuma_common::NhsNumber;
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::identity::Requester;
 use xhuma_common::job::JobFailure;
-use xhuma_common::patient::PdsOutcome;
+use xhuma_common::patient::{Demographics, PdsOutcome};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -27,7 +27,7 @@ pub struct Caller {
     pub iti: &'static str,
 }
 
-/// ITI-55 / ITI-47 result. On `Found` the backend has already enqueued the prefetch job.
+/// ITI-55 / ITI-47 result.
 pub type Discovery = PdsOutcome;
 
 /// ITI-38 result for one patient.
@@ -76,12 +76,21 @@ pub enum BackendError {
 
 /// The three operations behind the four ITI transactions.
 pub trait Backend: Send + Sync + 'static {
-    /// ITI-55/ITI-47: look the patient up in PDS and, when found, enqueue the prefetch.
+    /// ITI-55/ITI-47: look the patient up in PDS.
     fn discover<'a>(
         &'a self,
         nhs: NhsNumber,
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Discovery, BackendError>>;
+
+    /// ITI-55/ITI-47 after a match: start fetching the patient's record in the background so
+    /// it is cached before ITI-38 arrives. Called only when the discovery answers with a match
+    /// (so a failed demographic cross-check fetches nothing).
+    fn prefetch<'a>(
+        &'a self,
+        patient: &'a Demographics,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// ITI-38: the patient's document, waiting (bounded) on an in-flight prefetch; enqueues
     /// one when nothing is cached or in flight.

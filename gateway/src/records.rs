@@ -19,7 +19,7 @@ use xhuma_common::cache::{Cache, CacheError, Lease, LeaseOutcome};
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
 use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::{NhsConfig, PdsClient};
-use xhuma_common::patient::PdsOutcome;
+use xhuma_common::patient::{Demographics, PdsOutcome};
 use xhuma_common::queue::{Amqp, QueueError, Stage, job_headers};
 
 use xhuma_common::audit::{AuditOutcome, AuditSink};
@@ -248,20 +248,24 @@ impl Backend for Records {
                 PdsOutcome::NotFound => (AuditOutcome::NotFound, None),
             };
             self.audit_event(caller, audited, Some(nhs), None, detail);
-            let prefetch = match &outcome {
-                PdsOutcome::Found(d) => Some((d.nhs_number, d.gp_ods.clone())),
-                PdsOutcome::Superseded { current, .. } => {
-                    Some((current.nhs_number, current.gp_ods.clone()))
-                }
-                _ => None,
-            };
-            if let Some((number, Some(ods))) = prefetch {
-                // A failed enqueue does not fail the discovery: ITI-38 starts the job itself.
-                if let Err(error) = self.ensure_prefetch(number, caller, Some(ods)).await {
-                    tracing::warn!(%error, "Cannot enqueue prefetch after discovery");
-                }
-            }
             Ok(outcome)
+        })
+    }
+
+    fn prefetch<'a>(
+        &'a self,
+        patient: &'a Demographics,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            match &patient.gp_ods {
+                Some(ods) => {
+                    self.ensure_prefetch(patient.nhs_number, caller, Some(ods.clone()))
+                        .await
+                }
+                // Not registered with a practice: there is no GP record to fetch.
+                None => Ok(()),
+            }
         })
     }
 

@@ -79,7 +79,10 @@ async fn the_saml_identity_reaches_the_backend() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         backend.calls(),
-        vec!["discover 9690937278 as CONE, Stephen"]
+        vec![
+            "discover 9690937278 as CONE, Stephen",
+            "prefetch 9690937278"
+        ]
     );
 }
 

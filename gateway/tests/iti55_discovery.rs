@@ -39,7 +39,10 @@ async fn epic_request_with_two_ids_is_answered_aa_ok() {
     assert!(creation[..14].bytes().all(|b| b.is_ascii_digit()) && &creation[14..15] == "\"");
     assert_eq!(
         backend.calls(),
-        vec!["discover 9690937278 as Xhuma gateway"]
+        vec![
+            "discover 9690937278 as Xhuma gateway",
+            "prefetch 9690937278"
+        ]
     );
 }
 

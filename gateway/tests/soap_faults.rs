@@ -141,7 +141,12 @@ async fn wrong_or_missing_action() {
     assert!(body.contains("MessageAddressingHeaderRequired"));
     let r = post_soap(&app, "/SOAP/iti55", no_action).await;
     assert_eq!(r.status, 200);
-    assert_eq!(backend.calls().len(), 1);
+    let discovered = backend
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("discover "))
+        .count();
+    assert_eq!(discovered, 1, "only the Epic path reached the backend");
 }
 
 #[tokio::test]

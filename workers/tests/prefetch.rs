@@ -50,3 +50,27 @@ async fn discovery_prefetches_so_the_query_is_served_from_cache() {
     eprintln!("ITI-38 after prefetch answered in {took:?} (debug build)");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_prefetch_when_the_demographic_check_fails() {
+    let opts = Options {
+        env: vec![("XHUMA_XCPD_DEMOGRAPHIC_CHECK", "true".into())],
+        ..Default::default()
+    };
+    let stack = Stack::start(Simulator::builder(), opts).await;
+    let nhs = "9690937286";
+    // The example query says born 1925-04-21; claim another date.
+    let query = iti55(nhs).replace("19250421", "19990101");
+    let (status, body) = stack.post("/SOAP/iti55", query).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("<subject1"), "no match: {body}");
+    let number = NhsNumber::parse(nhs).expect("valid");
+    let lease = stack.records.cache().lease(number).await.expect("redis");
+    assert!(
+        lease.is_none(),
+        "nothing enqueued for a patient we did not match"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stack.sim.counters().await.gpconnect, 0);
+    stack.stop().await;
+}

@@ -166,6 +166,11 @@ pub async fn handle(query: &Query, cx: &Ctx<'_>) -> Result<Outcome, GatewayError
     if cx.config.demographic_check && !demographics_agree(query, &found) {
         return Ok(Outcome::NoMatch);
     }
+    // The record is fetched in the background; a failed enqueue does not fail the discovery
+    // (ITI-38 starts the job itself when nothing is cached or in flight).
+    if let Err(error) = cx.backend.prefetch(&found, cx.caller).await {
+        tracing::warn!(%error, "Cannot start the prefetch after discovery");
+    }
     Ok(Outcome::Match(Box::new(found)))
 }
 

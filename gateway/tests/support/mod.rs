@@ -88,6 +88,18 @@ impl FakeBackend {
 }
 
 impl Backend for FakeBackend {
+    fn prefetch<'a>(
+        &'a self,
+        patient: &'a xhuma_common::patient::Demographics,
+        _caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("prefetch {}", patient.nhs_number));
+        Box::pin(async { Ok(()) })
+    }
+
     fn discover<'a>(
         &'a self,
         nhs: NhsNumber,

@@ -157,7 +157,8 @@ impl Index {
     pub fn patient(&self) -> &crate::fhir::Patient {
         match &self.entries[self.patient].parsed {
             Parsed::Ok(Resource::Patient(p)) => p,
-            _ => unreachable!("Index::build checked the patient entry"),
+            // Index::build only succeeds with a readable Patient at `self.patient`.
+            _ => &EMPTY_PATIENT,
         }
     }
 
@@ -264,6 +265,19 @@ impl Entry {
         }
     }
 }
+
+static EMPTY_PATIENT: crate::fhir::Patient = crate::fhir::Patient {
+    id: None,
+    extension: Vec::new(),
+    identifier: Vec::new(),
+    name: Vec::new(),
+    gender: None,
+    birth_date: None,
+    address: Vec::new(),
+    telecom: Vec::new(),
+    general_practitioner: Vec::new(),
+    managing_organization: None,
+};
 
 pub fn is_list_code(list: &List, code: &str) -> bool {
     list.code

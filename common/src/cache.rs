@@ -53,6 +53,8 @@ pub enum CacheError {
     Decode(#[from] serde_json::Error),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error("Redis did not answer in time")]
+    Timeout,
 }
 
 /// The job holding a patient's single-flight lease.
@@ -163,9 +165,15 @@ impl Cache {
 
     /// Checks Redis answers (readiness).
     pub async fn ping(&self) -> Result<(), CacheError> {
-        let mut c = self.conn().await?;
-        let _: String = redis::cmd("PING").query_async(&mut *c).await?;
-        Ok(())
+        let probe = async {
+            let mut c = self.conn().await?;
+            let _: String = redis::cmd("PING").query_async(&mut *c).await?;
+            Ok(())
+        };
+        // A half-dead connection never answers; readiness must.
+        tokio::time::timeout(Duration::from_secs(3), probe)
+            .await
+            .unwrap_or(Err(CacheError::Timeout))
     }
 
     /// The patient's current document, if cached.

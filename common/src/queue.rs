@@ -69,7 +69,16 @@ pub enum QueueError {
     Nacked,
     #[error("cannot encode message")]
     Encode(#[source] serde_json::Error),
+    #[error("RabbitMQ did not answer {op} in time")]
+    Timeout { op: &'static str },
 }
+
+/// Connecting (TCP, AMQP handshake, topology) must finish within this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A publish must be confirmed within this, or the message counts as not sent.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// A readiness round trip must finish within this: a half-dead socket never answers.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Queue and exchange names for one prefix.
 #[derive(Debug, Clone)]
@@ -183,21 +192,26 @@ impl Amqp {
     /// Checks the broker answers now, reconnecting when needed (readiness probe): opens and
     /// closes a channel, a real round trip, so a connection whose socket died unnoticed fails.
     pub async fn ping(&self) -> Result<(), QueueError> {
-        let live = self.live().await?;
-        let probe = live.connection.create_channel().await;
-        match probe {
-            Ok(channel) => {
-                let _ = channel.close(200, "ping".into()).await;
-                Ok(())
-            }
-            Err(source) => {
-                self.drop_connection().await;
-                Err(QueueError::Amqp {
-                    op: "channel.open",
-                    source,
-                })
-            }
+        let probe = async {
+            let live = self.live().await?;
+            let channel =
+                live.connection
+                    .create_channel()
+                    .await
+                    .map_err(|source| QueueError::Amqp {
+                        op: "channel.open",
+                        source,
+                    })?;
+            let _ = channel.close(200, "ping".into()).await;
+            Ok(())
+        };
+        let result = tokio::time::timeout(PING_TIMEOUT, probe)
+            .await
+            .unwrap_or(Err(QueueError::Timeout { op: "ping" }));
+        if result.is_err() {
+            self.drop_connection().await;
         }
+        result
     }
 
     /// Opens a fresh channel on the shared connection (consumers use one each).
@@ -222,9 +236,13 @@ impl Amqp {
         }
         let props = ConnectionProperties::default()
             .with_connection_name(LongString::from(self.inner.name.as_str()));
-        let connection = Connection::connect(self.inner.config.url.expose(), props)
-            .await
-            .map_err(QueueError::Connect)?;
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(self.inner.config.url.expose(), props),
+        )
+        .await
+        .map_err(|_| QueueError::Timeout { op: "connect" })?
+        .map_err(QueueError::Connect)?;
         let channel = connection
             .create_channel()
             .await
@@ -232,7 +250,12 @@ impl Amqp {
                 op: "channel.open",
                 source,
             })?;
-        declare_topology(&channel, &self.inner.names, self.inner.config.queue_type).await?;
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            declare_topology(&channel, &self.inner.names, self.inner.config.queue_type),
+        )
+        .await
+        .map_err(|_| QueueError::Timeout { op: "topology" })??;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
@@ -283,7 +306,7 @@ impl Amqp {
             .with_content_type(ShortString::from("application/json"))
             .with_message_id(ShortString::from(message_id))
             .with_headers(headers);
-        let result = async {
+        let publish = async {
             let confirm = live
                 .channel
                 .basic_publish(
@@ -313,9 +336,11 @@ impl Amqp {
             } else {
                 Err(QueueError::Nacked)
             }
-        }
-        .await;
-        if let Err(QueueError::Amqp { .. }) = &result {
+        };
+        let result = tokio::time::timeout(PUBLISH_TIMEOUT, publish)
+            .await
+            .unwrap_or(Err(QueueError::Timeout { op: "publish" }));
+        if let Err(QueueError::Amqp { .. } | QueueError::Timeout { .. }) = &result {
             self.drop_connection().await;
         }
         result

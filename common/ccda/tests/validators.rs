@@ -98,5 +98,25 @@ fn outputs_pass_xsd_schematron_and_consumers() {
         "only {} clinical outputs",
         clinical.len()
     );
+
+    // Medplum's Composition must list every section we wrote, in order.
+    let meyers = dir.join("9465701262-meyers.xml");
+    let out = Command::new(&consume)
+        .arg("--json")
+        .arg(&meyers)
+        .output()
+        .expect("run ccda-consume --json");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ccda-consume JSON");
+    let found: Vec<&str> = json[0]["medplum"]["composition_sections"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["title"].as_str()).collect())
+        .unwrap_or_default();
+    let c = convert(
+        &support::fixture("gpconnect/bundles/emis-uat/9465701262-meyers.json"),
+        &support::context(),
+    )
+    .expect("convert");
+    let ours: Vec<&str> = c.report.sections.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(found, ours, "Medplum did not find every section");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -59,8 +59,11 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     let document_id = uuid_of_unique_id(&job.unique_id).unwrap_or_else(uuid::Uuid::new_v4);
     let now = OffsetDateTime::now_utc();
     let convert_started = std::time::Instant::now();
+    let freshness = freshness_window(worker.config.redis.document_ttl);
     let conversion = tokio::task::spawn_blocking(move || {
-        let cx = xhuma_ccda::Context::new(now, document_id);
+        let mut cx = xhuma_ccda::Context::new(now, document_id);
+        // The document's caveat tells the clinician how stale a cached copy can be.
+        cx.freshness_window = freshness;
         xhuma_ccda::convert(&bundle, &cx)
     })
     .await
@@ -90,7 +93,30 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     Ok(Outcome::Cached)
 }
 
+/// "4 hours", "90 minutes": the cache TTL as the document's data-freshness caveat says it.
+fn freshness_window(ttl: std::time::Duration) -> String {
+    let secs = ttl.as_secs().max(60);
+    match (secs % 3600, secs / 3600, secs / 60) {
+        (0, 1, _) => "1 hour".into(),
+        (0, h, _) => format!("{h} hours"),
+        (_, _, m) => format!("{m} minutes"),
+    }
+}
+
 fn hex_sha1(bytes: &[u8]) -> String {
     let digest = Sha1::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_in_words() {
+        use std::time::Duration;
+        assert_eq!(freshness_window(Duration::from_secs(4 * 3600)), "4 hours");
+        assert_eq!(freshness_window(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(freshness_window(Duration::from_secs(5400)), "90 minutes");
+    }
 }

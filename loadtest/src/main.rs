@@ -253,6 +253,7 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
         end: &end,
         drained: &drained,
         drain,
+        drain_max: Duration::from_secs(a.drain_max_secs),
     });
     emit(&section, a.report_md.as_deref())
 }

@@ -24,9 +24,10 @@ pub struct Run<'a> {
     pub before: &'a Snapshot,
     /// At the end of the load.
     pub end: &'a Snapshot,
-    /// After the workers went quiet, and how long that took.
+    /// After the workers went quiet, and how long that took (at most `drain_max`).
     pub drained: &'a Snapshot,
     pub drain: Duration,
+    pub drain_max: Duration,
 }
 
 fn ms(us: u64) -> String {
@@ -125,7 +126,7 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
     let _ = writeln!(
         out,
         "- Patients started: **{}**{}; GP Connect calls: **{}** ({} during the load, {} while \
-         draining {:.1} s after it), {:.1} MB; PDS calls {}, SDS calls {}, token requests {}.",
+         draining {:.1} s after it{}), {:.1} MB; PDS calls {}, SDS calls {}, token requests {}.",
         r.patients,
         if r.wrapped {
             " (the patient list wrapped: later iterations hit the cache)"
@@ -136,6 +137,11 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
         gpc_load,
         gpc_all - gpc_load,
         r.drain.as_secs_f64(),
+        if r.drain >= r.drain_max {
+            ", **still busy when the wait ended**"
+        } else {
+            ""
+        },
         mb,
         d.sim.pds - b.sim.pds,
         d.sim.sds - b.sim.sds,
@@ -173,8 +179,8 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
     if conv_n > 0.0 {
         let _ = writeln!(
             out,
-            "- Conversion: {conv_n:.0} documents, mean {:.1} ms, {:.2} core-seconds per second of load; \
-             GP Connect fetch mean {:.1} ms.",
+            "- Conversion: {conv_n:.0} documents, mean {:.1} ms wall (includes waiting for a core), \
+             {:.2} conversions running on average; GP Connect fetch mean {:.1} ms.",
             conv_s / conv_n * 1000.0,
             conv_s / (secs + r.drain.as_secs_f64()),
             if fetch_n > 0.0 {

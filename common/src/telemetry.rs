@@ -107,7 +107,11 @@ pub fn init(service: &'static str, lookup: &dyn Fn(&str) -> Option<String>) -> T
     if let Some(p) = &provider {
         layers.push(otel_layer(p, service));
     }
-    if tracing_subscriber::registry().with(layers).try_init().is_ok() {
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok()
+    {
         tracing::info!(
             service,
             version = env!("CARGO_PKG_VERSION"),

@@ -10,7 +10,7 @@
 //! - [`cache`]: Redis key scheme, document storage and wait-for-completion.
 //! - [`nhs`]: clients for the NHS API platform (OAuth, PDS, SDS, GP Connect).
 //! - [`config`]: `XHUMA_*` settings shared by the binaries.
-//! - [`telemetry`], [`shutdown`]: process plumbing.
+//! - [`telemetry`], [`shutdown`], [`process`]: process plumbing shared by the binaries.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -22,6 +22,7 @@ pub mod job;
 pub mod nhs;
 pub mod nhs_number;
 pub mod patient;
+pub mod process;
 pub mod queue;
 pub mod shutdown;
 pub mod telemetry;

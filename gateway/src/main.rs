@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use xhuma_common::config::Env;
 use xhuma_gateway::inbound::{self, InboundConfig};
 use xhuma_gateway::records::Records;
@@ -16,31 +15,7 @@ use xhuma_gateway::{AppState, GatewayConfig, ops, router};
 const GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
-    let config = match GatewayConfig::from_env() {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("xhuma-gateway: bad configuration: {error}");
-            return ExitCode::from(64);
-        }
-    };
-    let telemetry =
-        xhuma_common::telemetry::init("xhuma-gateway", &xhuma_common::config::process_env);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("xhuma-gateway: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(run(config));
-    telemetry.shutdown();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "Gateway failed");
-            ExitCode::FAILURE
-        }
-    }
+    xhuma_common::process::run("xhuma-gateway", GatewayConfig::from_env(), run)
 }
 
 async fn run(config: GatewayConfig) -> anyhow::Result<()> {
@@ -48,7 +23,8 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
         .context("inbound settings")?;
     let tls = inbound.server_config().context("loading TLS material")?;
     let metrics = xhuma_common::telemetry::install_metrics();
-    let shutdown = CancellationToken::new();
+    // On SIGTERM, waiting ITI-38/39 requests answer with a fault instead of holding shutdown.
+    let shutdown = xhuma_common::process::shutdown_on_signal();
     let records = Records::connect(
         &config.amqp,
         &config.redis,
@@ -71,16 +47,9 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
         rate_limit_per_sec = inbound.rate_per_sec,
         "Gateway listening"
     );
-    let signal_token = shutdown.clone();
-    tokio::spawn(async move {
-        xhuma_common::shutdown::signal().await;
-        // Waiting ITI-38/39 requests answer with a fault now instead of holding shutdown.
-        signal_token.cancel();
-    });
     inbound::serve(listener, app, tls, shutdown, GRACE)
         .await
         .context("serving")?;
-    tracing::info!("Gateway stopped");
     records.audit().flush(Duration::from_secs(5)).await;
     records.amqp().close().await;
     Ok(())

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use xhuma_workers::{Worker, WorkerConfig, ops};
 
 const USAGE: &str = "usage: xhuma-worker [--stages sds,gpconnect]
@@ -25,42 +24,15 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    let mut config = match WorkerConfig::from_env() {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("xhuma-worker: bad configuration: {error}");
-            return ExitCode::from(64);
+    let config = WorkerConfig::from_env().and_then(|mut config| {
+        if let Some(stages) = &stages_flag {
+            let lookup =
+                |k: &str| (k == xhuma_workers::config::XHUMA_WORKER_STAGES).then(|| stages.clone());
+            config.stages = WorkerConfig::stages_from(&xhuma_common::config::Env::new(&lookup))?;
         }
-    };
-    if let Some(stages) = stages_flag {
-        let lookup =
-            |k: &str| (k == xhuma_workers::config::XHUMA_WORKER_STAGES).then(|| stages.clone());
-        match WorkerConfig::stages_from(&xhuma_common::config::Env::new(&lookup)) {
-            Ok(s) => config.stages = s,
-            Err(error) => {
-                eprintln!("xhuma-worker: --stages: {}\n{USAGE}", error.reason);
-                return ExitCode::from(64);
-            }
-        }
-    }
-    let telemetry =
-        xhuma_common::telemetry::init("xhuma-worker", &xhuma_common::config::process_env);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("xhuma-worker: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(run(config));
-    telemetry.shutdown();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "Worker failed");
-            ExitCode::FAILURE
-        }
-    }
+        Ok(config)
+    });
+    xhuma_common::process::run("xhuma-worker", config, run)
 }
 
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
@@ -69,28 +41,15 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let worker = Worker::connect(config)
         .await
         .context("connecting to RabbitMQ and Redis")?;
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding the ops port {listen}"))?;
-    tracing::info!(addr = %listen, "Ops endpoint listening");
-    let ops_shutdown = shutdown.clone();
-    let ops_router = ops::router(worker.clone(), metrics);
-    tokio::spawn(async move {
-        let served = axum::serve(listener, ops_router)
-            .with_graceful_shutdown(async move { ops_shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::warn!(%error, "Ops endpoint stopped");
-        }
-    });
+    let shutdown = xhuma_common::process::shutdown_on_signal();
+    xhuma_common::process::serve_ops(
+        listen,
+        ops::router(worker.clone(), metrics),
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding the ops port {listen}"))?;
     tokio::spawn(ops::sample_queue_depths(worker.clone(), shutdown.clone()));
-    let signal_token = shutdown.clone();
-    tokio::spawn(async move {
-        xhuma_common::shutdown::signal().await;
-        signal_token.cancel();
-    });
     worker.run(shutdown).await;
-    tracing::info!("Worker stopped");
     Ok(())
 }

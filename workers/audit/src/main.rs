@@ -6,7 +6,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use xhuma_audit::{AuditConfig, Auditor, ops};
 
 fn main() -> ExitCode {
@@ -18,37 +17,10 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    let config = match AuditConfig::from_env() {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("xhuma-audit: bad configuration: {error}");
-            return ExitCode::from(64);
-        }
-    };
-    xhuma_common::telemetry::init("xhuma-audit", &xhuma_common::config::process_env);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("xhuma-audit: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     if migrate_only {
-        return match runtime.block_on(migrate(config)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "Migration failed");
-                ExitCode::FAILURE
-            }
-        };
+        return xhuma_common::process::run("xhuma-audit", AuditConfig::from_env(), migrate);
     }
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "Audit consumer failed");
-            ExitCode::FAILURE
-        }
-    }
+    xhuma_common::process::run("xhuma-audit", AuditConfig::from_env(), run)
 }
 
 async fn migrate(config: AuditConfig) -> anyhow::Result<()> {
@@ -70,27 +42,14 @@ async fn run(config: AuditConfig) -> anyhow::Result<()> {
     let auditor = Auditor::connect(config)
         .await
         .context("connecting to RabbitMQ and PostgreSQL")?;
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding the ops port {listen}"))?;
-    let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(addr = %bound, "Ops endpoint listening");
-    let ops_shutdown = shutdown.clone();
-    let ops_router = ops::router(auditor.clone(), metrics);
-    tokio::spawn(async move {
-        let served = axum::serve(listener, ops_router)
-            .with_graceful_shutdown(async move { ops_shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::warn!(%error, "Ops endpoint stopped");
-        }
-    });
-    let signal_token = shutdown.clone();
-    tokio::spawn(async move {
-        xhuma_common::shutdown::signal().await;
-        signal_token.cancel();
-    });
+    let shutdown = xhuma_common::process::shutdown_on_signal();
+    xhuma_common::process::serve_ops(
+        listen,
+        ops::router(auditor.clone(), metrics),
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding the ops port {listen}"))?;
     // The consumer finishes the batch in hand after the signal; bound that by the grace period.
     let consumer = {
         let auditor = auditor.clone();

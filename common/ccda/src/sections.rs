@@ -180,6 +180,48 @@ pub fn id(x: &mut Xml, cx: &Context, key: &str) {
     x.empty("id", &[("root", &cx.id_for(key))]);
 }
 
+/// Opens a Concern Act (C-CDA allergy or problem concern, `template_root` 2015-08-01) and
+/// writes it up to its effectiveTime: `low` is when the concern was recorded (or `UNK`); an
+/// ended concern is `completed` with `high` (or `UNK`). The caller adds the entryRelationship
+/// with the observation and closes the act.
+pub fn open_concern(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    template_root: &str,
+    ended: bool,
+    low: Option<&str>,
+    high: Option<&str>,
+) {
+    x.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
+    template(x, template_root, "2015-08-01");
+    id(x, cx, &format!("{key}/concern"));
+    crate::codes::fixed(
+        x,
+        "code",
+        "CONC",
+        crate::codes::ACT_CLASS,
+        "HL7ActClass",
+        "Concern",
+    );
+    x.empty(
+        "statusCode",
+        &[("code", if ended { "completed" } else { "active" })],
+    );
+    x.open("effectiveTime", &[]);
+    match low {
+        Some(t) => x.empty("low", &[("value", t)]),
+        None => x.empty("low", &[("nullFlavor", "UNK")]),
+    }
+    if ended {
+        match high {
+            Some(t) => x.empty("high", &[("value", t)]),
+            None => x.empty("high", &[("nullFlavor", "UNK")]),
+        }
+    }
+    x.close();
+}
+
 pub fn text_ref(x: &mut Xml, id: &str) {
     x.open("text", &[]);
     x.empty("reference", &[("value", &format!("#{id}"))]);

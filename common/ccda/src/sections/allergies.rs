@@ -6,7 +6,7 @@
 //! comes from the ended list, has `clinicalStatus` resolved, or carries the
 //! AllergyIntoleranceEnd extension: an ended allergy never appears active.
 
-use super::{Item, id, items, ivl, notes, template, text_ref, ts};
+use super::{Item, id, items, ivl, notes, open_concern, template, text_ref, ts};
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{AllergyIntolerance, Extensions, Resource};
 use crate::index::{Index, list_code};
@@ -248,33 +248,15 @@ fn entry_xml(
     let onset_ts = ts(onset(a), label, w);
     let (end, _) = end_info(a);
     let end_ts = ts(end, label, w);
-    x.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-    template(x, "2.16.840.1.113883.10.20.22.4.30", "2015-08-01");
-    id(x, cx, &format!("{key}/concern"));
-    codes::fixed(
+    open_concern(
         x,
-        "code",
-        "CONC",
-        codes::ACT_CLASS,
-        "HL7ActClass",
-        "Concern",
+        cx,
+        key,
+        "2.16.840.1.113883.10.20.22.4.30",
+        ended,
+        asserted.as_deref(),
+        end_ts.as_deref(),
     );
-    x.empty(
-        "statusCode",
-        &[("code", if ended { "completed" } else { "active" })],
-    );
-    x.open("effectiveTime", &[]);
-    match &asserted {
-        Some(t) => x.empty("low", &[("value", t)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    }
-    if ended {
-        match &end_ts {
-            Some(t) => x.empty("high", &[("value", t)]),
-            None => x.empty("high", &[("nullFlavor", "UNK")]),
-        }
-    }
-    x.close();
     x.open("entryRelationship", &[("typeCode", "SUBJ")]);
     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.7", "2014-06-09");

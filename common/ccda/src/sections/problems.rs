@@ -5,7 +5,7 @@
 //! end and the items the GP linked to the problem (RelatedClinicalContent,
 //! ActualProblem) are shown in the narrative.
 
-use super::{Item, id, ivl, notes, template, text_ref, ts};
+use super::{Item, id, ivl, notes, open_concern, template, text_ref, ts};
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{CodeableConcept, Condition, Extensions, Resource};
 use crate::index::{Index, list_code};
@@ -175,33 +175,15 @@ fn entry_xml(
     let onset = ts(c.onset_date_time.as_deref(), label, w);
     let abated = ts(c.abatement_date_time.as_deref(), label, w);
     let asserted = ts(c.asserted_date.as_deref(), label, w);
-    x.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-    template(x, "2.16.840.1.113883.10.20.22.4.3", "2015-08-01");
-    id(x, cx, &format!("{key}/concern"));
-    codes::fixed(
+    open_concern(
         x,
-        "code",
-        "CONC",
-        codes::ACT_CLASS,
-        "HL7ActClass",
-        "Concern",
+        cx,
+        key,
+        "2.16.840.1.113883.10.20.22.4.3",
+        ended,
+        asserted.as_deref().or(onset.as_deref()),
+        abated.as_deref(),
     );
-    x.empty(
-        "statusCode",
-        &[("code", if ended { "completed" } else { "active" })],
-    );
-    x.open("effectiveTime", &[]);
-    match asserted.as_deref().or(onset.as_deref()) {
-        Some(t) => x.empty("low", &[("value", t)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    }
-    if ended {
-        match &abated {
-            Some(t) => x.empty("high", &[("value", t)]),
-            None => x.empty("high", &[("nullFlavor", "UNK")]),
-        }
-    }
-    x.close();
     x.open("entryRelationship", &[("typeCode", "SUBJ")]);
     x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
     template(x, "2.16.840.1.113883.10.20.22.4.4", "2015-08-01");

@@ -22,10 +22,11 @@ impl Records {
         // Register before checking, re-check after every signal: no lost wake-ups.
         let mut signal = self.inner.completions.watch(&pk);
         let mut started = false;
+        let mut waited = false;
         let wait_started = std::time::Instant::now();
         loop {
             if let Some(meta) = cache.document_for(nhs).await.map_err(unavailable)? {
-                record_wait(wait_started, if started { "completed" } else { "hit" });
+                record_wait(wait_started, if waited { "completed" } else { "hit" });
                 return Ok(Documents::Ready(meta));
             }
             if let Some(failure) = cache.failure(nhs).await.map_err(unavailable)? {
@@ -51,6 +52,7 @@ impl Records {
                 }
                 None => {}
             }
+            waited = true;
             tokio::select! {
                 changed = signal.changed() => {
                     if changed.is_err() {

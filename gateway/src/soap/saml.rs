@@ -1,15 +1,19 @@
 //! SAML 2.0 assertions in the WS-Security header: verified, then turned into the [`Requester`].
 //!
-//! envelope bytes → [`scan`] (quick-xml: DTDs, duplicate IDs and depth refused; the
-//! `wsse:Security` header copied) → [`assertion`] (typed view) → [`policy`] (signature shape,
-//! algorithms) → [`dsig`] (libxmlsec1 verifies the enveloped signature in place, with a pinned
-//! key from [`keys`]) → issuer, audience and validity windows → holder-of-key proof over
+//! envelope bytes → [`scan`] (quick-xml pre-pass: DTDs, entities, duplicate IDs, depth and
+//! namespace names with references refused; every assertion's ID noted) → [`dsig`] (libxml2
+//! parse; the same assertions as the pre-pass, at most one, in the header; the header copied
+//! into a [`tree`] from the libxml2 nodes) → [`assertion`] (typed view) → [`policy`] (signature
+//! shape, algorithms) → libxmlsec1 verifies the enveloped signature of that very node, with a
+//! pinned key from [`keys`] → issuer, audience and validity windows → holder-of-key proof over
 //! `wsu:Timestamp` → [`xspa`] → `Requester` for GP Connect and the audit trail.
 //!
-//! Signature wrapping: the element whose attributes we read is the single `saml2:Assertion`
-//! directly under `/Envelope/Header/Security`; its signature must be its own direct child with one
-//! reference to `#<its ID>`, IDs are unique across the envelope, and only that element's `ID` is
-//! registered for reference resolution. An assertion anywhere else is ignored.
+//! One XML truth: claims are read only from the libxml2 node whose signature verified, and the
+//! envelope is refused when the two parsers could see different assertions (CVE-2025-25291/25292
+//! class: ruby-saml's REXML/Nokogiri disagreement). Signature wrapping: the element we read is
+//! the single `saml2:Assertion` in the envelope, directly under `/Envelope/Header/Security`; its
+//! signature must be its own direct child with one reference to `#<its ID>`, IDs are unique
+//! across the envelope, and only that element's `ID` is registered for reference resolution.
 
 mod assertion;
 mod config;
@@ -17,6 +21,7 @@ mod dsig;
 mod keys;
 mod policy;
 mod scan;
+mod tree;
 mod xspa;
 
 use time::OffsetDateTime;
@@ -25,7 +30,7 @@ use xhuma_common::identity::Requester;
 pub use config::*;
 
 use assertion::{Assertion, HolderKey, SecurityParts, SignatureInfo, Timestamp};
-use dsig::{KeyMaterial, SignedDocument};
+use dsig::{KeyMaterial, SecurityHeader, SignedDocument};
 use keys::TrustedCert;
 
 /// Namespaces we match on.
@@ -164,10 +169,21 @@ impl SamlVerifier {
         now: OffsetDateTime,
     ) -> Result<Option<VerifiedAssertion>, SamlError> {
         let scan = scan::scan(envelope)?;
-        let Some(security) = scan.security.as_ref() else {
+        if scan.security_headers == 0 {
+            if !scan.assertion_ids.is_empty() {
+                return Err(SamlError::Malformed(
+                    "SAML assertion outside the WS-Security header",
+                ));
+            }
             return self.absent();
-        };
-        let parts = assertion::security_parts(security)?;
+        }
+        // One XML truth from here on: every claim below is read from libxml2's parse, the
+        // same tree whose signature nodes libxmlsec1 verifies.
+        let doc = SignedDocument::parse(envelope)?;
+        let security = doc.security(&scan)?.ok_or(SamlError::Malformed(
+            "the envelope reads differently to two parsers",
+        ))?;
+        let parts = assertion::security_parts(&security.tree)?;
         if let Some(ts) = &parts.timestamp {
             self.check_timestamp(ts, now)?;
         }
@@ -186,11 +202,10 @@ impl SamlVerifier {
         };
         let mut holder_of_key = false;
         if let (true, Some(sig)) = (signed, &a.signature) {
-            let doc = SignedDocument::parse(envelope)?;
             doc.register_ids(true, scan.wsu_ids > 0)?;
-            self.check_signature(&doc, sig, now)?;
+            self.check_signature(&security, sig, now)?;
             holder_of_key =
-                self.check_holder_of_key(&doc, &parts, &a, scan.body_wsu_id.as_deref())?;
+                self.check_holder_of_key(&security, &parts, &a, security.body_wsu_id.as_deref())?;
         }
         self.check_claims(&a, now)?;
         if self.cfg.require_holder_of_key && !holder_of_key {
@@ -218,7 +233,7 @@ impl SamlVerifier {
     /// The enveloped signature verifies with a pinned certificate that is valid now.
     fn check_signature(
         &self,
-        doc: &SignedDocument,
+        doc: &SecurityHeader,
         sig: &SignatureInfo,
         now: OffsetDateTime,
     ) -> Result<(), SamlError> {
@@ -283,7 +298,7 @@ impl SamlVerifier {
     /// the (verified) assertion. True when one of them covers the `wsu:Timestamp`.
     fn check_holder_of_key(
         &self,
-        doc: &SignedDocument,
+        doc: &SecurityHeader,
         parts: &SecurityParts<'_>,
         a: &Assertion,
         body_id: Option<&str>,

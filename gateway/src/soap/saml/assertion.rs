@@ -12,7 +12,7 @@ use xhuma_common::identity::Coded;
 
 use super::SamlError;
 use super::ns;
-use super::scan::Element;
+use super::tree::Element;
 
 /// The parts of `wsse:Security` the verifier looks at.
 #[derive(Debug)]

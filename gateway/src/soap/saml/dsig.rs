@@ -16,11 +16,13 @@ use xmlsec::{XmlSecDocumentExt, XmlSecKey, XmlSecKeyFormat, XmlSecSignatureConte
 
 use super::SamlError;
 use super::ns;
+use super::scan::Scan;
+use super::tree::Element;
 
+const SECURITY_XPATH: &str = "/soap:Envelope/soap:Header/wsse:Security";
 const ASSERTION_XPATH: &str = "/soap:Envelope/soap:Header/wsse:Security/saml2:Assertion";
-const ASSERTION_SIG_XPATH: &str =
-    "/soap:Envelope/soap:Header/wsse:Security/saml2:Assertion/ds:Signature";
-const HEADER_SIG_XPATH: &str = "/soap:Envelope/soap:Header/wsse:Security/ds:Signature";
+const ANY_ASSERTION_XPATH: &str = "//saml2:Assertion";
+const BODY_XPATH: &str = "/soap:Envelope/soap:Body";
 
 const PREFIXES: [(&str, &str); 5] = [
     ("soap", ns::SOAP12),
@@ -42,6 +44,19 @@ pub(super) enum KeyMaterial {
 /// The envelope parsed by libxml2, with the IDs that references may point at registered.
 pub(super) struct SignedDocument {
     doc: Document,
+}
+
+/// The `wsse:Security` header as libxml2 parsed it: the owned copy the claims are read from,
+/// and handles on the very signature nodes that copy was made of.
+pub(super) struct SecurityHeader {
+    pub tree: Element,
+    /// The `ds:Signature` directly under the (single) assertion, when there is one.
+    assertion_signature: Option<Node>,
+    /// The `ds:Signature` elements directly under `wsse:Security`, in document order (the same
+    /// order as in `tree`).
+    header_signatures: Vec<Node>,
+    /// `wsu:Id` of `soap:Body`, when it has one.
+    pub body_wsu_id: Option<String>,
 }
 
 // === impl SignedDocument ===
@@ -82,10 +97,87 @@ impl SignedDocument {
         Ok(())
     }
 
-    /// Verifies the assertion's enveloped signature with `key`.
+    /// The `wsse:Security` header, after proving that libxml2 and the quick-xml pre-pass saw
+    /// the same SAML assertions: the same number anywhere in the envelope, with the same IDs, at
+    /// most one, and that one directly in the header. `None` when there is no header.
+    pub fn security(&self, scan: &Scan) -> Result<Option<SecurityHeader>, SamlError> {
+        let anywhere = self.find(ANY_ASSERTION_XPATH)?;
+        let ids: Vec<String> = anywhere
+            .iter()
+            .map(|n| n.get_attribute_no_ns("ID").unwrap_or_default())
+            .collect();
+        if ids != scan.assertion_ids {
+            return Err(SamlError::Malformed(
+                "the envelope reads differently to two parsers",
+            ));
+        }
+        if anywhere.len() > 1 {
+            return Err(SamlError::Malformed("more than one SAML assertion"));
+        }
+        let in_header = self.find(ASSERTION_XPATH)?;
+        if in_header.len() != anywhere.len() {
+            return Err(SamlError::Malformed(
+                "SAML assertion outside the WS-Security header",
+            ));
+        }
+        let headers = self.find(SECURITY_XPATH)?;
+        if headers.len() != scan.security_headers {
+            return Err(SamlError::Malformed(
+                "the envelope reads differently to two parsers",
+            ));
+        }
+        let Some(security) = headers.into_iter().next() else {
+            return Ok(None);
+        };
+        let tree = Element::from_libxml(&security)?;
+        let mut assertion_signature = None;
+        let mut header_signatures = Vec::new();
+        for child in security.get_child_elements() {
+            match element_name(&child) {
+                Some((ns::SAML2, "Assertion")) => {
+                    assertion_signature = child
+                        .get_child_elements()
+                        .into_iter()
+                        .find(|c| element_name(c) == Some((ns::DS, "Signature")));
+                }
+                Some((ns::DS, "Signature")) => header_signatures.push(child),
+                _ => {}
+            }
+        }
+        let body_wsu_id = self
+            .find(BODY_XPATH)?
+            .first()
+            .and_then(|b| b.get_attribute_ns("Id", ns::WSU));
+        Ok(Some(SecurityHeader {
+            tree,
+            assertion_signature,
+            header_signatures,
+            body_wsu_id,
+        }))
+    }
+
+    fn find(&self, xpath: &str) -> Result<Vec<Node>, SamlError> {
+        let mut ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
+        for (prefix, href) in PREFIXES {
+            ctx.register_namespace(prefix, href)
+                .map_err(|_| SamlError::Malformed("xpath"))?;
+        }
+        ctx.findnodes(xpath, None)
+            .map_err(|_| SamlError::Malformed("xpath"))
+    }
+}
+
+// === impl SecurityHeader ===
+
+impl SecurityHeader {
+    /// Verifies the assertion's enveloped signature (the node the claims were copied from)
+    /// with `key`.
     pub fn verify_assertion(&self, key: &KeyMaterial) -> Result<bool, SamlError> {
-        let node = self.nth(ASSERTION_SIG_XPATH, 0)?;
-        verify_node(&node, key)
+        let node = self
+            .assertion_signature
+            .as_ref()
+            .ok_or(SamlError::Malformed("signature not found"))?;
+        verify_node(node, key)
     }
 
     /// Verifies the `index`-th `ds:Signature` directly under `wsse:Security` with `key`.
@@ -94,22 +186,23 @@ impl SignedDocument {
         index: usize,
         key: &KeyMaterial,
     ) -> Result<bool, SamlError> {
-        let node = self.nth(HEADER_SIG_XPATH, index)?;
-        verify_node(&node, key)
+        let node = self
+            .header_signatures
+            .get(index)
+            .ok_or(SamlError::Malformed("signature not found"))?;
+        verify_node(node, key)
     }
+}
 
-    fn nth(&self, xpath: &str, index: usize) -> Result<Node, SamlError> {
-        let mut ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
-        for (prefix, href) in PREFIXES {
-            ctx.register_namespace(prefix, href)
-                .map_err(|_| SamlError::Malformed("xpath"))?;
-        }
-        ctx.findnodes(xpath, None)
-            .map_err(|_| SamlError::Malformed("xpath"))?
-            .into_iter()
-            .nth(index)
-            .ok_or(SamlError::Malformed("signature not found"))
-    }
+/// (namespace, local name) of an element, for the namespaces we match on.
+fn element_name(node: &Node) -> Option<(&'static str, &'static str)> {
+    let href = node.get_namespace()?.get_href();
+    let ns = [ns::SAML2, ns::DS].into_iter().find(|n| *n == href)?;
+    let name = node.get_name();
+    ["Assertion", "Signature"]
+        .into_iter()
+        .find(|l| *l == name)
+        .map(|l| (ns, l))
 }
 
 /// Initialises libxml2 and libxmlsec1 (their global state) once, from the thread that builds the

@@ -1,9 +1,12 @@
-//! One namespace-aware pass over the whole SOAP envelope (quick-xml).
+//! One namespace-aware pass over the whole SOAP envelope (quick-xml), before libxml2 sees it.
 //!
 //! It refuses what must never reach the XML-DSig library (DTDs, unknown entities, duplicate
-//! IDs, excessive depth) and copies the `wsse:Security` header into a small owned tree that
-//! [`super::assertion`] reads. Comments are dropped, so a text value split by a comment is read
-//! whole, exactly as exclusive canonicalisation (what the signature covers) sees it.
+//! IDs, excessive depth, other encodings) and what would let two parsers disagree about the
+//! document: namespace names written with character or entity references or with whitespace
+//! (quick-xml compares them as written, libxml2 after decoding). It also notes every SAML 2.0
+//! assertion anywhere in the envelope, so the verifier can prove that this pass and libxml2 saw
+//! exactly the same assertions (same count, same IDs) before any claim is read. The claims
+//! themselves are read from the libxml2 tree ([`super::tree`]), never from this pass.
 
 use std::collections::HashSet;
 
@@ -17,100 +20,19 @@ use super::ns;
 
 /// Deepest element nesting accepted anywhere in the envelope.
 const MAX_DEPTH: usize = 96;
-/// Most elements copied from the `wsse:Security` header.
-const MAX_SECURITY_ELEMENTS: usize = 4096;
 /// Largest envelope handed to the verifier (the HTTP layer normally limits far below this).
 pub(super) const MAX_ENVELOPE_BYTES: usize = 32 * 1024 * 1024;
-
-/// An element of the copied `wsse:Security` subtree.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Element {
-    pub ns: String,
-    pub name: String,
-    /// (namespace, local name, normalised value); namespace is empty when unqualified.
-    pub attrs: Vec<(String, String, String)>,
-    pub children: Vec<Node>,
-}
-
-#[derive(Debug, Clone)]
-pub(super) enum Node {
-    Element(Element),
-    Text(String),
-}
 
 /// What the pass found.
 #[derive(Debug, Default)]
 pub(super) struct Scan {
-    /// The `wsse:Security` header block, when present.
-    pub security: Option<Element>,
+    /// `wsse:Security` blocks directly in `soap:Header` (0 or 1; more are refused).
+    pub security_headers: usize,
+    /// The `ID` of every `saml2:Assertion` anywhere in the envelope, in document order (empty
+    /// string when it has none).
+    pub assertion_ids: Vec<String>,
     /// How many `wsu:Id` attributes the envelope has.
     pub wsu_ids: usize,
-    /// `wsu:Id` of `soap:Body`, when it has one.
-    pub body_wsu_id: Option<String>,
-}
-
-// === impl Element ===
-
-impl Element {
-    pub fn is(&self, ns: &str, name: &str) -> bool {
-        self.ns == ns && self.name == name
-    }
-
-    pub fn elements(&self) -> impl Iterator<Item = &Element> {
-        self.children.iter().filter_map(|c| match c {
-            Node::Element(e) => Some(e),
-            Node::Text(_) => None,
-        })
-    }
-
-    pub fn children_named<'a>(
-        &'a self,
-        ns: &'a str,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> + 'a {
-        self.elements().filter(move |e| e.is(ns, name))
-    }
-
-    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
-        self.elements().find(|e| e.is(ns, name))
-    }
-
-    /// An unqualified attribute.
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attr_ns("", name)
-    }
-
-    pub fn attr_ns(&self, ns: &str, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, l, _)| n == ns && l == name)
-            .map(|(_, _, v)| v.as_str())
-    }
-
-    /// All text directly inside this element, concatenated (comments already removed).
-    pub fn text(&self) -> String {
-        let mut s = String::new();
-        for c in &self.children {
-            if let Node::Text(t) = c {
-                s.push_str(t);
-            }
-        }
-        s
-    }
-
-    /// Every descendant element (depth first), this one excluded.
-    pub fn descendants(&self) -> Vec<&Element> {
-        let mut out = Vec::new();
-        let mut stack: Vec<&Element> = self.elements().collect();
-        stack.reverse();
-        while let Some(e) = stack.pop() {
-            out.push(e);
-            let mut kids: Vec<&Element> = e.elements().collect();
-            kids.reverse();
-            stack.extend(kids);
-        }
-        out
-    }
 }
 
 /// Scans `envelope`; any XML problem is `Malformed`.
@@ -129,11 +51,8 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
     // Every ID-like attribute value seen so far (`ID`, `Id`, `AssertionID` in any namespace,
     // `xml:id`): a value may appear once.
     let mut ids: HashSet<String> = HashSet::new();
-    // Names of open elements (namespace, local) and, while inside wsse:Security, the partial tree.
+    // Names of open elements (namespace, local).
     let mut path: Vec<(String, String)> = Vec::new();
-    let mut open: Vec<Element> = Vec::new();
-    let mut security_depth: Option<usize> = None;
-    let mut copied = 0usize;
     let mut seen_root = false;
 
     loop {
@@ -158,10 +77,11 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     return Err(SamlError::Malformed("nesting too deep"));
                 }
                 let local = start.local_name().as_ref().to_owned();
-                let mut attrs = Vec::new();
+                let mut assertion_id = None;
                 for attr in start.attributes() {
                     let attr = attr.map_err(|_| SamlError::Malformed("bad attribute"))?;
                     if is_xmlns(&attr) {
+                        check_namespace_name(attr.value.as_bytes())?;
                         continue;
                     }
                     let (ans, alocal) = reader.resolver().resolve_attribute(attr.key);
@@ -172,92 +92,54 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                             return Err(SamlError::Malformed("unbound attribute prefix"));
                         }
                     };
-                    let alocal = alocal.as_ref().to_owned();
+                    let alocal = alocal.as_ref();
+                    if ans == ns::WSU && alocal == "Id" {
+                        out.wsu_ids += 1;
+                    }
+                    if !is_id_attr(&ans, alocal) {
+                        continue;
+                    }
                     let value = attr
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|_| SamlError::Malformed("bad attribute value"))?
                         .into_owned();
-                    if is_id_attr(&ans, &alocal) && !ids.insert(value.clone()) {
+                    if !ids.insert(value.clone()) {
                         return Err(SamlError::Malformed("duplicate ID"));
                     }
-                    if ans == ns::WSU && alocal == "Id" {
-                        out.wsu_ids += 1;
+                    if ans.is_empty() && alocal == "ID" {
+                        assertion_id = Some(value);
                     }
-                    attrs.push((ans, alocal, value));
                 }
                 let depth = path.len();
-                // soap:Body's wsu:Id (a header signature may cover the Body).
-                if depth == 1 && element_ns == ns::SOAP12 && local == "Body" {
-                    out.body_wsu_id = attrs
-                        .iter()
-                        .find(|(n, l, _)| n == ns::WSU && l == "Id")
-                        .map(|(_, _, v)| v.clone());
-                }
                 if depth == 0 && !(element_ns == ns::SOAP12 && local == "Envelope") {
                     return Err(SamlError::Malformed("not a SOAP 1.2 envelope"));
                 }
-                let starts_security = security_depth.is_none()
-                    && depth == 2
+                if element_ns == ns::SAML2 && local == "Assertion" {
+                    out.assertion_ids.push(assertion_id.unwrap_or_default());
+                }
+                let is_security = depth == 2
                     && path[1].0 == ns::SOAP12
                     && path[1].1 == "Header"
                     && element_ns == ns::WSSE
                     && local == "Security";
-                if starts_security {
-                    if out.security.is_some() {
+                if is_security {
+                    out.security_headers += 1;
+                    if out.security_headers > 1 {
                         return Err(SamlError::Malformed("more than one wsse:Security header"));
                     }
-                    security_depth = Some(depth);
-                }
-                if security_depth.is_some() {
-                    copied += 1;
-                    if copied > MAX_SECURITY_ELEMENTS {
-                        return Err(SamlError::Malformed("wsse:Security header too large"));
-                    }
-                    open.push(Element {
-                        ns: element_ns.clone(),
-                        name: local.clone(),
-                        attrs,
-                        children: Vec::new(),
-                    });
                 }
                 path.push((element_ns, local));
             }
             Event::End(_) => {
                 path.pop();
-                if let Some(sd) = security_depth {
-                    let done = open.pop().ok_or(SamlError::Malformed("unbalanced"))?;
-                    if path.len() == sd {
-                        out.security = Some(done);
-                        security_depth = None;
-                    } else if let Some(parent) = open.last_mut() {
-                        parent.children.push(Node::Element(done));
-                    }
-                }
-            }
-            Event::Text(t) => {
-                if let Some(parent) = open.last_mut() {
-                    push_text(parent, &t.xml10_content());
-                }
-            }
-            Event::CData(c) => {
-                if let Some(parent) = open.last_mut() {
-                    push_text(parent, &c.into_inner());
-                }
             }
             Event::GeneralRef(r) => {
-                let ch = if r.is_char_ref() {
+                if r.is_char_ref() {
                     r.resolve_char_ref()
                         .map_err(|_| SamlError::Malformed("bad character reference"))?
-                        .ok_or(SamlError::Malformed("bad character reference"))?
-                        .to_string()
-                } else {
-                    let name = r.xml10_content();
-                    predefined_entity(&name)
-                        .ok_or(SamlError::Malformed("undefined entity"))?
-                        .to_string()
-                };
-                if let Some(parent) = open.last_mut() {
-                    push_text(parent, &ch);
+                        .ok_or(SamlError::Malformed("bad character reference"))?;
+                } else if predefined_entity(&r.xml10_content()).is_none() {
+                    return Err(SamlError::Malformed("undefined entity"));
                 }
             }
             Event::Eof => break,
@@ -270,8 +152,12 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     }
                 }
             }
-            // Comments and processing instructions carry nothing we read.
-            Event::Comment(_) | Event::PI(_) | Event::Empty(_) => {}
+            // Text is read from the libxml2 tree; comments and PIs carry nothing we read.
+            Event::Text(_)
+            | Event::CData(_)
+            | Event::Comment(_)
+            | Event::PI(_)
+            | Event::Empty(_) => {}
         }
     }
     if !seen_root || !path.is_empty() {
@@ -280,12 +166,19 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
     Ok(out)
 }
 
-fn push_text(parent: &mut Element, s: &str) {
-    if let Some(Node::Text(prev)) = parent.children.last_mut() {
-        prev.push_str(s);
-    } else {
-        parent.children.push(Node::Text(s.to_string()));
+/// A namespace name is compared as written by quick-xml and after decoding by libxml2: allow
+/// only values both read the same way (no `&` references, no whitespace that attribute-value
+/// normalisation would change, nothing that is not plain printable text).
+fn check_namespace_name(raw: &[u8]) -> Result<(), SamlError> {
+    if raw
+        .iter()
+        .any(|b| matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r' | b' ') || *b < 0x20)
+    {
+        return Err(SamlError::Malformed(
+            "namespace name with a reference or whitespace",
+        ));
     }
+    Ok(())
 }
 
 fn is_xmlns(attr: &Attribute<'_>) -> bool {

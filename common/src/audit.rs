@@ -51,6 +51,9 @@ pub enum AuditKind {
     GpConnect,
     /// A PDS lookup (gateway or worker).
     PdsLookup,
+    /// A request refused at the edge (bad or replayed SAML, a patient the assertion does not
+    /// name, a purpose of use not allowed): an ATNA Security Alert.
+    SecurityAlert,
 }
 
 /// How it ended. Detail goes in [`AuditEvent::detail`].
@@ -105,18 +108,39 @@ pub struct AuditEvent {
     /// A short, safe detail: an error kind or a status, never an upstream body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Where an inbound request came from and which credentials it carried (gateway events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestContext>,
+}
+
+/// The network and credential facts of one inbound SOAP request, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RequestContext {
+    /// The TCP peer (IP address) the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_address: Option<String>,
+    /// The subject of the TLS client certificate, under mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_subject: Option<String>,
+    /// The SAML assertion's `ID` (its issuer and purpose of use are in the requester).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion_id: Option<String>,
+    /// The request's `wsa:MessageID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 // === impl AuditKind ===
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 6] = [
+    pub const ALL: [AuditKind; 7] = [
         AuditKind::Iti55,
         AuditKind::Iti47,
         AuditKind::Iti38,
         AuditKind::Iti39,
         AuditKind::GpConnect,
         AuditKind::PdsLookup,
+        AuditKind::SecurityAlert,
     ];
 
     /// The stored and serialised name (`iti55`, `gp_connect`, …).
@@ -128,6 +152,7 @@ impl AuditKind {
             AuditKind::Iti39 => "iti39",
             AuditKind::GpConnect => "gp_connect",
             AuditKind::PdsLookup => "pds_lookup",
+            AuditKind::SecurityAlert => "security_alert",
         }
     }
 }
@@ -175,7 +200,14 @@ impl AuditEvent {
             document_unique_id: None,
             source: String::new(),
             detail: None,
+            request: None,
         }
+    }
+
+    /// Where the request came from and which credentials it carried.
+    pub fn request(mut self, request: &RequestContext) -> Self {
+        self.request = Some(request.clone());
+        self
     }
 
     pub fn requester(mut self, requester: &Requester) -> Self {
@@ -232,6 +264,11 @@ mod tests {
         let event = AuditEvent::new(AuditKind::GpConnect, AuditOutcome::NotFound, "corr-1")
             .patient(nhs, "pk")
             .ssp_trace_id("ssp")
+            .request(&RequestContext {
+                peer_address: Some("127.0.0.1".into()),
+                assertion_id: Some("_a1".into()),
+                ..RequestContext::default()
+            })
             .detail("x".repeat(2 * MAX_DETAIL_CHARS));
         assert_eq!(
             event.detail.as_deref().map(str::len),

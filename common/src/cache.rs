@@ -317,6 +317,21 @@ impl Cache {
         }
     }
 
+    /// Replay guard: `true` the first time `key` is seen within `ttl` (one `SET NX PX`, so
+    /// every gateway sharing this Redis agrees on which arrival was first).
+    pub async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
+        let mut c = self.conn().await?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(&["seen", key]))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut *c)
+            .await?;
+        Ok(set.is_some())
+    }
+
     /// The lease of the job in flight for this patient, if any.
     pub async fn lease(&self, nhs: NhsNumber) -> Result<Option<Lease>, CacheError> {
         let pk = self.patient_key(nhs);

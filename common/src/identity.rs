@@ -46,11 +46,24 @@ pub struct Requester {
     /// and `NHSD-End-User-Organisation-ODS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ods_code: Option<String>,
+    /// The GP Connect JWT `reason_for_request` the gateway's purpose-of-use policy mapped the
+    /// XSPA purpose to (`directcare`); `None` (configured identities, older jobs) means
+    /// `directcare`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_for_request: Option<String>,
 }
+
+/// The only `reason_for_request` GP Connect Access Record Structured accepts.
+pub const DIRECT_CARE: &str = "directcare";
 
 // === impl Requester ===
 
 impl Requester {
+    /// The GP Connect JWT `reason_for_request`.
+    pub fn reason_for_request(&self) -> &str {
+        self.reason_for_request.as_deref().unwrap_or(DIRECT_CARE)
+    }
+
     /// Splits `subject_id` of the form "Family, Given" into (family, given). A subject without a
     /// comma is all family name.
     pub fn name_parts(&self) -> (String, Option<String>) {

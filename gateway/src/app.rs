@@ -3,17 +3,18 @@
 //! `POST /SOAP/iti55|iti47|iti38|iti39` (the paths Epic calls) and `POST /SOAP` / `/xca`
 //! (dispatch on `wsa:Action`); `GET …?wsdl` serves `gateway/wsdl/*.wsdl`. A request goes:
 //! body (bounded) → [`mtom::unpack`] when multipart → [`Envelope::parse`] → WS-A checks →
-//! [`caller::resolve`] (SAML) → [`iti::dispatch`] under the request deadline → reply envelope
+//! [`caller::admit`] (SAML, replay guard) → [`iti::dispatch`] under the request deadline → reply envelope
 //! (MTOM when the request was MTOM and the policy allows) or a SOAP Fault from
 //! [`GatewayError::fault`]. `main.rs` adds `/health/*` and `/metrics` with
 //! `router(state).merge(ops_routes)`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -95,7 +96,7 @@ impl AppState {
 /// The SOAP routes with their layers.
 pub fn router(state: AppState) -> Router {
     let route = |iti: Option<Iti>| {
-        post(move |s: State<AppState>, h: HeaderMap, b: Body| soap(s, iti, h, b)).get(
+        post(move |s: State<AppState>, req: axum::extract::Request| soap(s, iti, req)).get(
             move |s: State<AppState>, q: Query<Vec<(String, String)>>, h: HeaderMap| {
                 wsdl(s, iti, q, h)
             },
@@ -132,9 +133,15 @@ pub fn router(state: AppState) -> Router {
 async fn soap(
     State(state): State<AppState>,
     path: Option<Iti>,
-    headers: HeaderMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Response {
+    // The TCP peer (absent when the router is driven without a listener, as in tests).
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let started = Instant::now();
     let cfg = state.config();
     let mut label = path.map(Iti::as_str).unwrap_or("unknown");
@@ -143,7 +150,15 @@ async fn soap(
     let result = match state.inner.permits.clone().try_acquire_owned() {
         Ok(_permit) => tokio::time::timeout(
             cfg.request_timeout,
-            process(&state, path, &headers, body, &mut label, &mut relates_to),
+            process(
+                &state,
+                path,
+                &headers,
+                body,
+                peer,
+                &mut label,
+                &mut relates_to,
+            ),
         )
         .await
         .unwrap_or(Err(GatewayError::Timeout)),
@@ -169,6 +184,7 @@ async fn process(
     path: Option<Iti>,
     headers: &HeaderMap,
     body: Body,
+    peer: Option<IpAddr>,
     label: &mut &'static str,
     relates_to: &mut Option<String>,
 ) -> Result<(Response, &'static str), GatewayError> {
@@ -225,7 +241,16 @@ async fn process(
     *label = iti.as_str();
     span.record("iti", iti.as_str());
     let now = (state.inner.clock)();
-    let caller = caller::resolve(&env, &state.inner.verifier, cfg, iti.as_str(), now)?;
+    let caller = caller::admit(
+        &env,
+        &state.inner.verifier,
+        cfg,
+        state.inner.backend.as_ref(),
+        iti.as_str(),
+        now,
+        peer,
+    )
+    .await?;
     let mtom_reply = match cfg.mtom_response {
         MtomPolicy::Auto => is_mtom,
         MtomPolicy::Inline => false,

@@ -6,9 +6,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use xhuma_common::NhsNumber;
+use xhuma_common::audit::RequestContext;
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::identity::Requester;
 use xhuma_common::job::JobFailure;
@@ -25,6 +27,37 @@ pub struct Caller {
     pub correlation_id: String,
     /// The transaction being served (`iti55`, `iti47`, `iti38`, `iti39`), for the audit trail.
     pub iti: &'static str,
+    /// The patient the verified assertion names (XACML `resource-id`): the only patient this
+    /// request may be served for. `None` only where policy allows an assertion without one
+    /// (`XHUMA_SAML_REQUIRE_RESOURCE_ID=false`, or no SAML in a dev/sandbox set-up).
+    pub patient: Option<NhsNumber>,
+    /// Peer, credentials and message id, carried into every audit event of the request.
+    pub context: RequestContext,
+}
+
+/// Why a request was refused at the edge (the `detail` of its security-alert audit event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The SAML assertion (or WS-Security header) was missing, invalid or not trusted.
+    Credentials(&'static str),
+    /// The message (its MessageID or holder-of-key Timestamp signature) was seen before.
+    Replay,
+    /// The assertion names another patient than the one asked for.
+    PatientMismatch,
+}
+
+/// A refused request, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct SecurityAlert<'a> {
+    pub iti: &'static str,
+    pub refusal: Refusal,
+    /// Who asked, when the assertion was verified far enough to say.
+    pub caller: Option<&'a Caller>,
+    pub context: &'a RequestContext,
+    /// The patient asked for, when the request got that far.
+    pub patient: Option<NhsNumber>,
+    /// The document asked for (ITI-39).
+    pub document: Option<&'a str>,
 }
 
 /// ITI-55 / ITI-47 result.
@@ -57,6 +90,8 @@ pub enum Retrieved {
     },
     /// Unknown or expired uniqueId (`XDSDocumentUniqueIdError`).
     Unknown,
+    /// The document is another patient's than the one the assertion names.
+    Denied,
     Failed(JobFailure),
 }
 
@@ -107,4 +142,15 @@ pub trait Backend: Send + Sync + 'static {
         unique_ids: &'a [String],
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<Retrieved>, BackendError>>;
+
+    /// Replay guard: remembers `key` for `ttl`, shared by every gateway. `Ok(true)` the first
+    /// time a key is seen, `Ok(false)` for a repeat.
+    fn first_use<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BackendError>>;
+
+    /// Records a refused request in the audit trail (an ATNA Security Alert).
+    fn security_alert(&self, alert: SecurityAlert<'_>);
 }

@@ -1,49 +1,236 @@
-//! Who is calling: the requester identity every backend call carries.
+//! Who is calling, and may they: the [`Caller`] every backend call carries.
 //!
-//! `app` calls [`resolve`] with the parsed envelope. The identity comes from the SAML
-//! assertion in `wsse:Security`, verified by [`SamlVerifier`] (XML-DSig, issuer, audience,
-//! validity, holder-of-key), or — only when `XHUMA_SAML_REQUIRED=false` and the request has
-//! no assertion — from the configured default requester. The correlation id is the request's
-//! `wsa:MessageID` (or a new UUID).
+//! `app` calls [`admit`] with the parsed envelope. The identity comes from the SAML assertion
+//! in `wsse:Security`, verified by [`SamlVerifier`] (XML-DSig, issuer, audience, validity,
+//! lifetime, holder-of-key, purpose of use, the patient it names), or — only in a dev/sandbox
+//! set-up where `XHUMA_SAML_REQUIRED=false` and the request has no assertion — from the
+//! configured default requester. A signed message is then admitted once: its `wsa:MessageID`
+//! and holder-of-key Timestamp signature are remembered (Redis `SET NX`, shared by every
+//! gateway) until the message expires, and a second arrival is a replay. Every refusal is a
+//! WS-Security fault and a security-alert audit event.
 
+use std::net::IpAddr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use xhuma_common::audit::RequestContext;
+use xhuma_common::identity::DIRECT_CARE;
 
-use crate::backend::Caller;
+use crate::backend::{Backend, Caller, Refusal, SecurityAlert};
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::soap::envelope::Envelope;
-use crate::soap::saml::{SamlError, SamlVerifier};
+use crate::soap::saml::{SamlError, SamlVerifier, VerifiedAssertion};
 
-/// Builds the [`Caller`] for a request.
-pub fn resolve(
+/// Longest `wsa:MessageID` kept as the correlation id.
+const MAX_MESSAGE_ID: usize = 256;
+
+/// Verifies the request's credentials and builds its [`Caller`].
+pub async fn admit(
     env: &Envelope,
     verifier: &SamlVerifier,
     cfg: &GatewayConfig,
+    backend: &dyn Backend,
     iti: &'static str,
     now: OffsetDateTime,
+    peer: Option<IpAddr>,
 ) -> Result<Caller, GatewayError> {
-    let requester = match verifier.verify(&env.raw, now) {
-        Ok(Some(r)) => r,
-        Ok(None) => cfg.default_requester.clone(),
+    let message_id = env
+        .addressing
+        .message_id
+        .clone()
+        .filter(|m| m.len() <= MAX_MESSAGE_ID);
+    let mut context = RequestContext {
+        peer_address: peer.map(|p| p.to_string()),
+        message_id: message_id.clone(),
+        ..RequestContext::default()
+    };
+    let refuse = |context: &RequestContext, refusal, caller: Option<&Caller>| {
+        metrics::counter!("xhuma_security_refusals_total", "reason" => refusal_label(refusal))
+            .increment(1);
+        backend.security_alert(SecurityAlert {
+            iti,
+            refusal,
+            caller,
+            context,
+            patient: None,
+            document: None,
+        });
+    };
+    let verified = match verifier.verify_assertion(&env.raw, now) {
+        Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "SAML assertion refused");
+            refuse(&context, Refusal::Credentials(e.label()), None);
             return Err(GatewayError::Security(
                 security_reason(&e),
                 e.wsse_fault_code(),
             ));
         }
     };
-    let correlation_id = env
-        .addressing
-        .message_id
+    let correlation_id = message_id
         .clone()
-        .filter(|m| m.len() <= 256)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    Ok(Caller {
+    let Some(v) = verified else {
+        return Ok(Caller {
+            requester: cfg.default_requester.clone(),
+            correlation_id,
+            iti,
+            patient: None,
+            context,
+        });
+    };
+    context.assertion_id = Some(v.assertion_id.clone());
+    let mut requester = v.requester.clone();
+    // Every accepted purpose of use is direct care, the one reason GP Connect allows.
+    requester.reason_for_request = Some(DIRECT_CARE.to_string());
+    let caller = Caller {
         requester,
         correlation_id,
         iti,
-    })
+        patient: v.patient,
+        context,
+    };
+    if v.signed {
+        match first_arrival(&v, message_id.as_deref(), verifier, backend, now).await {
+            Ok(()) => {}
+            Err(Admission::Replay) => {
+                tracing::warn!("Replayed message refused");
+                refuse(&caller.context, Refusal::Replay, Some(&caller));
+                return Err(GatewayError::Security(
+                    "This message has already been received; a message may be sent only once.",
+                    "FailedAuthentication",
+                ));
+            }
+            Err(Admission::NoMessageId) => {
+                refuse(
+                    &caller.context,
+                    Refusal::Credentials("wsa_message_id_missing"),
+                    Some(&caller),
+                );
+                return Err(GatewayError::Security(
+                    "A signed request must carry a wsa:MessageID.",
+                    "InvalidSecurity",
+                ));
+            }
+            Err(Admission::Unavailable) => return Err(GatewayError::ReplayGuardUnavailable),
+        }
+    }
+    Ok(caller)
+}
+
+/// Checks the patient a transaction is about against the one the assertion names. A refusal
+/// is audited as a security alert.
+pub fn authorise_patient(
+    caller: &Caller,
+    backend: &dyn Backend,
+    nhs: xhuma_common::NhsNumber,
+) -> Result<(), GatewayError> {
+    match caller.patient {
+        Some(named) if named != nhs => {
+            tracing::warn!("Request for a patient the assertion does not name refused");
+            metrics::counter!(
+                "xhuma_security_refusals_total",
+                "reason" => refusal_label(Refusal::PatientMismatch)
+            )
+            .increment(1);
+            backend.security_alert(SecurityAlert {
+                iti: caller.iti,
+                refusal: Refusal::PatientMismatch,
+                caller: Some(caller),
+                context: &caller.context,
+                patient: Some(nhs),
+                document: None,
+            });
+            Err(GatewayError::PatientNotAuthorised)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// ITI-39: a document of patient `asked` was requested under an assertion naming another
+/// patient. Audited as a security alert (the backend answers the request with a RegistryError).
+pub fn deny_document(
+    caller: &Caller,
+    backend: &dyn Backend,
+    asked: xhuma_common::NhsNumber,
+    document: &str,
+) {
+    tracing::warn!("Retrieve of another patient's document refused");
+    metrics::counter!(
+        "xhuma_security_refusals_total",
+        "reason" => refusal_label(Refusal::PatientMismatch)
+    )
+    .increment(1);
+    backend.security_alert(SecurityAlert {
+        iti: caller.iti,
+        refusal: Refusal::PatientMismatch,
+        caller: Some(caller),
+        context: &caller.context,
+        patient: Some(asked),
+        document: Some(document),
+    });
+}
+
+enum Admission {
+    Replay,
+    NoMessageId,
+    Unavailable,
+}
+
+/// The message's MessageID (per issuer) and holder-of-key Timestamp signature must never have
+/// been seen; both are remembered until the message expires (plus the clock skew, the longest
+/// a copy could still be accepted).
+async fn first_arrival(
+    v: &VerifiedAssertion,
+    message_id: Option<&str>,
+    verifier: &SamlVerifier,
+    backend: &dyn Backend,
+    now: OffsetDateTime,
+) -> Result<(), Admission> {
+    let message_id = message_id.ok_or(Admission::NoMessageId)?;
+    let skew = verifier.config().clock_skew;
+    let cap = verifier.config().max_lifetime + skew;
+    let remaining = Duration::try_from(v.expires_at - now).unwrap_or_default();
+    let ttl = (remaining + skew).clamp(Duration::from_secs(1), cap);
+    let issuer = v.requester.issuer.as_deref().unwrap_or_default();
+    let mut keys = vec![replay_key("mid", &[issuer, message_id])];
+    if let Some(sig) = &v.timestamp_signature {
+        keys.push(replay_key("ts", &[sig]));
+    }
+    for key in &keys {
+        match backend.first_use(key, ttl).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Admission::Replay),
+            Err(error) => {
+                tracing::warn!(%error, "Replay guard unavailable");
+                return Err(Admission::Unavailable);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A fixed-length key: a hash of the parts (MessageIDs are caller-chosen text).
+fn replay_key(kind: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{hex}")
+}
+
+/// The label of a refusal: the metric's `reason` and the security alert's audit detail.
+pub fn refusal_label(r: Refusal) -> &'static str {
+    match r {
+        Refusal::Credentials(label) => label,
+        Refusal::Replay => "replay",
+        Refusal::PatientMismatch => "patient_mismatch",
+    }
 }
 
 /// The fixed sentence the caller reads.
@@ -53,6 +240,26 @@ fn security_reason(e: &SamlError) -> &'static str {
         SamlError::Expired | SamlError::NotYetValid | SamlError::StaleTimestamp => {
             "The SAML assertion or WS-Security timestamp is not within its validity period."
         }
+        SamlError::Lifetime => {
+            "The SAML assertion must carry NotOnOrAfter and be valid for no longer than this service allows."
+        }
+        SamlError::NoPatient => {
+            "The SAML assertion must name the patient (resource-id with an NHS number)."
+        }
+        SamlError::PurposeRefused => "The SAML assertion's purpose of use is not accepted.",
         _ => "The SAML assertion was not accepted.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keys_are_fixed_length_and_unambiguous() {
+        let a = replay_key("mid", &["ab", "c"]);
+        let b = replay_key("mid", &["a", "bc"]);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "mid:".len() + 64);
     }
 }

@@ -212,6 +212,7 @@ mod tests {
         ("XHUMA_NHS_API_KEY", "test-key"),
         ("XHUMA_NHS_ASID", "200000000001"),
         ("XHUMA_NHS_SIGNING_KEY_PATH", "/nonexistent/test-key.pem"),
+        ("XHUMA_SAML_AUDIENCE", "https://xhuma.test/SOAP"),
     ];
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<GatewayConfig, ConfigError> {
@@ -234,6 +235,13 @@ mod tests {
         assert_eq!(c.repository_unique_id, DEFAULT_REPOSITORY_UNIQUE_ID);
         assert_eq!(c.mtom_response, MtomPolicy::Auto);
         assert!(c.saml.required);
+        // Without an audience, required SAML does not start.
+        let map: HashMap<String, String> = REQUIRED[..3]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = GatewayConfig::from_lookup(&move |k| map.get(k).cloned()).unwrap_err();
+        assert_eq!(err.var, "XHUMA_SAML_AUDIENCE");
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub enum GatewayError {
     /// a fixed reason and the WS-Security fault subcode.
     #[error("security: {0}")]
     Security(&'static str, &'static str),
+    /// The assertion names another patient than the request asks about.
+    #[error("the assertion does not authorise access to this patient")]
+    PatientNotAuthorised,
+    /// The replay guard (Redis) could not be asked: refused, never let through unchecked.
+    #[error("the replay guard is unavailable")]
+    ReplayGuardUnavailable,
     #[error("the request took longer than the deadline")]
     Timeout,
     #[error("too many requests in flight")]
@@ -83,6 +89,14 @@ impl GatewayError {
             .with_subcode(WSA_NS, "OnlyAnonymousAddressSupported"),
             Self::Payload(reason) => Fault::sender(reason),
             Self::Security(reason, code) => Fault::sender(reason).with_subcode(WSSE_NS, code),
+            Self::PatientNotAuthorised => Fault::sender(
+                "The SAML assertion does not authorise access to this patient's record.",
+            )
+            .with_subcode(WSSE_NS, "FailedAuthentication"),
+            Self::ReplayGuardUnavailable => {
+                Fault::receiver("The request could not be checked; retry shortly.")
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
             Self::Timeout => Fault::receiver("The request could not be completed in time.")
                 .with_status(StatusCode::SERVICE_UNAVAILABLE),
             Self::Overloaded => Fault::receiver("The service is busy; retry shortly.")
@@ -105,6 +119,8 @@ impl GatewayError {
             Self::NotAnonymous => "reply_to",
             Self::Payload(_) => "payload",
             Self::Security(..) => "security",
+            Self::PatientNotAuthorised => "patient_not_authorised",
+            Self::ReplayGuardUnavailable => "replay_guard_unavailable",
             Self::Timeout => "timeout",
             Self::Overloaded => "overloaded",
             Self::ShuttingDown => "shutting_down",

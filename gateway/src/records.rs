@@ -24,7 +24,9 @@ use xhuma_common::queue::{Amqp, QueueError, Stage, job_headers};
 
 use xhuma_common::audit::{AuditOutcome, AuditSink};
 
-use crate::backend::{Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved};
+use crate::backend::{
+    Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved, SecurityAlert,
+};
 
 mod audit;
 mod wait;
@@ -322,7 +324,16 @@ impl Backend for Records {
             let deadline = Instant::now() + self.inner.config.wait_timeout;
             let mut out = Vec::with_capacity(unique_ids.len());
             for uid in unique_ids {
-                let one = self.retrieve_one(uid, deadline).await;
+                let mut one = self.retrieve_one(uid, deadline).await;
+                // A document id alone is never enough: the document's patient (from its sealed
+                // metadata) must be the one the assertion names.
+                if let (Ok(Retrieved::Found { meta, .. }), Some(named)) = (&one, caller.patient)
+                    && meta.nhs_number != named
+                {
+                    let asked = meta.nhs_number;
+                    one = Ok(Retrieved::Denied);
+                    crate::caller::deny_document(caller, self, asked, uid);
+                }
                 match &one {
                     Ok(Retrieved::Found { meta, .. }) => self.audit_event(
                         caller,
@@ -334,6 +345,8 @@ impl Backend for Records {
                     Ok(Retrieved::Unknown) => {
                         self.audit_event(caller, AuditOutcome::NotFound, None, Some(uid), None)
                     }
+                    // Audited as a security alert where it was decided.
+                    Ok(Retrieved::Denied) => {}
                     Ok(Retrieved::Failed(f)) => self.audit_event(
                         caller,
                         failure_outcome(f.kind),
@@ -353,5 +366,23 @@ impl Backend for Records {
             }
             Ok(out)
         })
+    }
+
+    fn first_use<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(async move {
+            self.inner
+                .cache
+                .first_use(key, ttl)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn security_alert(&self, alert: SecurityAlert<'_>) {
+        self.audit_alert(alert);
     }
 }

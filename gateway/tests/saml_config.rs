@@ -21,13 +21,65 @@ fn from_map(pairs: &[(&str, &str)]) -> Result<SamlConfig, xhuma_common::config::
 
 #[test]
 fn defaults_are_strict() {
-    let cfg = from_map(&[]).unwrap();
-    assert_eq!(cfg, SamlConfig::default());
+    let cfg = from_map(&[("XHUMA_SAML_AUDIENCE", "https://xhuma.example/SOAP")]).unwrap();
+    assert_eq!(
+        cfg,
+        SamlConfig {
+            audience: Some("https://xhuma.example/SOAP".into()),
+            ..SamlConfig::default()
+        }
+    );
     assert!(cfg.required);
     assert!(!cfg.allow_unsigned);
-    assert!(cfg.allow_sha1, "Epic signs with RSA-SHA1");
+    assert!(
+        !cfg.allow_sha1,
+        "SHA-1 is an explicit setting (Epic needs it)"
+    );
+    assert!(cfg.require_resource_id);
+    assert_eq!(cfg.max_lifetime, Duration::from_secs(3600));
+    assert!(cfg.purpose_allowed("TREATMENT") && cfg.purpose_allowed("etreat"));
+    assert!(!cfg.purpose_allowed("MARKETING") && !cfg.purpose_allowed(""));
     assert_eq!(cfg.clock_skew, Duration::from_secs(120));
     assert!(cfg.trust_pems.is_empty());
+}
+
+#[test]
+fn unsafe_combinations_refused_at_start_up() {
+    let audience = ("XHUMA_SAML_AUDIENCE", "https://xhuma.example/SOAP");
+    // Required SAML needs an audience.
+    assert_eq!(from_map(&[]).unwrap_err().var, "XHUMA_SAML_AUDIENCE");
+    // Unsigned or absent SAML only in a sandbox or with the dev flag.
+    for relaxed in [
+        ("XHUMA_SAML_ALLOW_UNSIGNED", "true"),
+        ("XHUMA_SAML_REQUIRED", "false"),
+    ] {
+        assert_eq!(from_map(&[relaxed, audience]).unwrap_err().var, relaxed.0);
+        assert!(from_map(&[relaxed, audience, ("XHUMA_SAML_DEV_MODE", "true")]).is_ok());
+        assert!(from_map(&[relaxed, audience, ("XHUMA_NHS_ENV", "sandbox")]).is_ok());
+        assert!(from_map(&[relaxed, audience, ("XHUMA_NHS_ENV", "prod")]).is_err());
+    }
+    // A trust store implies required, signed SAML, even in dev mode.
+    let trust = ("XHUMA_SAML_TRUST_PEM", "/etc/idp.pem");
+    let dev = ("XHUMA_SAML_DEV_MODE", "true");
+    assert_eq!(
+        from_map(&[trust, audience, dev, ("XHUMA_SAML_REQUIRED", "false")])
+            .unwrap_err()
+            .var,
+        "XHUMA_SAML_REQUIRED"
+    );
+    assert_eq!(
+        from_map(&[trust, audience, dev, ("XHUMA_SAML_ALLOW_UNSIGNED", "true")])
+            .unwrap_err()
+            .var,
+        "XHUMA_SAML_ALLOW_UNSIGNED"
+    );
+    assert!(from_map(&[trust, audience]).unwrap().required);
+    assert_eq!(
+        from_map(&[audience, ("XHUMA_SAML_PURPOSES_OF_USE", " , ")])
+            .unwrap_err()
+            .var,
+        "XHUMA_SAML_PURPOSES_OF_USE"
+    );
 }
 
 #[test]
@@ -35,24 +87,35 @@ fn values_are_read() {
     let cfg = from_map(&[
         ("XHUMA_SAML_TRUST_PEM", "/etc/a.pem, /etc/b.pem"),
         ("XHUMA_SAML_AUDIENCE", "https://xhuma.example/SOAP"),
-        ("XHUMA_SAML_ALLOW_UNSIGNED", "true"),
-        ("XHUMA_SAML_REQUIRED", "false"),
+        ("XHUMA_SAML_ALLOW_UNSIGNED", "false"),
+        ("XHUMA_SAML_REQUIRED", "true"),
         ("XHUMA_SAML_TRUSTED_ISSUERS", "CN=epic, O=UCLH | CN=other"),
         ("XHUMA_SAML_CLOCK_SKEW_SECS", "30"),
-        ("XHUMA_SAML_ALLOW_SHA1", "false"),
+        ("XHUMA_SAML_ALLOW_SHA1", "true"),
         ("XHUMA_SAML_REQUIRE_HOLDER_OF_KEY", "yes"),
+        ("XHUMA_SAML_DEV_MODE", "true"),
+        ("XHUMA_SAML_MAX_LIFETIME_SECS", "600"),
+        ("XHUMA_SAML_REQUIRE_RESOURCE_ID", "false"),
+        ("XHUMA_SAML_PURPOSES_OF_USE", "TREATMENT, EMERGENCY"),
     ])
     .unwrap();
     assert_eq!(cfg.trust_pems.len(), 2);
     assert_eq!(cfg.trust_pems[1].to_str(), Some("/etc/b.pem"));
     assert_eq!(cfg.audience.as_deref(), Some("https://xhuma.example/SOAP"));
-    assert!(cfg.allow_unsigned && !cfg.required && !cfg.allow_sha1 && cfg.require_holder_of_key);
+    assert!(!cfg.allow_unsigned && cfg.required && cfg.allow_sha1 && cfg.require_holder_of_key);
     assert_eq!(cfg.trusted_issuers, vec!["CN=epic, O=UCLH", "CN=other"]);
     assert_eq!(cfg.clock_skew, Duration::from_secs(30));
+    assert_eq!(cfg.max_lifetime, Duration::from_secs(600));
+    assert!(!cfg.require_resource_id);
+    assert_eq!(cfg.purposes_of_use, vec!["TREATMENT", "EMERGENCY"]);
 }
 
 #[test]
 fn bad_values_name_the_variable() {
+    let err = from_map(&[("XHUMA_SAML_ALLOW_UNSIGNED", "maybe")]).unwrap_err();
+    assert_eq!(err.var, "XHUMA_SAML_ALLOW_UNSIGNED");
+    let err = from_map(&[("XHUMA_SAML_MAX_LIFETIME_SECS", "forever")]).unwrap_err();
+    assert_eq!(err.var, "XHUMA_SAML_MAX_LIFETIME_SECS");
     let err = from_map(&[("XHUMA_SAML_ALLOW_UNSIGNED", "maybe")]).unwrap_err();
     assert_eq!(err.var, "XHUMA_SAML_ALLOW_UNSIGNED");
     let err = from_map(&[("XHUMA_SAML_CLOCK_SKEW_SECS", "-1")]).unwrap_err();

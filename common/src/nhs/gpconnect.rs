@@ -155,7 +155,7 @@ pub fn build_jwt(cfg: &NhsConfig, requester: &Requester, aud: &str, iat: u64) ->
         "aud": aud,
         "exp": iat + 300,
         "iat": iat,
-        "reason_for_request": "directcare",
+        "reason_for_request": requester.reason_for_request(),
         "requested_scope": "patient/*.read",
         "requesting_device": {
             "resourceType": "Device",

@@ -155,6 +155,7 @@ pub async fn handle(query: &Query, cx: &Ctx<'_>) -> Result<Outcome, GatewayError
             ));
         }
     };
+    crate::caller::authorise_patient(cx.caller, cx.backend, nhs)?;
     let found = match cx.backend.discover(nhs, cx.caller).await {
         Ok(PdsOutcome::Found(d)) => d,
         Ok(PdsOutcome::Superseded { current, .. }) => *current,

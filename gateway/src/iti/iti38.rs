@@ -152,6 +152,7 @@ async fn find_documents(q: &Query, cx: &Ctx<'_>) -> Result<Answer, GatewayError>
             "The patient id is not an NHS number known to this community.",
         )));
     };
+    crate::caller::authorise_patient(cx.caller, cx.backend, nhs)?;
     let filter = Filter::read(&q.adhoc);
     if !filter.may_match() {
         return Ok(Answer::default());
@@ -205,6 +206,15 @@ async fn get_documents(q: &Query, cx: &Ctx<'_>) -> Result<Answer, GatewayError> 
     let mut answer = Answer::default();
     for r in found {
         if let Retrieved::Found { meta, .. } = r {
+            if cx.caller.patient.is_some_and(|p| p != meta.nhs_number) {
+                crate::caller::deny_document(
+                    cx.caller,
+                    cx.backend,
+                    meta.nhs_number,
+                    &meta.unique_id,
+                );
+                continue;
+            }
             if let Some(w) = &wanted_uuids
                 && !w.iter().any(|u| same_uuid(u, &meta.entry_uuid))
             {

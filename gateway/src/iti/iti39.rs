@@ -111,13 +111,33 @@ pub async fn handle(reqs: &[DocumentRequest], cx: &Ctx<'_>) -> Result<Vec<Item>,
             }
         }
         .into_iter();
+        let denied = || {
+            Item::Error(RegistryError::error(
+                RegistryCode::RegistryError,
+                "The SAML assertion does not authorise access to this document's patient.",
+            ))
+        };
         for slot in items.iter_mut().filter(|i| i.is_none()) {
             *slot = Some(match results.next() {
+                // The backend checks the document's patient; so does this layer, whatever the
+                // backend.
+                Some(Ok(Retrieved::Found { meta, .. }))
+                    if cx.caller.patient.is_some_and(|p| p != meta.nhs_number) =>
+                {
+                    crate::caller::deny_document(
+                        cx.caller,
+                        cx.backend,
+                        meta.nhs_number,
+                        &meta.unique_id,
+                    );
+                    denied()
+                }
                 Some(Ok(Retrieved::Found { document, .. })) => Item::Document {
                     mime: "text/xml",
                     data: document,
                 },
                 Some(Ok(Retrieved::Failed(f))) => Item::Error(registry_error_for_failure(&f, true)),
+                Some(Ok(Retrieved::Denied)) => denied(),
                 Some(Err(e)) => Item::Error(e),
                 Some(Ok(Retrieved::Unknown)) | None => Item::Error(RegistryError::error(
                     RegistryCode::DocumentUniqueIdError,

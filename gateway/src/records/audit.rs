@@ -6,7 +6,7 @@ use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
 use xhuma_common::job::FailureKind;
 
 use super::Records;
-use crate::backend::{BackendError, Caller};
+use crate::backend::{BackendError, Caller, Refusal, SecurityAlert};
 
 impl Records {
     /// Records one ITI transaction in the audit trail.
@@ -25,7 +25,8 @@ impl Records {
             _ => AuditKind::Iti38,
         };
         let mut event = AuditEvent::new(kind, outcome, caller.correlation_id.clone())
-            .requester(&caller.requester);
+            .requester(&caller.requester)
+            .request(&caller.context);
         if let Some(n) = nhs {
             event = event.patient(n, self.inner.cache.patient_key(n));
         }
@@ -34,6 +35,37 @@ impl Records {
         }
         if let Some(d) = detail {
             event = event.detail(d);
+        }
+        self.inner.audit.emit(event);
+    }
+
+    /// Records a refused request as a security alert: who (when known), from where, with which
+    /// assertion and message, asking for which patient or document, and why.
+    pub(super) fn audit_alert(&self, alert: SecurityAlert<'_>) {
+        let outcome = match alert.refusal {
+            Refusal::Credentials("saml_malformed") => AuditOutcome::Invalid,
+            _ => AuditOutcome::Denied,
+        };
+        let correlation = alert
+            .caller
+            .map(|c| c.correlation_id.clone())
+            .or_else(|| alert.context.message_id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut event = AuditEvent::new(AuditKind::SecurityAlert, outcome, correlation)
+            .request(alert.context)
+            .detail(format!(
+                "{}: {}",
+                alert.iti,
+                crate::caller::refusal_label(alert.refusal)
+            ));
+        if let Some(c) = alert.caller {
+            event = event.requester(&c.requester);
+        }
+        if let Some(n) = alert.patient {
+            event = event.patient(n, self.inner.cache.patient_key(n));
+        }
+        if let Some(d) = alert.document {
+            event = event.document(d);
         }
         self.inner.audit.emit(event);
     }

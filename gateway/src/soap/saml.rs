@@ -25,6 +25,7 @@ mod tree;
 mod xspa;
 
 use time::OffsetDateTime;
+use xhuma_common::NhsNumber;
 use xhuma_common::identity::Requester;
 
 pub use config::*;
@@ -75,6 +76,12 @@ pub enum SamlError {
     StaleTimestamp,
     #[error("malformed WS-Security header: {0}")]
     Malformed(&'static str),
+    #[error("the SAML assertion has no NotOnOrAfter or is valid for longer than allowed")]
+    Lifetime,
+    #[error("the SAML assertion names no patient (resource-id with an NHS number)")]
+    NoPatient,
+    #[error("the SAML assertion's purpose of use is not accepted")]
+    PurposeRefused,
     /// Start-up only: a trust file could not be used.
     #[error("SAML trust certificate {path}: {reason}")]
     TrustStore { path: String, reason: String },
@@ -89,12 +96,20 @@ pub struct VerifiedAssertion {
     pub requester: Requester,
     /// XACML `resource-id`: the patient the caller says it is asking about (an HL7 CX string).
     pub resource_id: Option<String>,
+    /// The NHS number `resource-id` names: the one patient this request may be served for.
+    pub patient: Option<NhsNumber>,
     pub assertion_id: String,
     /// False only when `allow_unsigned` let an unsigned assertion through.
     pub signed: bool,
     /// A header signature made with the holder-of-key key covered the current `wsu:Timestamp`.
     pub holder_of_key: bool,
     pub not_on_or_after: Option<OffsetDateTime>,
+    /// When this message stops being acceptable: the earlier of the assertion's NotOnOrAfter and
+    /// the Timestamp's Expires (how long a replay guard must remember it).
+    pub expires_at: OffsetDateTime,
+    /// The holder-of-key signature value over the Timestamp, when there is one (unique per
+    /// message: a second use is a replay).
+    pub timestamp_signature: Option<String>,
 }
 
 /// Checks assertions against the configured trust. Built once at start-up; cheap to share.
@@ -114,14 +129,40 @@ impl SamlError {
             Self::Missing | Self::Malformed(_) | Self::TrustStore { .. } | Self::Setup(_) => {
                 "InvalidSecurity"
             }
-            Self::Unsigned => "InvalidSecurityToken",
+            Self::Unsigned | Self::Lifetime => "InvalidSecurityToken",
             Self::BadSignature => "FailedCheck",
             Self::UnsupportedAlgorithm => "UnsupportedAlgorithm",
             Self::Expired | Self::NotYetValid | Self::StaleTimestamp => "MessageExpired",
             Self::UntrustedCertificate
             | Self::WrongAudience
             | Self::UntrustedIssuer
-            | Self::HolderOfKey => "FailedAuthentication",
+            | Self::HolderOfKey
+            | Self::NoPatient
+            | Self::PurposeRefused => "FailedAuthentication",
+        }
+    }
+}
+
+impl SamlError {
+    /// A short label for metrics and the security-alert audit detail.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Missing => "saml_missing",
+            Self::Unsigned => "saml_unsigned",
+            Self::BadSignature => "saml_bad_signature",
+            Self::UntrustedCertificate => "saml_untrusted_certificate",
+            Self::UnsupportedAlgorithm => "saml_unsupported_algorithm",
+            Self::Expired => "saml_expired",
+            Self::NotYetValid => "saml_not_yet_valid",
+            Self::WrongAudience => "saml_wrong_audience",
+            Self::UntrustedIssuer => "saml_untrusted_issuer",
+            Self::HolderOfKey => "saml_holder_of_key",
+            Self::StaleTimestamp => "saml_stale_timestamp",
+            Self::Malformed(_) => "saml_malformed",
+            Self::Lifetime => "saml_lifetime",
+            Self::NoPatient => "saml_no_patient",
+            Self::PurposeRefused => "saml_purpose_refused",
+            Self::TrustStore { .. } | Self::Setup(_) => "saml_setup",
         }
     }
 }
@@ -200,7 +241,7 @@ impl SamlVerifier {
             None if self.cfg.allow_unsigned => false,
             None => return Err(SamlError::Unsigned),
         };
-        let mut holder_of_key = false;
+        let mut holder_of_key = None;
         if let (true, Some(sig)) = (signed, &a.signature) {
             doc.register_ids(true, scan.wsu_ids > 0)?;
             self.check_signature(&security, sig, now)?;
@@ -208,17 +249,34 @@ impl SamlVerifier {
                 self.check_holder_of_key(&security, &parts, &a, security.body_wsu_id.as_deref())?;
         }
         self.check_claims(&a, now)?;
-        if self.cfg.require_holder_of_key && !holder_of_key {
+        if self.cfg.require_holder_of_key && holder_of_key.is_none() {
             return Err(SamlError::HolderOfKey);
         }
+        // An unsigned assertion (dev rigs only) proves nothing about its lifetime either.
+        let expires_at = if signed {
+            self.check_lifetime(&a, parts.timestamp.as_ref())?
+        } else {
+            a.not_on_or_after.unwrap_or(now)
+        };
         let (requester, resource_id) = xspa::requester(&a)?;
+        let purpose = requester.purpose_of_use.as_ref().map(|p| p.code.as_str());
+        if !purpose.is_some_and(|p| self.cfg.purpose_allowed(p)) {
+            return Err(SamlError::PurposeRefused);
+        }
+        let patient = resource_id.as_deref().and_then(xspa::patient);
+        if self.cfg.require_resource_id && patient.is_none() {
+            return Err(SamlError::NoPatient);
+        }
         Ok(Some(VerifiedAssertion {
             requester,
             resource_id,
+            patient,
             assertion_id: a.id,
             signed,
-            holder_of_key,
+            holder_of_key: holder_of_key.is_some(),
             not_on_or_after: a.not_on_or_after,
+            expires_at,
+            timestamp_signature: holder_of_key,
         }))
     }
 
@@ -288,6 +346,25 @@ impl SamlVerifier {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// NotOnOrAfter is required and the validity no longer than the configured maximum.
+    /// Returns when the message expires (the earlier of NotOnOrAfter and Timestamp/Expires).
+    fn check_lifetime(
+        &self,
+        a: &Assertion,
+        ts: Option<&Timestamp>,
+    ) -> Result<OffsetDateTime, SamlError> {
+        let until = a.not_on_or_after.ok_or(SamlError::Lifetime)?;
+        let from = a
+            .not_before
+            .or(a.issue_instant)
+            .ok_or(SamlError::Lifetime)?;
+        let max = time::Duration::try_from(self.cfg.max_lifetime).unwrap_or(time::Duration::MAX);
+        if until - from > max {
+            return Err(SamlError::Lifetime);
+        }
+        Ok(ts.and_then(|t| t.expires).map_or(until, |e| e.min(until)))
+    }
+
     /// `Created <= now` and `now < Expires`, with skew.
     fn check_timestamp(&self, ts: &Timestamp, now: OffsetDateTime) -> Result<(), SamlError> {
         policy::window(ts.created, ts.expires, now, self.skew)
@@ -295,16 +372,17 @@ impl SamlVerifier {
     }
 
     /// Every `ds:Signature` directly in `wsse:Security` must verify with the holder-of-key key of
-    /// the (verified) assertion. True when one of them covers the `wsu:Timestamp`.
+    /// the (verified) assertion. The signature value of the one that covers the `wsu:Timestamp`,
+    /// when one does.
     fn check_holder_of_key(
         &self,
         doc: &SecurityHeader,
         parts: &SecurityParts<'_>,
         a: &Assertion,
         body_id: Option<&str>,
-    ) -> Result<bool, SamlError> {
+    ) -> Result<Option<String>, SamlError> {
         if parts.signatures.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let key = a
             .confirmations
@@ -320,7 +398,7 @@ impl SamlVerifier {
         };
         let ts_id = parts.timestamp.as_ref().and_then(|t| t.id.clone());
         let allowed: Vec<&str> = ts_id.iter().map(String::as_str).chain(body_id).collect();
-        let mut covers_timestamp = false;
+        let mut covers_timestamp = None;
         for (index, element) in parts.signatures.iter().enumerate() {
             let sig = assertion::signature(element)?;
             if sig.token_ref.as_deref().is_some_and(|r| r != a.id) {
@@ -330,7 +408,9 @@ impl SamlVerifier {
             if !doc.verify_header_signature(index, &key)? {
                 return Err(SamlError::HolderOfKey);
             }
-            covers_timestamp |= ts_id.as_ref().is_some_and(|t| ids.contains(t));
+            if ts_id.as_ref().is_some_and(|t| ids.contains(t)) {
+                covers_timestamp.get_or_insert(sig.value);
+            }
         }
         Ok(covers_timestamp)
     }

@@ -38,6 +38,8 @@ pub fn config() -> SamlConfig {
         trust_pems: vec![data("idp.crt"), data("idp2.crt")],
         audience: Some(AUDIENCE.into()),
         trusted_issuers: vec![ISSUER.into()],
+        // Epic signs with RSA-SHA1 (valid-sha1-epic.xml).
+        allow_sha1: true,
         ..SamlConfig::default()
     }
 }

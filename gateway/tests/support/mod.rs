@@ -17,7 +17,7 @@ use xhuma_common::NhsNumber;
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::patient::{Address, Demographics, Gender, PdsOutcome};
 use xhuma_gateway::backend::{
-    Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved,
+    Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved, SecurityAlert,
 };
 use xhuma_gateway::{AppState, GatewayConfig, router};
 
@@ -47,6 +47,10 @@ pub struct FakeBackend {
     pub stored: HashMap<String, (DocumentMeta, Bytes)>,
     pub fail: Option<Fail>,
     pub calls: Mutex<Vec<String>>,
+    /// Keys the replay guard has seen.
+    pub seen: Mutex<std::collections::HashSet<String>>,
+    /// Security alerts raised: "<iti> <refusal label>".
+    pub alerts: Mutex<Vec<String>>,
 }
 
 // === impl FakeBackend ===
@@ -75,6 +79,10 @@ impl FakeBackend {
 
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+
+    pub fn alerts(&self) -> Vec<String> {
+        self.alerts.lock().unwrap().clone()
     }
 
     fn err(&self) -> Option<BackendError> {
@@ -170,6 +178,23 @@ impl Backend for FakeBackend {
         };
         Box::pin(async move { r })
     }
+
+    fn first_use<'a>(
+        &'a self,
+        key: &'a str,
+        _ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        let first = self.seen.lock().unwrap().insert(key.to_string());
+        Box::pin(async move { Ok(first) })
+    }
+
+    fn security_alert(&self, alert: SecurityAlert<'_>) {
+        self.alerts.lock().unwrap().push(format!(
+            "{} {}",
+            alert.iti,
+            xhuma_gateway::caller::refusal_label(alert.refusal)
+        ));
+    }
 }
 
 pub fn nhs(s: &str) -> NhsNumber {
@@ -223,6 +248,8 @@ pub fn config(extra: &[(&str, &str)]) -> GatewayConfig {
         ("XHUMA_NHS_SIGNING_KEY_PATH", "/nonexistent/test-key.pem"),
         ("XHUMA_SAML_REQUIRED", "false"),
         ("XHUMA_SAML_ALLOW_UNSIGNED", "true"),
+        ("XHUMA_SAML_DEV_MODE", "true"),
+        ("XHUMA_SAML_REQUIRE_RESOURCE_ID", "false"),
     ];
     let map: HashMap<String, String> = base
         .iter()

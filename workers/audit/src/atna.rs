@@ -80,6 +80,8 @@ impl<'a> Code<'a> {
 const QUERY: Code<'static> = Code::new("110112", "DCM", "Query");
 const EXPORT: Code<'static> = Code::new("110106", "DCM", "Export");
 const IMPORT: Code<'static> = Code::new("110107", "DCM", "Import");
+const SECURITY_ALERT: Code<'static> = Code::new("110113", "DCM", "Security Alert");
+const NODE_AUTHENTICATION: Code<'static> = Code::new("110126", "DCM", "Node Authentication");
 const SOURCE_ROLE: Code<'static> = Code::new("110153", "DCM", "Source Role ID");
 const DESTINATION_ROLE: Code<'static> = Code::new("110152", "DCM", "Destination Role ID");
 const PATIENT_NUMBER: Code<'static> = Code::new("2", "RFC-3881", "Patient Number");
@@ -119,6 +121,9 @@ fn describe(kind: AuditKind) -> (Code<'static>, &'static str, Code<'static>, boo
             ),
             false,
         ),
+        // A refused request: the credentials (SAML, holder-of-key, replay) or the authorisation
+        // they carry (patient, purpose) did not hold.
+        AuditKind::SecurityAlert => (SECURITY_ALERT, "E", NODE_AUTHENTICATION, false),
     }
 }
 
@@ -205,6 +210,22 @@ pub fn render(event: &AuditEvent, source: &AtnaSource) -> String {
             }
             out.push_str("</ActiveParticipant>");
         }
+    }
+    // The calling node, as the network saw it (the credentials it presented are in the detail
+    // and the store's columns).
+    if let Some(peer) = event
+        .request
+        .as_ref()
+        .and_then(|r| r.peer_address.as_deref())
+    {
+        let _ = write!(
+            out,
+            r#"<ActiveParticipant UserID="{}" UserIsRequestor="true" NetworkAccessPointID="{}" NetworkAccessPointTypeCode="2">"#,
+            escape(peer),
+            escape(peer),
+        );
+        SOURCE_ROLE.write(&mut out, "RoleIDCode");
+        out.push_str("</ActiveParticipant>");
     }
     // This system: the responding gateway, or the client of an NHS service.
     let _ = write!(

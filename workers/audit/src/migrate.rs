@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Append only.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit_event",
-    sql: include_str!("../migrations/0001_audit_event.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit_event",
+        sql: include_str!("../migrations/0001_audit_event.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "request_context",
+        sql: include_str!("../migrations/0002_request_context.sql"),
+    },
+];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]

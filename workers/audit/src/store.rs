@@ -22,12 +22,14 @@ const INSERT: &str = "INSERT INTO audit_event (
         id, event_time, kind, outcome, nhs_number, patient_key,
         user_id, user_org, user_org_id, user_ods_code, user_role_code, user_role_name,
         purpose_of_use_code, purpose_of_use_name, home_community_id, saml_issuer,
-        correlation_id, ssp_trace_id, trace_id, document_unique_id, source, detail)
+        correlation_id, ssp_trace_id, trace_id, document_unique_id, source, detail,
+        peer_address, tls_client_subject, assertion_id, message_id)
     SELECT * FROM UNNEST(
         $1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
         $13::text[], $14::text[], $15::text[], $16::text[],
-        $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+        $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+        $23::text[], $24::text[], $25::text[], $26::text[])
     ON CONFLICT (id) DO NOTHING
     RETURNING id";
 
@@ -109,6 +111,10 @@ struct Columns {
     document_unique_id: Vec<Option<String>>,
     source: Vec<String>,
     detail: Vec<Option<String>>,
+    peer_address: Vec<Option<String>>,
+    tls_client_subject: Vec<Option<String>>,
+    assertion_id: Vec<Option<String>>,
+    message_id: Vec<Option<String>>,
 }
 
 // === impl Store ===
@@ -205,6 +211,10 @@ impl Store {
                     &c.document_unique_id,
                     &c.source,
                     &c.detail,
+                    &c.peer_address,
+                    &c.tls_client_subject,
+                    &c.assertion_id,
+                    &c.message_id,
                 ],
             )
             .await;
@@ -282,6 +292,12 @@ impl Columns {
             c.document_unique_id.push(e.document_unique_id.clone());
             c.source.push(e.source.clone());
             c.detail.push(e.detail.clone());
+            let q = e.request.as_ref();
+            c.peer_address.push(q.and_then(|q| q.peer_address.clone()));
+            c.tls_client_subject
+                .push(q.and_then(|q| q.tls_client_subject.clone()));
+            c.assertion_id.push(q.and_then(|q| q.assertion_id.clone()));
+            c.message_id.push(q.and_then(|q| q.message_id.clone()));
         }
         c
     }

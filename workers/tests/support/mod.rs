@@ -88,6 +88,9 @@ impl Stack {
             ("XHUMA_LISTEN_ADDR".into(), "127.0.0.1:0".into()),
             ("XHUMA_SAML_REQUIRED".into(), "false".into()),
             ("XHUMA_SAML_ALLOW_UNSIGNED".into(), "true".into()),
+            // The examples carry unsigned assertions naming no patient: a dev rig.
+            ("XHUMA_SAML_DEV_MODE".into(), "true".into()),
+            ("XHUMA_SAML_REQUIRE_RESOURCE_ID".into(), "false".into()),
             ("XHUMA_JOB_WAIT_TIMEOUT_MS".into(), "20000".into()),
             ("XHUMA_WORKER_LISTEN".into(), "127.0.0.1:0".into()),
             ("XHUMA_SHUTDOWN_GRACE_MS".into(), "2000".into()),

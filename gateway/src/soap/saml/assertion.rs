@@ -34,6 +34,7 @@ pub(super) struct Timestamp {
 #[derive(Debug, Clone)]
 pub(super) struct Assertion {
     pub id: String,
+    pub issue_instant: Option<OffsetDateTime>,
     pub issuer: String,
     pub name_id: Option<String>,
     pub signature: Option<SignatureInfo>,
@@ -86,6 +87,8 @@ pub(super) struct SignatureInfo {
     pub cert: Option<Vec<u8>>,
     /// `KeyInfo/wsse:SecurityTokenReference` target (KeyIdentifier text or Reference URI).
     pub token_ref: Option<String>,
+    /// `SignatureValue`, whitespace removed (a replay key: unique per signed message).
+    pub value: String,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +224,7 @@ pub(super) fn assertion(e: &Element) -> Result<Assertion, SamlError> {
 
     Ok(Assertion {
         id,
+        issue_instant: e.attr("IssueInstant").map(instant).transpose()?,
         issuer,
         name_id,
         signature,
@@ -288,6 +292,10 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
         }),
         cert,
         token_ref,
+        value: sig
+            .child(ns::DS, "SignatureValue")
+            .map(|v| v.text().split_whitespace().collect())
+            .unwrap_or_default(),
     })
 }
 

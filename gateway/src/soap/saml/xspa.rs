@@ -11,6 +11,7 @@
 //! | `urn:oasis:names:tc:xspa:1.0:subject:purposeofuse` | `purpose_of_use` (inner `PurposeForUse` CE) |
 //! | `urn:oasis:names:tc:xacml:2.0:resource:resource-id` | [`super::VerifiedAssertion::resource_id`] |
 
+use xhuma_common::NhsNumber;
 use xhuma_common::identity::{Coded, Requester};
 
 use super::SamlError;
@@ -23,6 +24,24 @@ pub const HOME_COMMUNITY_ID: &str = "urn:nhin:names:saml:homeCommunityId";
 pub const ROLE: &str = "urn:oasis:names:tc:xacml:2.0:subject:role";
 pub const PURPOSE_OF_USE: &str = "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse";
 pub const RESOURCE_ID: &str = "urn:oasis:names:tc:xacml:2.0:resource:resource-id";
+
+/// The NHS number OID: the assigning authority a `resource-id` must name.
+const NHS_OID: &str = "2.16.840.1.113883.2.1.4.1";
+
+/// The NHS number a `resource-id` CX names (`9690937278^^^&2.16.840.1.113883.2.1.4.1&ISO`):
+/// the ID component must be a valid NHS number and the assigning authority the NHS number
+/// OID. Anything else (a local MRN, a bare number) names no NHS patient.
+pub(super) fn patient(cx: &str) -> Option<NhsNumber> {
+    let mut components = cx.trim().split('^');
+    let id = components.next()?;
+    let authority = components.nth(2)?;
+    let mut parts = authority.split('&');
+    let (_namespace, oid, kind) = (parts.next()?, parts.next()?, parts.next()?);
+    if oid != NHS_OID || !kind.eq_ignore_ascii_case("ISO") {
+        return None;
+    }
+    NhsNumber::parse(id).ok()
+}
 
 /// Longest attribute value we carry on (they end up in JWTs and audit rows).
 const MAX_VALUE_CHARS: usize = 512;
@@ -41,6 +60,7 @@ pub(super) fn requester(a: &Assertion) -> Result<(Requester, Option<String>), Sa
         purpose_of_use: coded(a, PURPOSE_OF_USE),
         issuer: Some(bounded(&a.issuer)),
         ods_code: None,
+        reason_for_request: None,
     };
     Ok((requester, text(a, RESOURCE_ID)))
 }

@@ -173,6 +173,7 @@ pub fn requester() -> Requester {
             display_name: Some("Treatment".into()),
         }),
         issuer: Some("CN=Epic, O=Example".into()),
+        reason_for_request: None,
         ods_code: Some("RX1".into()),
     }
 }

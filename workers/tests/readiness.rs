@@ -42,6 +42,7 @@ async fn readiness_flips_with_redis_and_rabbitmq() {
     let mut gw_cfg = xhuma_gateway::GatewayConfig::from_lookup(&|k: &str| match k {
         "XHUMA_QUEUE_PREFIX" | "XHUMA_REDIS_PREFIX" => Some(stack.prefix.clone()),
         "XHUMA_NHS_API_KEY" | "XHUMA_NHS_SIGNING_KEY_PATH" | "XHUMA_NHS_ASID" => Some("x".into()),
+        "XHUMA_SAML_AUDIENCE" => Some("https://xhuma.test/SOAP".into()),
         _ => None,
     })
     .expect("config");

@@ -12,10 +12,10 @@ use xhuma_test_idp::{Claims, Signer, sign_request};
 #[command(about = "Signs a SOAP request's SAML assertion with a test IdP key")]
 struct Args {
     /// PEM private key of the IdP.
-    #[arg(long, env = "XHUMA_IDP_KEY")]
+    #[arg(long)]
     key: String,
     /// PEM certificate of the IdP (the one the gateway pins).
-    #[arg(long, env = "XHUMA_IDP_CERT")]
+    #[arg(long)]
     cert: String,
     /// Holder-of-key PEM private key (signs the wsu:Timestamp).
     #[arg(long, requires = "hok_cert")]
@@ -27,7 +27,7 @@ struct Args {
     #[arg(long)]
     nhs: String,
     /// Audience (the gateway's XHUMA_SAML_AUDIENCE).
-    #[arg(long, env = "XHUMA_SAML_AUDIENCE")]
+    #[arg(long)]
     audience: Option<String>,
     /// Issuer (the gateway's XHUMA_SAML_TRUSTED_ISSUERS).
     #[arg(long)]

@@ -200,10 +200,43 @@ impl Stack {
         self.workers.push((token, handle));
     }
 
+    /// Starts another gateway on this stack (same Redis prefix and queues, its own
+    /// connections and port), as a second replica behind a load balancer would be; returns its
+    /// base URL. It stops with the stack.
+    pub async fn another_gateway(&self) -> String {
+        let lookup = |k: &str| self.env.get(k).cloned();
+        let mut cfg = GatewayConfig::from_lookup(&lookup).expect("gateway config");
+        cfg.pipeline.nhs = NhsConfig::for_simulator(&self.sim.base_url());
+        let records = Records::connect(
+            &cfg.amqp,
+            &cfg.redis,
+            cfg.pipeline.clone(),
+            self.shutdown.clone(),
+        )
+        .await
+        .expect("records");
+        let state = AppState::new(cfg, Arc::new(records)).expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = router(state);
+        let token = self.shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum_serve(listener, app, token).await;
+        });
+        url
+    }
+
     pub async fn post(&self, path: &str, body: String) -> (u16, String) {
+        self.post_to(&self.gateway, path, body).await
+    }
+
+    /// Posts to the gateway at `base` (this stack's or [`Self::another_gateway`]'s).
+    pub async fn post_to(&self, base: &str, path: &str, body: String) -> (u16, String) {
         let resp = self
             .http
-            .post(format!("{}{path}", self.gateway))
+            .post(format!("{base}{path}"))
             .header("content-type", "application/soap+xml; charset=utf-8")
             .body(body)
             .send()
@@ -230,9 +263,13 @@ async fn axum_serve(
     app: axum::Router,
     token: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
+    // With the peer address, as `xhuma-gateway` serves (the audit trail records it).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await
 }
 
 /// Removes a test prefix's queues and exchange from the broker.

@@ -1,0 +1,228 @@
+//! Trust at the edge against the running stack (real RabbitMQ, Redis, PostgreSQL, nhs-sim,
+//! workers; gateways requiring signed SAML): the Epic-shaped flow works, and each attack of
+//! "Trust at the edge" is refused and lands in the audit trail as a security alert.
+//!
+//! Requests are `deploy/local/examples` signed at the real clock by the test IdP
+//! (`loadtest/idp`) with the keys of `gateway/tests/data/saml` (RSA-SHA1 with holder-of-key,
+//! as Epic sends).
+
+mod support;
+
+use support::{Options, Stack, eventually, iti38, iti39, iti55, repo_root, unique_id};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use xhuma_simulator::{SimService, Simulator};
+use xhuma_test_idp::{Claims, Signer, sign_request};
+
+const DB: &str = "postgres://postgres@127.0.0.1:5432/test";
+const AUDIENCE: &str = "https://xhuma.test/SOAP";
+const ISSUER: &str = "CN=test-idp.epic.invalid, O=Xhuma Test, C=GB";
+/// Two patients the simulator knows, both registered with a practice.
+const ALICE: &str = "9690937286";
+const BOB: &str = "9690937278";
+
+fn saml(name: &str) -> String {
+    repo_root()
+        .join("gateway/tests/data/saml")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn signer() -> Signer {
+    let read = |n: &str| std::fs::read(saml(n)).expect("test key");
+    let mut s = Signer::new(read("idp.key"), read("idp.crt"))
+        .with_holder_of_key(read("hok.key"), read("hok.crt"));
+    s.sha1 = true;
+    s
+}
+
+/// `request` signed for a clinician asking about `patient`.
+fn signed(request: &str, patient: &str) -> String {
+    let mut claims = Claims::epic_like(patient, Some(AUDIENCE));
+    claims.issuer = ISSUER.into();
+    sign_request(request, &claims, &signer(), OffsetDateTime::now_utc()).expect("signed")
+}
+
+fn strict() -> Options {
+    Options {
+        env: vec![
+            ("XHUMA_SAML_REQUIRED", "true".into()),
+            ("XHUMA_SAML_ALLOW_UNSIGNED", "false".into()),
+            ("XHUMA_SAML_DEV_MODE", "false".into()),
+            ("XHUMA_SAML_TRUST_PEM", saml("idp.crt")),
+            ("XHUMA_SAML_AUDIENCE", AUDIENCE.into()),
+            ("XHUMA_SAML_TRUSTED_ISSUERS", ISSUER.into()),
+            ("XHUMA_SAML_ALLOW_SHA1", "true".into()),
+            ("XHUMA_SAML_REQUIRE_HOLDER_OF_KEY", "true".into()),
+            ("XHUMA_SAML_REQUIRE_RESOURCE_ID", "true".into()),
+        ],
+        ..Options::default()
+    }
+}
+
+fn refused(status: u16, body: &str, what: &str) {
+    assert_eq!(status, 400, "{what}: {body}");
+    assert!(body.contains("env:Sender"), "{what}: {body}");
+    assert!(!body.contains("ClinicalDocument"), "{what}: {body}");
+}
+
+/// The forged-identity attack: the genuine signed assertion hidden from one parser by a
+/// namespace written with a character reference, a forged copy (other subject) beside it.
+fn forged(envelope: &str) -> String {
+    let start = envelope.find("<saml2:Assertion").expect("assertion");
+    let end = envelope.find("</saml2:Assertion>").expect("end") + "</saml2:Assertion>".len();
+    let genuine = &envelope[start..end];
+    let id_start = genuine.find("ID=\"").expect("ID") + 4;
+    let id = &genuine[id_start..id_start + genuine[id_start..].find('"').expect("quote")];
+    let forged = genuine
+        .replace(&format!("ID=\"{id}\""), "ID=\"_forged\"")
+        .replace(&format!("URI=\"#{id}\""), "URI=\"#_forged\"")
+        .replace("CONE, Stephen", "MALLORY, Eve");
+    let hidden = genuine.replacen(
+        "urn:oasis:names:tc:SAML:2.0:assertion",
+        "urn:oasis:names:tc:SAML:2.0:&#97;ssertion",
+        1,
+    );
+    format!("{}{hidden}{forged}{}", &envelope[..start], &envelope[end..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attacks_at_the_edge_are_refused_and_audited() {
+    let stack = Stack::start(Simulator::builder(), strict()).await;
+    let second = stack.another_gateway().await;
+    let schema = format!("audit_{}", stack.prefix);
+    let vars = [
+        ("XHUMA_QUEUE_PREFIX", stack.prefix.clone()),
+        ("XHUMA_AUDIT_DATABASE_URL", DB.to_string()),
+        ("XHUMA_AUDIT_DATABASE_SCHEMA", schema.clone()),
+        ("XHUMA_AUDIT_LISTEN", "127.0.0.1:0".to_string()),
+        ("XHUMA_AUDIT_BATCH_WAIT_MS", "50".to_string()),
+    ];
+    let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let config = xhuma_audit::AuditConfig::from_lookup(&lookup).expect("audit config");
+    let auditor = xhuma_audit::Auditor::connect(config)
+        .await
+        .expect("auditor");
+    let stop = CancellationToken::new();
+    let (a, s) = (auditor.clone(), stop.clone());
+    tokio::spawn(async move { a.run(s).await });
+
+    // 1. The Epic-shaped flow for Alice: ITI-55 → ITI-38 → ITI-39, each its own signed message.
+    let (status, body) = stack
+        .post("/SOAP/iti55", signed(&iti55(ALICE), ALICE))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("code=\"AA\""), "{body}");
+    let (status, body) = stack
+        .post("/SOAP/iti38", signed(&iti38(ALICE), ALICE))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let uid = unique_id(&body).expect("Alice's document");
+    let (status, body) = stack.post("/SOAP/iti39", signed(&iti39(&uid), ALICE)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!support::documents(&body).is_empty(), "{body}");
+    let after_flow = stack.sim.counters().await;
+
+    // 2. Forged identity: refused before anything is looked up.
+    let (status, body) = stack
+        .post("/SOAP/iti38", forged(&signed(&iti38(ALICE), ALICE)))
+        .await;
+    refused(status, &body, "forged identity");
+    assert!(!body.contains("MALLORY"));
+
+    // 3. Cross-patient reads with a valid assertion for Alice.
+    let (status, body) = stack.post("/SOAP/iti55", signed(&iti55(BOB), ALICE)).await;
+    refused(status, &body, "ITI-55 for Bob");
+    let (status, body) = stack.post("/SOAP/iti38", signed(&iti38(BOB), ALICE)).await;
+    refused(status, &body, "ITI-38 for Bob");
+    // …and Alice's document with an assertion naming Bob: the sealed metadata says Alice.
+    let (status, body) = stack.post("/SOAP/iti39", signed(&iti39(&uid), BOB)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("XDSRegistryError"), "{body}");
+    assert!(
+        support::documents(&body).is_empty(),
+        "Alice's C-CDA served to a Bob assertion"
+    );
+    let after_attacks = stack.sim.counters().await;
+    for s in [SimService::Pds, SimService::Sds, SimService::Gpconnect] {
+        assert_eq!(
+            after_attacks.get(s),
+            after_flow.get(s),
+            "{s:?} was called for a refused request"
+        );
+    }
+
+    // 4. Replay: the same signed message again, at this gateway and at another one.
+    let message = signed(&iti38(ALICE), ALICE);
+    let (status, _) = stack.post("/SOAP/iti38", message.clone()).await;
+    assert_eq!(status, 200);
+    for _ in 0..3 {
+        let (status, body) = stack.post("/SOAP/iti38", message.clone()).await;
+        refused(status, &body, "replay");
+        assert!(body.contains("already been received"), "{body}");
+    }
+    let (status, body) = stack.post_to(&second, "/SOAP/iti38", message).await;
+    refused(status, &body, "replay at a second gateway");
+
+    // 5. The audit trail: one security alert per refusal, with peer, assertion and message.
+    let (db, conn) = tokio_postgres::connect(DB, tokio_postgres::NoTls)
+        .await
+        .expect("postgres");
+    tokio::spawn(conn);
+    let query = format!(
+        "SELECT detail, outcome, peer_address, assertion_id, message_id, user_id, nhs_number \
+         FROM {schema}.audit_event WHERE kind = 'security_alert' ORDER BY event_time"
+    );
+    let rows = eventually(20, || async {
+        let rows = db.query(&query, &[]).await.ok()?;
+        (rows.len() >= 8).then_some(rows)
+    })
+    .await
+    .expect("security alerts in PostgreSQL");
+    let details: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    assert_eq!(
+        details,
+        vec![
+            "iti38: saml_malformed",
+            "iti55: patient_mismatch",
+            "iti38: patient_mismatch",
+            "iti39: patient_mismatch",
+            "iti38: replay",
+            "iti38: replay",
+            "iti38: replay",
+            "iti38: replay",
+        ]
+    );
+    for r in &rows {
+        let peer: Option<String> = r.get(2);
+        assert_eq!(peer.as_deref(), Some("127.0.0.1"));
+        let message_id: Option<String> = r.get(4);
+        assert!(message_id.is_some_and(|m| m.starts_with("urn:uuid:")));
+    }
+    // Who tried, and which patient they tried to read.
+    let mismatch = &rows[1];
+    assert_eq!(
+        mismatch.get::<_, Option<String>>(5).as_deref(),
+        Some("CONE, Stephen")
+    );
+    assert_eq!(mismatch.get::<_, Option<String>>(6).as_deref(), Some(BOB));
+    assert!(
+        mismatch.get::<_, Option<String>>(3).is_some(),
+        "assertion id"
+    );
+    // Served reads carry the same context.
+    let served = db
+        .query(
+            &format!(
+                "SELECT count(*) FROM {schema}.audit_event WHERE kind = 'iti39' \
+                 AND outcome = 'success' AND assertion_id IS NOT NULL AND peer_address IS NOT NULL"
+            ),
+            &[],
+        )
+        .await
+        .expect("query");
+    assert_eq!(served[0].get::<_, i64>(0), 1);
+    stop.cancel();
+    stack.stop().await;
+}

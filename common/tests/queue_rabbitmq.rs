@@ -119,3 +119,27 @@ async fn quorum_topology_routes_and_retries() {
 async fn classic_topology_routes_and_retries() {
     routes_and_retries(QueueType::Classic).await;
 }
+
+/// An audit event emitted with a confirmation wait is on the durable audit queue when the wait
+/// says so (what the gateway relies on before it releases a document).
+#[tokio::test]
+async fn confirmed_audit_event_is_on_the_queue() {
+    use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome, AuditSink};
+    let cfg = config(QueueType::Quorum);
+    let amqp = Amqp::connect(&cfg, "test").await.expect("connect");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sink = AuditSink::spawn(amqp.clone(), shutdown.clone());
+    let event = AuditEvent::new(AuditKind::Iti39, AuditOutcome::Success, "confirmed-1");
+    let id = event.id.to_string();
+    assert!(sink.emit_confirmed(event, Duration::from_secs(10)).await);
+    let channel = amqp.channel().await.expect("channel");
+    let got = get(&channel, &amqp.names().audit())
+        .await
+        .expect("the confirmed event is queued");
+    let body: serde_json::Value = serde_json::from_slice(&got.data).expect("json");
+    assert_eq!(body["id"], id.as_str());
+    got.ack(BasicAckOptions::default()).await.expect("ack");
+    shutdown.cancel();
+    cleanup(&amqp).await;
+    amqp.close().await;
+}

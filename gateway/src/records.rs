@@ -41,6 +41,9 @@ pub const DEFAULT_LEASE_TTL_MS: u64 = 120_000;
 pub const XHUMA_ITI38_ON_DEMAND: &str = "XHUMA_ITI38_ON_DEMAND";
 pub const XHUMA_REFRESH_AFTER_SECS: &str = "XHUMA_REFRESH_AFTER_SECS";
 pub const DEFAULT_REFRESH_AFTER_SECS: u64 = 900;
+pub const XHUMA_AUDIT_FAIL_OPEN: &str = "XHUMA_AUDIT_FAIL_OPEN";
+pub const XHUMA_AUDIT_CONFIRM_TIMEOUT_MS: &str = "XHUMA_AUDIT_CONFIRM_TIMEOUT_MS";
+pub const DEFAULT_AUDIT_CONFIRM_TIMEOUT_MS: u64 = 5_000;
 
 /// Settings of the record pipeline as the gateway sees it.
 #[derive(Debug, Clone)]
@@ -56,6 +59,13 @@ pub struct PipelineConfig {
     /// `XHUMA_REFRESH_AFTER_SECS`: a patient discovery refetches a cached record older than
     /// this (the old one is served until the new one lands).
     pub refresh_after: Duration,
+    /// `XHUMA_AUDIT_FAIL_OPEN` (default false): release an ITI-39 document even when its audit
+    /// event could not be confirmed by RabbitMQ. By default (fail closed) the document is held
+    /// back and the caller gets `XDSRepositoryError`: no read without its record.
+    pub audit_fail_open: bool,
+    /// `XHUMA_AUDIT_CONFIRM_TIMEOUT_MS` (default 5000): how long ITI-39 waits for the broker to
+    /// confirm the audit event of a document it is about to release.
+    pub audit_confirm_timeout: Duration,
     /// NHS API settings (the gateway calls PDS).
     pub nhs: NhsConfig,
 }
@@ -69,6 +79,11 @@ impl PipelineConfig {
             lease_ttl: env.millis(XHUMA_LEASE_TTL_MS, DEFAULT_LEASE_TTL_MS)?,
             on_demand: env.bool(XHUMA_ITI38_ON_DEMAND, false)?,
             refresh_after: env.secs(XHUMA_REFRESH_AFTER_SECS, DEFAULT_REFRESH_AFTER_SECS)?,
+            audit_fail_open: env.bool(XHUMA_AUDIT_FAIL_OPEN, false)?,
+            audit_confirm_timeout: env.millis(
+                XHUMA_AUDIT_CONFIRM_TIMEOUT_MS,
+                DEFAULT_AUDIT_CONFIRM_TIMEOUT_MS,
+            )?,
             nhs: NhsConfig::from_env(env)?,
         })
     }
@@ -335,13 +350,31 @@ impl Backend for Records {
                     crate::caller::deny_document(caller, self, asked, uid);
                 }
                 match &one {
-                    Ok(Retrieved::Found { meta, .. }) => self.audit_event(
-                        caller,
-                        AuditOutcome::Success,
-                        Some(meta.nhs_number),
-                        Some(uid),
-                        None,
-                    ),
+                    // Released only once its audit event is confirmed (or by explicit setting).
+                    Ok(Retrieved::Found { meta, .. }) => {
+                        let confirmed = self
+                            .audit_event_confirmed(
+                                caller,
+                                AuditOutcome::Success,
+                                Some(meta.nhs_number),
+                                Some(uid),
+                            )
+                            .await;
+                        if !confirmed {
+                            metrics::counter!("xhuma_audit_unconfirmed_total").increment(1);
+                            if !self.inner.config.audit_fail_open {
+                                tracing::error!(
+                                    "Document held back: its audit event was not confirmed"
+                                );
+                                return Err(BackendError::Unavailable(
+                                    "the audit trail is unavailable".into(),
+                                ));
+                            }
+                            tracing::error!(
+                                "Audit event not confirmed; document released (XHUMA_AUDIT_FAIL_OPEN)"
+                            );
+                        }
+                    }
                     Ok(Retrieved::Unknown) => {
                         self.audit_event(caller, AuditOutcome::NotFound, None, Some(uid), None)
                     }

@@ -6,8 +6,10 @@ mod support;
 
 use std::time::Duration;
 
+use support::proxy::Proxy;
 use support::{Options, Stack, eventually, iti38, iti39, iti55, unique_id};
 use tokio_util::sync::CancellationToken;
+use xhuma_common::config::Secret;
 use xhuma_simulator::Simulator;
 
 const DB: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -109,5 +111,46 @@ async fn end_to_end_run_is_audited_in_postgres() {
     let _ = db
         .execute(&format!("DROP SCHEMA {schema} CASCADE"), &[])
         .await;
+    stack.stop().await;
+}
+
+/// A document is released only after its audit event is confirmed by the broker: with the
+/// gateway's RabbitMQ connection cut, ITI-39 answers XDSRepositoryError and no C-CDA leaves;
+/// with `XHUMA_AUDIT_FAIL_OPEN=true` it is served. Once the broker is back, it is served (and
+/// audited) again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_document_leaves_without_its_audit_record() {
+    let stack = Stack::start(Simulator::builder(), Options::default()).await;
+    let nhs = "9690937286";
+    stack.post("/SOAP/iti55", iti55(nhs)).await;
+    let (_, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    let uid = unique_id(&body).expect("document");
+    for fail_open in [false, true] {
+        let broker = Proxy::start("127.0.0.1:5672".parse().expect("addr")).await;
+        let gateway = stack
+            .another_gateway_with(|cfg| {
+                cfg.amqp.url = Secret::new(format!("amqp://guest:guest@{}/%2f", broker.addr));
+                cfg.pipeline.audit_fail_open = fail_open;
+                cfg.pipeline.audit_confirm_timeout = Duration::from_secs(2);
+            })
+            .await;
+        broker.cut().await;
+        let (status, body) = stack.post_to(&gateway, "/SOAP/iti39", iti39(&uid)).await;
+        assert_eq!(status, 200, "{body}");
+        let served = !support::documents(&body).is_empty();
+        if fail_open {
+            assert!(served, "fail-open serves the document: {body}");
+        } else {
+            assert!(!served, "a document left without its audit record");
+            assert!(body.contains("XDSRepositoryError"), "{body}");
+        }
+        broker.restore();
+        let again = eventually(30, || async {
+            let (_, body) = stack.post_to(&gateway, "/SOAP/iti39", iti39(&uid)).await;
+            (!support::documents(&body).is_empty()).then_some(())
+        })
+        .await;
+        assert!(again.is_some(), "not served again once RabbitMQ was back");
+    }
     stack.stop().await;
 }

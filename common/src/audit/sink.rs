@@ -1,12 +1,14 @@
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use lapin::types::{AMQPValue, FieldTable};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::AuditEvent;
 use crate::queue::{Amqp, HEADER_CORRELATION};
@@ -46,6 +48,10 @@ struct Shared {
     /// Signalled when `pending` drops to zero.
     idle: Notify,
     waiters: AtomicUsize,
+    /// Callers of [`AuditSink::emit_confirmed`] waiting for their event's fate, by event id:
+    /// `true` once the broker confirmed it, `false` when it was dropped. Bounded by the events
+    /// in the channel and in flight.
+    confirms: Mutex<HashMap<Uuid, oneshot::Sender<bool>>>,
 }
 
 // === impl AuditSink ===
@@ -66,6 +72,7 @@ impl AuditSink {
             pending: Some(AtomicUsize::new(0)),
             idle: Notify::new(),
             waiters: AtomicUsize::new(0),
+            confirms: Mutex::new(HashMap::new()),
         });
         let task = publish_loop(amqp, rx, Arc::downgrade(&shared), shutdown);
         tokio::spawn(tracing::Instrument::instrument(
@@ -95,6 +102,7 @@ impl AuditSink {
             pending: None,
             idle: Notify::new(),
             waiters: AtomicUsize::new(0),
+            confirms: Mutex::new(HashMap::new()),
         });
         let sink = Self {
             inner: Some(shared),
@@ -114,20 +122,52 @@ impl AuditSink {
     }
 
     /// Queues an event for publishing. Never blocks: see the type's docs for a full channel.
-    pub fn emit(&self, mut event: AuditEvent) {
+    pub fn emit(&self, event: AuditEvent) {
         let Some(shared) = &self.inner else {
             return;
         };
-        if event.source.is_empty() {
-            event.source = self.source.to_string();
-        }
+        let event = self.stamped(event);
         shared.add_pending();
         match shared.tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(event)) => overflow(shared, event),
             Err(mpsc::error::TrySendError::Closed(event)) => {
                 shared.done(1);
+                shared.settle(event.id, false);
                 dropped(&event, "the audit publisher has stopped");
+            }
+        }
+    }
+
+    fn stamped(&self, mut event: AuditEvent) -> AuditEvent {
+        if event.source.is_empty() {
+            event.source = self.source.to_string();
+        }
+        event
+    }
+
+    /// Emits `event` and waits, at most `timeout`, until RabbitMQ has confirmed it (persisted on
+    /// the durable audit queue). `true` when confirmed; `false` when it was dropped or the wait
+    /// ran out — the caller decides whether to go on without it (see
+    /// `XHUMA_AUDIT_FAIL_OPEN`). A disabled sink confirms at once (audit is off by
+    /// configuration); a memory sink once the event is in its channel.
+    pub async fn emit_confirmed(&self, event: AuditEvent, timeout: Duration) -> bool {
+        let Some(shared) = &self.inner else {
+            return true;
+        };
+        if shared.pending.is_none() {
+            // The memory sink has no publisher: in the channel is as far as it goes.
+            return shared.tx.try_send(self.stamped(event)).is_ok();
+        }
+        let id = event.id;
+        let (tx, rx) = oneshot::channel();
+        lock(&shared.confirms).insert(id, tx);
+        self.emit(event);
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(confirmed)) => confirmed,
+            _ => {
+                lock(&shared.confirms).remove(&id);
+                false
             }
         }
     }
@@ -168,6 +208,13 @@ impl Shared {
         }
     }
 
+    /// Tells a waiting [`AuditSink::emit_confirmed`] what became of event `id`.
+    fn settle(&self, id: Uuid, confirmed: bool) {
+        if let Some(tx) = lock(&self.confirms).remove(&id) {
+            let _ = tx.send(confirmed);
+        }
+    }
+
     /// Marks `n` events as finished (published or dropped).
     fn done(&self, n: usize) {
         if let Some(p) = &self.pending
@@ -195,6 +242,7 @@ fn overflow(shared: &Arc<Shared>, event: AuditEvent) {
                         | mpsc::error::SendTimeoutError::Closed(e) => e,
                     };
                     shared.done(1);
+                    shared.settle(event.id, false);
                     dropped(&event, "the audit channel is full");
                 }
             });
@@ -202,6 +250,7 @@ fn overflow(shared: &Arc<Shared>, event: AuditEvent) {
         _ => {
             shared.waiters.fetch_sub(1, Ordering::AcqRel);
             shared.done(1);
+            shared.settle(event.id, false);
             dropped(&event, "the audit channel is full");
         }
     }
@@ -236,6 +285,7 @@ async fn publish_loop(
         let mut drain_deadline: Option<Instant> = None;
         while !batch.is_empty() {
             let total = batch.len();
+            let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
             batch = publish_batch(&amqp, &queue, std::mem::take(&mut batch)).await;
             let published = total - batch.len();
             if published > 0 {
@@ -245,6 +295,9 @@ async fn publish_loop(
             let owner = shared.upgrade();
             if let Some(owner) = &owner {
                 owner.done(published);
+                for id in ids.iter().filter(|id| !batch.iter().any(|e| e.id == **id)) {
+                    owner.settle(*id, true);
+                }
             }
             if batch.is_empty() {
                 break;
@@ -258,6 +311,9 @@ async fn publish_loop(
                         owner.done(batch.len());
                     }
                     for event in batch.drain(..) {
+                        if let Some(owner) = &owner {
+                            owner.settle(event.id, false);
+                        }
                         dropped(&event, "RabbitMQ unreachable at shutdown");
                     }
                     break;
@@ -305,6 +361,12 @@ async fn publish_batch(amqp: &Amqp, queue: &str, events: Vec<AuditEvent>) -> Vec
         }
     });
     join_all(attempts).await.into_iter().flatten().collect()
+}
+
+/// The map's lock; a panic while holding it cannot leave it inconsistent (single inserts and
+/// removes), so a poisoned lock is used as it is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `<binary>@<host>`, e.g. `xhuma-gateway@node-1`.
@@ -403,6 +465,25 @@ mod tests {
         assert!(
             text.contains(r#"xhuma_audit_events_total{outcome="dropped"} 1"#),
             "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn confirmed_emit_on_a_memory_sink_and_a_full_one() {
+        let (sink, mut rx) = AuditSink::memory(1);
+        let event = || AuditEvent::new(AuditKind::Iti39, AuditOutcome::Success, "c");
+        assert!(sink.emit_confirmed(event(), Duration::from_secs(1)).await);
+        // Full (nobody receives): not confirmed.
+        assert!(
+            !sink
+                .emit_confirmed(event(), Duration::from_millis(10))
+                .await
+        );
+        assert!(rx.recv().await.is_some());
+        assert!(
+            AuditSink::disabled()
+                .emit_confirmed(event(), Duration::ZERO)
+                .await
         );
     }
 

@@ -18,6 +18,34 @@ impl Records {
         document: Option<&str>,
         detail: Option<&str>,
     ) {
+        let event = self.iti_event(caller, outcome, nhs, document, detail);
+        self.inner.audit.emit(event);
+    }
+
+    /// As [`Self::audit_event`], waiting for RabbitMQ to confirm the event (bounded by
+    /// `XHUMA_AUDIT_CONFIRM_TIMEOUT_MS`). `false` when it was not confirmed.
+    pub(super) async fn audit_event_confirmed(
+        &self,
+        caller: &Caller,
+        outcome: AuditOutcome,
+        nhs: Option<NhsNumber>,
+        document: Option<&str>,
+    ) -> bool {
+        let event = self.iti_event(caller, outcome, nhs, document, None);
+        self.inner
+            .audit
+            .emit_confirmed(event, self.inner.config.audit_confirm_timeout)
+            .await
+    }
+
+    fn iti_event(
+        &self,
+        caller: &Caller,
+        outcome: AuditOutcome,
+        nhs: Option<NhsNumber>,
+        document: Option<&str>,
+        detail: Option<&str>,
+    ) -> AuditEvent {
         let kind = match caller.iti {
             "iti55" => AuditKind::Iti55,
             "iti47" => AuditKind::Iti47,
@@ -36,7 +64,7 @@ impl Records {
         if let Some(d) = detail {
             event = event.detail(d);
         }
-        self.inner.audit.emit(event);
+        event
     }
 
     /// Records a refused request as a security alert: who (when known), from where, with which

@@ -204,9 +204,16 @@ impl Stack {
     /// connections and port), as a second replica behind a load balancer would be; returns its
     /// base URL. It stops with the stack.
     pub async fn another_gateway(&self) -> String {
+        self.another_gateway_with(|_| {}).await
+    }
+
+    /// [`Self::another_gateway`] with its configuration changed by `adjust` (e.g. its RabbitMQ
+    /// reached through a [`proxy::Proxy`]).
+    pub async fn another_gateway_with(&self, adjust: impl FnOnce(&mut GatewayConfig)) -> String {
         let lookup = |k: &str| self.env.get(k).cloned();
         let mut cfg = GatewayConfig::from_lookup(&lookup).expect("gateway config");
         cfg.pipeline.nhs = NhsConfig::for_simulator(&self.sim.base_url());
+        adjust(&mut cfg);
         let records = Records::connect(
             &cfg.amqp,
             &cfg.redis,

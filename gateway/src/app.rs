@@ -8,7 +8,7 @@
 //! [`GatewayError::fault`]. `main.rs` adds `/health/*` and `/metrics` with
 //! `router(state).merge(ops_routes)`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -135,11 +135,17 @@ async fn soap(
     path: Option<Iti>,
     req: axum::extract::Request,
 ) -> Response {
-    // The TCP peer (absent when the router is driven without a listener, as in tests).
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    // The TCP peer and TLS client (absent when the router is driven without a listener).
+    let peer = caller::Peer {
+        ip: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
+        tls_client: req
+            .extensions()
+            .get::<crate::inbound::TlsClient>()
+            .and_then(|t| t.0.clone()),
+    };
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let started = Instant::now();
@@ -184,7 +190,7 @@ async fn process(
     path: Option<Iti>,
     headers: &HeaderMap,
     body: Body,
-    peer: Option<IpAddr>,
+    peer: caller::Peer,
     label: &mut &'static str,
     relates_to: &mut Option<String>,
 ) -> Result<(Response, &'static str), GatewayError> {

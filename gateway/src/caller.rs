@@ -23,6 +23,15 @@ use crate::error::GatewayError;
 use crate::soap::envelope::Envelope;
 use crate::soap::saml::{SamlError, SamlVerifier, VerifiedAssertion};
 
+/// Where a request came from, as the connection says.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// The TCP peer address.
+    pub ip: Option<IpAddr>,
+    /// The subject of the verified TLS client certificate, under mTLS.
+    pub tls_client: Option<String>,
+}
+
 /// Longest `wsa:MessageID` kept as the correlation id.
 const MAX_MESSAGE_ID: usize = 256;
 
@@ -34,7 +43,7 @@ pub async fn admit(
     backend: &dyn Backend,
     iti: &'static str,
     now: OffsetDateTime,
-    peer: Option<IpAddr>,
+    peer: Peer,
 ) -> Result<Caller, GatewayError> {
     let message_id = env
         .addressing
@@ -42,7 +51,8 @@ pub async fn admit(
         .clone()
         .filter(|m| m.len() <= MAX_MESSAGE_ID);
     let mut context = RequestContext {
-        peer_address: peer.map(|p| p.to_string()),
+        peer_address: peer.ip.map(|p| p.to_string()),
+        tls_client_subject: peer.tls_client,
         message_id: message_id.clone(),
         ..RequestContext::default()
     };

@@ -189,6 +189,50 @@ fn too_many_requests(error: GovernorError) -> Response<Body> {
     response
 }
 
+/// The subject (RFC 4514) of the client certificate the connection presented under mTLS; on
+/// every request of that connection, for the audit trail (`None` without one).
+#[derive(Debug, Clone, Default)]
+pub struct TlsClient(pub Option<String>);
+
+/// The rustls acceptor, plus [`TlsClient`] on the connection's service once the handshake is
+/// done (the certificate was already verified against the client CA by rustls).
+#[derive(Clone)]
+struct ClientCertAcceptor(axum_server::tls_rustls::RustlsAcceptor);
+
+impl<I, S> axum_server::accept::Accept<I, S> for ClientCertAcceptor
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Send + 'static,
+{
+    type Stream =
+        <axum_server::tls_rustls::RustlsAcceptor as axum_server::accept::Accept<I, S>>::Stream;
+    type Service = axum::middleware::AddExtension<S, TlsClient>;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let handshake = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = handshake.await?;
+            let subject = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|der| {
+                    use x509_cert::der::Decode;
+                    x509_cert::Certificate::from_der(der).ok()
+                })
+                .map(|c| c.tbs_certificate.subject.to_string());
+            Ok((
+                stream,
+                tower::Layer::layer(&axum::Extension(TlsClient(subject)), service),
+            ))
+        })
+    }
+}
+
 /// Serves `app` on `listener` (plain or TLS per `cfg`) until `shutdown`, then lets in-flight
 /// requests finish for up to `grace`.
 pub async fn serve(
@@ -209,7 +253,9 @@ pub async fn serve(
     match tls {
         Some(config) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-            axum_server::from_tcp_rustls(listener, rustls)?
+            let acceptor = ClientCertAcceptor(axum_server::tls_rustls::RustlsAcceptor::new(rustls));
+            axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(service)
                 .await

@@ -132,7 +132,20 @@ fn client(dir: &Path, identity: Option<&str>) -> reqwest::Client {
 }
 
 async fn start(cfg: &InboundConfig) -> (String, CancellationToken) {
-    let app = inbound::rate_limited(Router::new().route("/SOAP", get(|| async { "ok" })), cfg);
+    // Answers with the client certificate's subject the connection carried (or "ok").
+    let app = inbound::rate_limited(
+        Router::new().route(
+            "/SOAP",
+            get(
+                |client: Option<axum::Extension<inbound::TlsClient>>| async move {
+                    client
+                        .and_then(|c| c.0.0)
+                        .unwrap_or_else(|| "ok".to_string())
+                },
+            ),
+        ),
+        cfg,
+    );
     let tls = cfg.server_config().expect("tls material");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -165,6 +178,9 @@ async fn mtls_admits_only_certificates_from_the_client_ca() {
         .await
         .expect("trusted client");
     assert_eq!(ok.status(), 200);
+    // The verified client certificate's subject reaches the handler (and so the audit trail).
+    let subject = ok.text().await.expect("body");
+    assert!(subject.contains("CN="), "{subject}");
     assert!(
         client(&dir, None).get(&url).send().await.is_err(),
         "no certificate refused"

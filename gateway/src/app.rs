@@ -228,7 +228,9 @@ async fn process(
     let limits = cfg.xml_limits();
     let env = if is_mtom {
         let parts = mtom::unpack(content_type, &bytes)?;
-        Envelope::parse(parts.root.clone(), limits, &|href| parts.resolve(href))?
+        Envelope::parse_within(parts.root.clone(), bytes.len(), limits, &|href| {
+            parts.resolve(href)
+        })?
     } else {
         Envelope::parse(bytes, limits, &|_| None)?
     };

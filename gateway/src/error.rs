@@ -150,6 +150,9 @@ fn envelope_fault(e: &EnvelopeError) -> Fault {
             crate::soap::element::XmlError::TooDeep | crate::soap::element::XmlError::TooLarge => {
                 Fault::sender("The XML document exceeds the nesting or size limits.")
             }
+            crate::soap::element::XmlError::IncludeBudget => Fault::sender(
+                "Each MTOM part may be included once, and included parts may not exceed the message size.",
+            ),
             _ => Fault::sender("The request is not well-formed XML."),
         },
         EnvelopeError::NotAnEnvelope | EnvelopeError::BodyShape => {

@@ -4,8 +4,16 @@
 //! (namespace, local name), so any prefix and any line layout work. The parser refuses DTDs and
 //! every entity except the five predefined ones and character references (no billion laughs,
 //! no external entities), and bounds depth, element count and attribute count.
+//!
+//! The tree costs a small multiple of the input, whatever the input: namespace names are
+//! interned (one `Arc<str>` per distinct URI, each at most [`MAX_NAMESPACE_BYTES`], at most
+//! [`MAX_NAMESPACES`] of them), so a megabyte URI used by thousands of elements is stored once;
+//! each `xop:Include` is resolved once, and all resolved parts together may not exceed twice
+//! the size of the message they came in. Over budget is an error, never an allocation.
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 use quick_xml::NsReader;
 use quick_xml::XmlVersion;
@@ -52,12 +60,19 @@ pub enum XmlError {
     TooLarge,
     #[error("the document has no root element")]
     Empty,
+    #[error("an xop:Include is repeated, or the included parts exceed the message size")]
+    IncludeBudget,
 }
+
+/// Longest namespace name accepted (SOAP and IHE ones are under 100 bytes).
+pub const MAX_NAMESPACE_BYTES: usize = 2048;
+/// Most distinct namespace names in one document.
+pub const MAX_NAMESPACES: usize = 256;
 
 /// One attribute: namespace (empty when none), local name, normalised value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribute {
-    pub ns: String,
+    pub ns: Arc<str>,
     pub local: String,
     pub value: String,
 }
@@ -65,7 +80,7 @@ pub struct Attribute {
 /// One element with its resolved name, attributes, children and direct text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
-    pub ns: String,
+    pub ns: Arc<str>,
     pub local: String,
     pub attributes: Vec<Attribute>,
     pub children: Vec<Element>,
@@ -80,7 +95,7 @@ pub struct Element {
 impl Element {
     /// True when the element has this namespace and local name.
     pub fn is(&self, ns: &str, local: &str) -> bool {
-        self.ns == ns && self.local == local
+        &*self.ns == ns && self.local == local
     }
 
     /// The first child with this name.
@@ -115,7 +130,7 @@ impl Element {
     pub fn attr_ns(&self, ns: &str, local: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|a| a.ns == ns && a.local == local)
+            .find(|a| &*a.ns == ns && a.local == local)
             .map(|a| a.value.as_str())
     }
 
@@ -135,12 +150,61 @@ impl Element {
     }
 }
 
+/// What one parse may still spend: namespace names (interned) and included MTOM parts.
+struct Budget<'a> {
+    names: HashMap<String, Arc<str>>,
+    resolve_include: &'a dyn Fn(&str) -> Option<String>,
+    /// hrefs already resolved (each may be used once).
+    included: HashSet<String>,
+    /// Bytes of included text still allowed.
+    include_left: usize,
+}
+
+impl Budget<'_> {
+    fn intern(&mut self, ns: &str) -> Result<Arc<str>, XmlError> {
+        if let Some(n) = self.names.get(ns) {
+            return Ok(n.clone());
+        }
+        if ns.len() > MAX_NAMESPACE_BYTES || self.names.len() >= MAX_NAMESPACES {
+            return Err(XmlError::TooLarge);
+        }
+        let n: Arc<str> = Arc::from(ns);
+        self.names.insert(ns.to_string(), n.clone());
+        Ok(n)
+    }
+
+    /// The text an `xop:Include` stands for, within budget.
+    fn include(&mut self, href: &str) -> Result<Option<String>, XmlError> {
+        let Some(text) = (self.resolve_include)(href) else {
+            return Ok(None);
+        };
+        if !self.included.insert(href.to_string()) || text.len() > self.include_left {
+            return Err(XmlError::IncludeBudget);
+        }
+        self.include_left -= text.len();
+        Ok(Some(text))
+    }
+}
+
 /// Parses a whole document into its root element.
 ///
 /// `resolve_include` is offered every `xop:Include/@href` (MTOM): when it returns text, the
 /// Include element is replaced by that text in its parent (the base64 of the referenced part).
+/// Each href may be used once, and all included text together may not exceed twice
+/// `message_bytes` (the whole request the document came in).
 pub fn parse(
     input: &[u8],
+    limits: Limits,
+    resolve_include: &dyn Fn(&str) -> Option<String>,
+) -> Result<Element, XmlError> {
+    parse_within(input, input.len(), limits, resolve_include)
+}
+
+/// [`parse`] for a document that came in a larger message (an MTOM root part): the include
+/// budget is twice `message_bytes`.
+pub fn parse_within(
+    input: &[u8],
+    message_bytes: usize,
     limits: Limits,
     resolve_include: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Element, XmlError> {
@@ -152,13 +216,19 @@ pub fn parse(
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut elements = 0usize;
+    let mut budget = Budget {
+        names: HashMap::new(),
+        resolve_include,
+        included: HashSet::new(),
+        include_left: message_bytes.saturating_mul(2),
+    };
     loop {
         let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let (ns, event) = reader
             .read_resolved_event()
             .map_err(|_| XmlError::Malformed)?;
         let ns = match ns {
-            ResolveResult::Bound(n) => Some(n.0.to_string()),
+            ResolveResult::Bound(n) => Some(n.0),
             ResolveResult::Unbound => None,
             ResolveResult::Unknown(_) => return Err(XmlError::UnboundPrefix),
         };
@@ -175,7 +245,10 @@ pub fn parse(
                     return Err(XmlError::Malformed);
                 }
                 let mut el = Element {
-                    ns: ns.unwrap_or_default(),
+                    ns: match ns {
+                        Some(n) => budget.intern(n)?,
+                        None => Arc::from(""),
+                    },
                     local: e.local_name().as_ref().to_string(),
                     span: before..before,
                     ..Default::default()
@@ -192,8 +265,8 @@ pub fn parse(
                     }
                     let (ans, local) = reader.resolver().resolve_attribute(key);
                     let ans = match ans {
-                        ResolveResult::Bound(n) => n.0.to_string(),
-                        ResolveResult::Unbound => String::new(),
+                        ResolveResult::Bound(n) => budget.intern(n.0)?,
+                        ResolveResult::Unbound => Arc::from(""),
                         ResolveResult::Unknown(_) => return Err(XmlError::UnboundPrefix),
                     };
                     let value = a
@@ -207,7 +280,7 @@ pub fn parse(
                 }
                 if matches!(event, Event::Empty(_)) {
                     el.span = before..usize::try_from(reader.buffer_position()).unwrap_or(before);
-                    close(el, &mut stack, &mut root, resolve_include);
+                    close(el, &mut stack, &mut root, &mut budget)?;
                 } else {
                     stack.push(el);
                 }
@@ -215,7 +288,7 @@ pub fn parse(
             Event::End(_) => {
                 let mut el = stack.pop().ok_or(XmlError::Malformed)?;
                 el.span.end = usize::try_from(reader.buffer_position()).unwrap_or(el.span.start);
-                close(el, &mut stack, &mut root, resolve_include);
+                close(el, &mut stack, &mut root, &mut budget)?;
             }
             Event::Text(t) => push_text(&mut stack, &t.xml10_content())?,
             Event::CData(c) => {
@@ -264,20 +337,22 @@ fn close(
     el: Element,
     stack: &mut [Element],
     root: &mut Option<Element>,
-    resolve_include: &dyn Fn(&str) -> Option<String>,
-) {
+    budget: &mut Budget<'_>,
+) -> Result<(), XmlError> {
     match stack.last_mut() {
         Some(parent) => {
             if el.is(XOP_NS, "Include")
-                && let Some(text) = el.attr("href").and_then(resolve_include)
+                && let Some(href) = el.attr("href")
+                && let Some(text) = budget.include(href)?
             {
                 parent.text.push_str(&text);
-                return;
+                return Ok(());
             }
             parent.children.push(el);
         }
         None => *root = Some(el),
     }
+    Ok(())
 }
 
 #[cfg(test)]

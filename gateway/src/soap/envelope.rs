@@ -56,8 +56,20 @@ impl Envelope {
         limits: Limits,
         resolve_include: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, EnvelopeError> {
-        let root = element::parse(&raw, limits, resolve_include)?;
-        if root.local == "Envelope" && root.ns == SOAP11_NS {
+        let size = raw.len();
+        Self::parse_within(raw, size, limits, resolve_include)
+    }
+
+    /// [`Self::parse`] for the root part of an MTOM message of `message_bytes` (the budget of
+    /// included parts is twice that).
+    pub fn parse_within(
+        raw: Bytes,
+        message_bytes: usize,
+        limits: Limits,
+        resolve_include: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, EnvelopeError> {
+        let root = element::parse_within(&raw, message_bytes, limits, resolve_include)?;
+        if root.local == "Envelope" && &*root.ns == SOAP11_NS {
             return Err(EnvelopeError::Soap11);
         }
         if !root.is(SOAP12_NS, "Envelope") {
@@ -66,7 +78,7 @@ impl Envelope {
         let mut header = None;
         let mut body = None;
         for child in root.children {
-            match (child.ns.as_str(), child.local.as_str()) {
+            match (&*child.ns, child.local.as_str()) {
                 (SOAP12_NS, "Header") if header.is_none() && body.is_none() => header = Some(child),
                 (SOAP12_NS, "Body") if body.is_none() => body = Some(child),
                 _ => return Err(EnvelopeError::NotAnEnvelope),
@@ -110,10 +122,10 @@ fn check_must_understand(header: &Element) -> Result<(), EnvelopeError> {
         );
         let role = block.attr_ns(SOAP12_NS, "role").unwrap_or("");
         let ignored_role = role == "http://www.w3.org/2003/05/soap-envelope/role/none";
-        let understood = block.ns == WSA_NS || block.ns == WSSE_NS || block.ns == WSU_NS;
+        let understood = [WSA_NS, WSSE_NS, WSU_NS].contains(&&*block.ns);
         if must && !ignored_role && !understood {
             return Err(EnvelopeError::MustUnderstand {
-                ns: block.ns.clone(),
+                ns: block.ns.to_string(),
                 local: block.local.clone(),
             });
         }

@@ -163,7 +163,7 @@ fn write_element(
         let n = if a.ns.is_empty() {
             a.local.clone()
         } else {
-            match p.get(&a.ns) {
+            match p.get(&*a.ns) {
                 Some(prefix) => format!("{prefix}:{}", a.local),
                 None => continue,
             }

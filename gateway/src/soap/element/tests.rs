@@ -80,3 +80,44 @@ fn xop_include_is_replaced() {
     assert_eq!(a.children[0].text, "QUJD");
     assert!(a.children[0].children.is_empty());
 }
+
+#[test]
+fn namespace_names_are_interned_and_bounded() {
+    let doc = "<a:r xmlns:a=\"urn:x\"><a:c/><a:c/></a:r>";
+    let root = parse_str(doc).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&root.ns, &root.children[0].ns));
+    assert!(std::sync::Arc::ptr_eq(
+        &root.children[0].ns,
+        &root.children[1].ns
+    ));
+    let long = format!(
+        "<a:r xmlns:a=\"urn:{}\"/>",
+        "x".repeat(super::MAX_NAMESPACE_BYTES)
+    );
+    assert_eq!(parse_str(&long).err(), Some(XmlError::TooLarge));
+    let many: String = (0..=super::MAX_NAMESPACES)
+        .map(|i| format!("<n{i}:c xmlns:n{i}=\"urn:{i}\"/>"))
+        .collect();
+    assert_eq!(
+        parse_str(&format!("<r>{many}</r>")).err(),
+        Some(XmlError::TooLarge)
+    );
+}
+
+#[test]
+fn each_include_once_within_twice_the_message() {
+    let part = |_: &str| Some("QUJD".to_string());
+    let twice = "<r xmlns:x=\"http://www.w3.org/2004/08/xop/include\"><x:Include href=\"cid:a\"/><x:Include href=\"cid:a\"/></r>";
+    assert_eq!(
+        parse(twice.as_bytes(), Limits::default(), &part).err(),
+        Some(XmlError::IncludeBudget)
+    );
+    let big = |_: &str| Some("A".repeat(1000));
+    let once =
+        "<r xmlns:x=\"http://www.w3.org/2004/08/xop/include\"><x:Include href=\"cid:a\"/></r>";
+    assert_eq!(
+        super::parse_within(once.as_bytes(), 100, Limits::default(), &big).err(),
+        Some(XmlError::IncludeBudget)
+    );
+    assert!(super::parse_within(once.as_bytes(), 600, Limits::default(), &big).is_ok());
+}

@@ -152,23 +152,31 @@ async fn soap(
     let cfg = state.config();
     let mut label = path.map(Iti::as_str).unwrap_or("unknown");
     let mut relates_to = None;
-    // Load shedding: no permit, no work (and no unbounded queue).
-    let result = match state.inner.permits.clone().try_acquire_owned() {
-        Ok(_permit) => tokio::time::timeout(
-            cfg.request_timeout,
-            process(
-                &state,
-                path,
-                &headers,
-                body,
-                peer,
-                &mut label,
-                &mut relates_to,
-            ),
-        )
+    // The body is read first, under its own deadline and without a request permit: a client
+    // that trickles (or never sends) its body holds a connection, never a permit.
+    let body = tokio::time::timeout(cfg.body_read_timeout, read_body(body, cfg.max_body_bytes))
         .await
-        .unwrap_or(Err(GatewayError::Timeout)),
-        Err(_) => Err(GatewayError::Overloaded),
+        .unwrap_or(Err(GatewayError::BodyTimeout));
+    // Load shedding: no permit, no work (and no unbounded queue).
+    let result = match body {
+        Err(e) => Err(e),
+        Ok(bytes) => match state.inner.permits.clone().try_acquire_owned() {
+            Ok(_permit) => tokio::time::timeout(
+                cfg.request_timeout,
+                process(
+                    &state,
+                    path,
+                    &headers,
+                    bytes,
+                    peer,
+                    &mut label,
+                    &mut relates_to,
+                ),
+            )
+            .await
+            .unwrap_or(Err(GatewayError::Timeout)),
+            Err(_) => Err(GatewayError::Overloaded),
+        },
     };
     let (response, outcome) = match result {
         Ok((response, outcome)) => (response, outcome),
@@ -189,28 +197,12 @@ async fn process(
     state: &AppState,
     path: Option<Iti>,
     headers: &HeaderMap,
-    body: Body,
+    bytes: Bytes,
     peer: caller::Peer,
     label: &mut &'static str,
     relates_to: &mut Option<String>,
 ) -> Result<(Response, &'static str), GatewayError> {
     let cfg = state.config();
-    let bytes = axum::body::to_bytes(body, cfg.max_body_bytes)
-        .await
-        .map_err(|e| {
-            // axum wraps http-body-util's `LengthLimitError`; find it by its message.
-            let mut cause: Option<&dyn std::error::Error> = Some(&e);
-            let mut too_large = false;
-            while let Some(c) = cause {
-                too_large |= c.to_string().contains("length limit exceeded");
-                cause = c.source();
-            }
-            if too_large {
-                GatewayError::BodyTooLarge
-            } else {
-                GatewayError::BodyUnreadable
-            }
-        })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -284,6 +276,24 @@ async fn process(
         with_content_type(StatusCode::OK, SOAP_CONTENT_TYPE, Bytes::from(xml))
     };
     Ok((response, reply.outcome))
+}
+
+/// Reads the whole body, at most `max` bytes.
+async fn read_body(body: Body, max: usize) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        // axum wraps http-body-util's `LengthLimitError`; find it by its message.
+        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+        let mut too_large = false;
+        while let Some(c) = cause {
+            too_large |= c.to_string().contains("length limit exceeded");
+            cause = c.source();
+        }
+        if too_large {
+            GatewayError::BodyTooLarge
+        } else {
+            GatewayError::BodyUnreadable
+        }
+    })
 }
 
 async fn wsdl(

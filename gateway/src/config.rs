@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub const XHUMA_MAX_XML_DEPTH: &str = "XHUMA_MAX_XML_DEPTH";
 pub const DEFAULT_MAX_XML_DEPTH: usize = 64;
 pub const XHUMA_REQUEST_TIMEOUT_MS: &str = "XHUMA_REQUEST_TIMEOUT_MS";
+pub const XHUMA_BODY_READ_TIMEOUT_MS: &str = "XHUMA_BODY_READ_TIMEOUT_MS";
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 55_000;
 pub const XHUMA_MAX_CONCURRENT_REQUESTS: &str = "XHUMA_MAX_CONCURRENT_REQUESTS";
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
@@ -84,6 +86,9 @@ pub struct GatewayConfig {
     /// `XHUMA_REQUEST_TIMEOUT_MS`: per-request deadline (default 55 000, inside Epic's 60 s);
     /// past it the caller gets a SOAP fault.
     pub request_timeout: Duration,
+    /// `XHUMA_BODY_READ_TIMEOUT_MS` (default 15 000): the whole request body must arrive within
+    /// this long (4 MiB at ~300 KB/s), read before a request permit is taken; otherwise 408.
+    pub body_read_timeout: Duration,
     /// `XHUMA_MAX_CONCURRENT_REQUESTS`: SOAP requests served at once (default 256); beyond it
     /// the caller gets 503 with a SOAP fault instead of an unbounded queue.
     pub max_concurrent_requests: usize,
@@ -165,6 +170,8 @@ impl GatewayConfig {
             max_body_bytes,
             max_xml_depth,
             request_timeout: env.millis(XHUMA_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS)?,
+            body_read_timeout: env
+                .millis(XHUMA_BODY_READ_TIMEOUT_MS, DEFAULT_BODY_READ_TIMEOUT_MS)?,
             max_concurrent_requests: env
                 .parse(
                     XHUMA_MAX_CONCURRENT_REQUESTS,

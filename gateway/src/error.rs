@@ -25,6 +25,8 @@ pub enum GatewayError {
     BodyTooLarge,
     #[error("request body could not be read")]
     BodyUnreadable,
+    #[error("request body not received within the body-read timeout")]
+    BodyTimeout,
     #[error("unsupported Content-Type")]
     MediaType,
     #[error("MTOM: {0}")]
@@ -71,6 +73,8 @@ impl GatewayError {
                     .with_status(StatusCode::PAYLOAD_TOO_LARGE)
             }
             Self::BodyUnreadable => Fault::sender("The request body could not be read."),
+            Self::BodyTimeout => Fault::sender("The request body was not received in time.")
+                .with_status(StatusCode::REQUEST_TIMEOUT),
             Self::MediaType => Fault::sender(
                 "Unsupported Content-Type: send application/soap+xml or multipart/related (MTOM).",
             )
@@ -112,6 +116,7 @@ impl GatewayError {
         match self {
             Self::BodyTooLarge => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::MediaType => "media_type",
             Self::Mtom(_) => "mtom",
             Self::Envelope(_) => "envelope",

@@ -1,13 +1,19 @@
 //! Inbound protection: TLS with optional client-certificate verification (mTLS), and a
 //! per-client rate limit, around the router `main.rs` serves.
 //!
-//! EHR ──TLS (client cert checked against `XHUMA_TLS_CLIENT_CA_PATH`)──▶ rate limit (per peer
-//! IP) ──▶ SOAP router. Without `XHUMA_TLS_CERT_PATH` the gateway speaks plain HTTP, for a
-//! deployment that terminates TLS in front of it (then the rate limit sees the proxy's IP).
+//! EHR ──per-client connection cap──▶ TLS (client cert checked against
+//! `XHUMA_TLS_CLIENT_CA_PATH`)──▶ header-read timeout ──▶ rate limit (per peer IP) ──▶ SOAP
+//! router (which reads the body under its own timeout before it takes a request permit).
+//! Without `XHUMA_TLS_CERT_PATH` the gateway speaks plain HTTP, for a deployment that
+//! terminates TLS in front of it (then the cap and the rate limit see the proxy's IP).
+//!
+//! A connection that never finishes its headers is closed after the header-read timeout; one
+//! client cannot hold more than its share of connections; neither holds a request permit.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -29,9 +35,13 @@ pub const XHUMA_TLS_KEY_PATH: &str = "XHUMA_TLS_KEY_PATH";
 pub const XHUMA_TLS_CLIENT_CA_PATH: &str = "XHUMA_TLS_CLIENT_CA_PATH";
 pub const XHUMA_RATE_LIMIT_PER_SEC: &str = "XHUMA_RATE_LIMIT_PER_SEC";
 pub const XHUMA_RATE_LIMIT_BURST: &str = "XHUMA_RATE_LIMIT_BURST";
+pub const XHUMA_HEADER_READ_TIMEOUT_MS: &str = "XHUMA_HEADER_READ_TIMEOUT_MS";
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+pub const XHUMA_MAX_CONNECTIONS_PER_CLIENT: &str = "XHUMA_MAX_CONNECTIONS_PER_CLIENT";
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
 
 /// How the gateway accepts connections.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InboundConfig {
     /// `XHUMA_TLS_CERT_PATH` + `XHUMA_TLS_KEY_PATH`: PEM certificate chain and private key;
     /// when set the gateway serves HTTPS.
@@ -45,6 +55,12 @@ pub struct InboundConfig {
     /// `XHUMA_RATE_LIMIT_BURST`: requests a client may send at once before the rate applies
     /// (default 2 × the rate).
     pub burst: u32,
+    /// `XHUMA_HEADER_READ_TIMEOUT_MS` (default 10000): a connection must deliver a request's
+    /// headers within this long, or it is closed.
+    pub header_read_timeout: Duration,
+    /// `XHUMA_MAX_CONNECTIONS_PER_CLIENT` (default 128; 0 = no cap): open connections one
+    /// client IP may hold; beyond it new connections are closed at once.
+    pub max_connections_per_client: usize,
 }
 
 /// Why TLS could not be set up.
@@ -57,6 +73,19 @@ pub enum InboundError {
 }
 
 // === impl InboundConfig ===
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            client_ca: None,
+            rate_per_sec: 0,
+            burst: 1,
+            header_read_timeout: Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        }
+    }
+}
 
 impl InboundConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
@@ -94,6 +123,12 @@ impl InboundConfig {
             client_ca,
             rate_per_sec,
             burst: burst.max(1),
+            header_read_timeout: env
+                .millis(XHUMA_HEADER_READ_TIMEOUT_MS, DEFAULT_HEADER_READ_TIMEOUT_MS)?,
+            max_connections_per_client: env.parse(
+                XHUMA_MAX_CONNECTIONS_PER_CLIENT,
+                DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            )?,
         })
     }
 
@@ -233,12 +268,95 @@ where
     }
 }
 
-/// Serves `app` on `listener` (plain or TLS per `cfg`) until `shutdown`, then lets in-flight
-/// requests finish for up to `grace`.
+/// Open connections per client IP.
+type OpenConnections = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One connection's place in its client's count, given back when the connection's service
+/// (and every request of it) is gone.
+#[derive(Debug)]
+struct ConnectionSlot {
+    ip: IpAddr,
+    open: OpenConnections,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Caps the connections one client IP holds open, in front of any acceptor (plain or TLS, so
+/// a client cannot hold TLS handshakes open either).
+#[derive(Clone)]
+struct PerClientCap<A> {
+    inner: A,
+    open: OpenConnections,
+    max: usize,
+}
+
+impl<A, S> axum_server::accept::Accept<tokio::net::TcpStream, S> for PerClientCap<A>
+where
+    A: axum_server::accept::Accept<
+            tokio::net::TcpStream,
+            axum::middleware::AddExtension<S, Arc<Option<ConnectionSlot>>>,
+        >,
+    A::Future: Send + 'static,
+{
+    type Stream = A::Stream;
+    type Service = A::Service;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>,
+    >;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let slot = match stream.peer_addr() {
+            Ok(peer) if self.max > 0 => {
+                let ip = peer.ip();
+                let mut open = self
+                    .open
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let n = open.entry(ip).or_insert(0);
+                if *n >= self.max {
+                    drop(open);
+                    metrics::counter!("xhuma_connections_refused_total", "reason" => "per_client_cap")
+                        .increment(1);
+                    return Box::pin(async {
+                        Err(std::io::Error::other(
+                            "too many connections from this client",
+                        ))
+                    });
+                }
+                *n += 1;
+                Some(ConnectionSlot {
+                    ip,
+                    open: self.open.clone(),
+                })
+            }
+            _ => None,
+        };
+        let service = tower::Layer::layer(&axum::Extension(Arc::new(slot)), service);
+        Box::pin(self.inner.accept(stream, service))
+    }
+}
+
+/// Serves `app` on `listener` (plain or TLS per `tls`) until `shutdown`, then lets in-flight
+/// requests finish for up to `grace`. `cfg` gives the header-read timeout and the per-client
+/// connection cap.
 pub async fn serve(
     listener: std::net::TcpListener,
     app: Router,
     tls: Option<Arc<ServerConfig>>,
+    cfg: &InboundConfig,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
@@ -250,18 +368,29 @@ pub async fn serve(
         h.graceful_shutdown(Some(grace));
     });
     listener.set_nonblocking(true)?;
+    let mut server = axum_server::from_tcp(listener)?;
+    // Without a timer hyper never enforces its header-read timeout.
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout);
+    let open = OpenConnections::default();
+    let max = cfg.max_connections_per_client;
     match tls {
         Some(config) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-            let acceptor = ClientCertAcceptor(axum_server::tls_rustls::RustlsAcceptor::new(rustls));
-            axum_server::from_tcp(listener)?
-                .acceptor(acceptor)
+            let inner = ClientCertAcceptor(axum_server::tls_rustls::RustlsAcceptor::new(rustls));
+            server
+                .acceptor(PerClientCap { inner, open, max })
                 .handle(handle)
                 .serve(service)
                 .await
         }
         None => {
-            axum_server::from_tcp(listener)?
+            let inner = axum_server::accept::DefaultAcceptor::new();
+            server
+                .acceptor(PerClientCap { inner, open, max })
                 .handle(handle)
                 .serve(service)
                 .await

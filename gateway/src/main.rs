@@ -47,7 +47,7 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
         rate_limit_per_sec = inbound.rate_per_sec,
         "Gateway listening"
     );
-    inbound::serve(listener, app, tls, shutdown, GRACE)
+    inbound::serve(listener, app, tls, &inbound, shutdown, GRACE)
         .await
         .context("serving")?;
     records.audit().flush(Duration::from_secs(5)).await;

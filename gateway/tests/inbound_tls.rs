@@ -151,9 +151,10 @@ async fn start(cfg: &InboundConfig) -> (String, CancellationToken) {
     let addr = listener.local_addr().expect("addr");
     let token = CancellationToken::new();
     let t = token.clone();
-    tokio::spawn(
-        async move { inbound::serve(listener, app, tls, t, Duration::from_secs(1)).await },
-    );
+    let owned = cfg.clone();
+    tokio::spawn(async move {
+        inbound::serve(listener, app, tls, &owned, t, Duration::from_secs(1)).await
+    });
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     (format!("{scheme}://{addr}/SOAP"), token)
 }

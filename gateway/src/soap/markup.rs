@@ -10,11 +10,13 @@ use std::fmt::Write as _;
 use super::element::Element;
 
 /// Escapes text for element content and attribute values (both quote kinds, and the
-/// whitespace characters attributes would otherwise normalise).
+/// whitespace characters attributes would otherwise normalise). Characters XML 1.0 cannot
+/// carry at all (C0 controls other than tab, LF and CR; U+FFFE and U+FFFF) are dropped, so a
+/// PDS name holding one cannot make the answer ill-formed.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     if !s
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | b'\n' | b'\r' | b'\t'))
+        .chars()
+        .any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'' | '\n' | '\r' | '\t') || !xml_char(c))
     {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -29,10 +31,16 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
             '\t' => out.push_str("&#9;"),
+            c if !xml_char(c) => {}
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// A character XML 1.0 allows (`Char` production; Rust strings hold no surrogates).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
 }
 
 /// A string builder for XML with escaped attributes and text.
@@ -191,6 +199,13 @@ fn write_element(
 mod tests {
     use super::*;
     use crate::soap::element::{Limits, parse};
+
+    #[test]
+    fn drops_what_xml_cannot_carry() {
+        assert_eq!(escape("SMITH\u{1}\u{1b}\u{FFFF}, Jo"), "SMITH, Jo");
+        assert_eq!(escape("tab\there"), "tab&#9;here");
+        assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

@@ -46,6 +46,10 @@ impl Upstream {
             .connect_timeout(cfg.timeouts.connect)
             .timeout(timeout)
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            // Never follow a redirect: it would re-send the Spine identity, the apikey and the
+            // JWT to wherever the Location points (reqwest keeps custom headers across hosts).
+            // A 3xx is an upstream error like any other non-2xx.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("xhuma/", env!("CARGO_PKG_VERSION")));
         if mtls {
             let tls = &cfg.tls;

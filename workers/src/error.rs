@@ -35,6 +35,9 @@ pub enum JobError {
     Convert(#[source] xhuma_ccda::ConvertError),
     #[error("conversion task failed")]
     ConvertPanicked,
+    /// GP Connect returned a record whose Patient is not the job's patient.
+    #[error("the GP Connect record is for another patient")]
+    WrongPatient,
     #[error("cache error")]
     Cache(#[from] CacheError),
     #[error("queue error")]
@@ -68,6 +71,7 @@ impl JobError {
             JobError::PatientUnavailable(_) => "patient_unavailable",
             JobError::NoPractice | JobError::NoEndpoint => "no_endpoint",
             JobError::Convert(_) | JobError::ConvertPanicked => "conversion",
+            JobError::WrongPatient => "wrong_patient",
             JobError::Cache(_) => "cache",
             JobError::Queue(_) => "queue",
         }
@@ -100,6 +104,11 @@ impl JobError {
             JobError::Convert(_) | JobError::ConvertPanicked => fail(
                 FailureKind::Conversion,
                 "The GP record could not be converted",
+            ),
+            // Never cached, never served, never retried: a person has to look at it.
+            JobError::WrongPatient => fail(
+                FailureKind::Internal,
+                "The GP record returned was for another patient",
             ),
             JobError::Cache(_) | JobError::Queue(_) => Disposition::Retry { after: None },
             JobError::Upstream { source, .. } => {

@@ -105,3 +105,39 @@ async fn restricted_patient_never_reaches_gp_connect() {
     );
     stack.stop().await;
 }
+
+/// A provider that answers with another patient's record: the worker compares the record's
+/// Patient with the job's, dead-letters the job with its reason, caches nothing, and the EHR
+/// gets a RegistryError, never the other patient's C-CDA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_patients_record_is_never_cached_or_served() {
+    let stack = Stack::start(Simulator::builder(), Options::default()).await;
+    let (asked, other) = ("9690937286", "9690937278");
+    stack.sim.swap_gpconnect_record(
+        xhuma_common::NhsNumber::parse(asked).expect("nhs"),
+        Some(xhuma_common::NhsNumber::parse(other).expect("nhs")),
+    );
+    let (status, body) = stack.post("/SOAP/iti38", iti38(asked)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ResponseStatusType:Failure"), "{body}");
+    assert!(
+        unique_id(&body).is_none(),
+        "a document was advertised: {body}"
+    );
+    let dead = format!("{}.dead", stack.prefix);
+    let msg = eventually(10, || take_message(&stack.prefix, &dead))
+        .await
+        .expect("job dead-lettered");
+    let reason = header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
+        .expect("reason header");
+    assert!(reason.contains("wrong_patient"), "reason: {reason}");
+    let cached = stack
+        .records
+        .cache()
+        .document_for(xhuma_common::NhsNumber::parse(asked).expect("nhs"))
+        .await
+        .expect("redis");
+    assert!(cached.is_none(), "another patient's record was cached");
+    assert_eq!(stack.sim.counters().await.gpconnect, 1, "not retried");
+    stack.stop().await;
+}

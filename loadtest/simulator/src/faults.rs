@@ -354,6 +354,8 @@ pub struct Faults {
     gpc_bytes: AtomicU64,
     gpc_global: Mutex<Option<GpcCase>>,
     gpc_by_patient: Mutex<HashMap<NhsNumber, GpcCase>>,
+    /// A provider bug: asked for the key's record, it serves the value's.
+    gpc_swapped: Mutex<HashMap<NhsNumber, NhsNumber>>,
     /// Per service: (second since the epoch, requests admitted in it).
     windows: Mutex<[(u64, u32); 5]>,
 }
@@ -402,6 +404,26 @@ impl Faults {
         if let Ok(mut g) = self.gpc_global.lock() {
             *g = case;
         }
+    }
+
+    /// Asked for `asked`'s record, GP Connect serves `served`'s (`None` clears): the wrong-
+    /// patient fault a consumer must catch.
+    pub fn set_gpc_swap(&self, asked: NhsNumber, served: Option<NhsNumber>) {
+        if let Ok(mut m) = self.gpc_swapped.lock() {
+            match served {
+                Some(s) => m.insert(asked, s),
+                None => m.remove(&asked),
+            };
+        }
+    }
+
+    /// The record served for a request about `asked`.
+    pub fn gpc_served(&self, asked: NhsNumber) -> NhsNumber {
+        self.gpc_swapped
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&asked).copied())
+            .unwrap_or(asked)
     }
 
     pub fn set_gpc_patient(&self, nhs: NhsNumber, case: Option<GpcCase>) {

@@ -119,10 +119,12 @@ pub async fn handle(
     {
         return case_response(case, None);
     }
+    let served = st.faults.gpc_served(req.nhs);
     let Some(patient) = st
         .store
-        .get(&req.nhs)
-        .filter(|p| p.ods.as_deref() == Some(ods))
+        .get(&served)
+        // A swapped record comes from wherever that patient is registered (it is a bug).
+        .filter(|p| served != req.nhs || p.ods.as_deref() == Some(ods))
     else {
         return case_response(GpcCase::PatientNotFound, None);
     };

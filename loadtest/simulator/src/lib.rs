@@ -319,6 +319,11 @@ impl SimHandle {
             }),
         );
     }
+    /// Asked for `asked`'s record, GP Connect serves `served`'s (`None` restores).
+    pub fn swap_gpconnect_record(&self, asked: NhsNumber, served: Option<NhsNumber>) {
+        self.state.faults.set_gpc_swap(asked, served);
+    }
+
     /// A named GP Connect case for one patient (`Some`) or all (`None`); `case: None` clears.
     pub fn set_gpconnect_case(&self, nhs: Option<NhsNumber>, case: Option<GpcCase>) {
         match nhs {

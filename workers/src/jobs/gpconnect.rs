@@ -2,8 +2,9 @@
 //!
 //! job with endpoint (resolved here when a single-stage deployment skipped the SDS stage) →
 //! `$gpc.getstructuredrecord` through the SSP → `xhuma_ccda::convert` on the blocking pool (CPU
-//! work never stalls the runtime) → document + metadata into Redis in one MULTI, which also
-//! releases the patient's lease and announces completion.
+//! work never stalls the runtime) → the record's Patient checked against the job's patient (a
+//! mismatch is dead-lettered, never cached) → document + metadata into Redis in one MULTI,
+//! which also releases the patient's lease and announces completion.
 
 use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
@@ -73,6 +74,16 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     metrics::histogram!("xhuma_conversion_output_bytes").record(conversion.xml.len() as f64);
 
     let report = conversion.report;
+    // The hand-over check: the record's Patient must be the patient the job is for.
+    let record_patient = report
+        .nhs_number
+        .as_deref()
+        .and_then(|n| xhuma_common::NhsNumber::parse(n.trim()).ok());
+    if record_patient != Some(job.nhs_number) {
+        tracing::error!(job.id = %job.job_id, "GP Connect returned another patient's record");
+        metrics::counter!("xhuma_wrong_patient_total", "stage" => "gpconnect").increment(1);
+        return Err(JobError::WrongPatient);
+    }
     let meta = DocumentMeta {
         unique_id: job.unique_id.clone(),
         entry_uuid: format!("urn:uuid:{document_id}"),

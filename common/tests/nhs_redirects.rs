@@ -1,5 +1,6 @@
 //! NHS clients never follow a redirect: a PDS (or SDS, or SSP) answer of `302 Location: X`
 //! must not send the apikey, the bearer token or the request to X.
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE: fine in tests)
 
 mod support;
 
@@ -47,5 +48,9 @@ async fn a_redirect_is_an_error_and_is_not_followed() {
     let c = clients(&cfg);
     let read = c.pds.read_patient(nhs("9690937286"), "corr").await;
     assert!(read.is_err(), "a 302 is not a PDS answer: {read:?}");
-    assert_eq!(stolen.load(Ordering::SeqCst), 0, "the redirect was followed");
+    assert_eq!(
+        stolen.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
 }

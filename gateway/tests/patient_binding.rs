@@ -280,3 +280,34 @@ async fn lifetime_is_bounded_and_expired_is_refused() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("MessageExpired"), "{}", r.text());
 }
+
+#[tokio::test]
+async fn signed_mtom_retrieve_with_holder_of_key() {
+    // Epic's ITI-39: MTOM, RSA-SHA1, holder-of-key Timestamp; the signed envelope is the root
+    // part, the answer is MTOM with the document as an attachment.
+    let (app, backend) = app(&[("XHUMA_SAML_REQUIRE_HOLDER_OF_KEY", "true")]);
+    let signed = sign_request(
+        &iti39(),
+        &claims(LUCIEN),
+        &signer(true),
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let body = format!(
+        "--MIMEBoundary_abc\r\nContent-Type: application/xop+xml; charset=UTF-8; type=\"application/soap+xml\"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <0.root@example>\r\n\r\n{signed}\r\n--MIMEBoundary_abc--\r\n"
+    );
+    let ct = "multipart/related; type=\"application/xop+xml\"; boundary=\"MIMEBoundary_abc\"; start=\"<0.root@example>\"; start-info=\"application/soap+xml\"";
+    let r = post(&app, "/SOAP/iti39", ct, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.content_type().starts_with("multipart/related"),
+        "{}",
+        r.content_type()
+    );
+    assert!(r.text().contains("xop:Include"), "{}", r.text());
+    assert!(
+        r.text().contains("ClinicalDocument"),
+        "the attachment carries the C-CDA"
+    );
+    assert!(backend.alerts().is_empty());
+}

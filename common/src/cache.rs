@@ -182,10 +182,37 @@ impl Cache {
         let mut c = self.conn().await?;
         let uid: Option<String> = c.get(self.key(&["pt", &pk, "doc"])).await?;
         let Some(uid) = uid else { return Ok(None) };
-        let meta: Option<Vec<u8>> = c.get(self.key(&["doc", &uid, "meta"])).await?;
-        match meta {
-            Some(m) => Ok(Some(serde_json::from_slice(&m)?)),
-            None => Ok(None),
+        let meta_key = self.key(&["doc", &uid, "meta"]);
+        let meta: Option<Vec<u8>> = c.get(&meta_key).await?;
+        let Some(meta) = meta.and_then(|m| self.open_meta(&meta_key, &m)) else {
+            return Ok(None);
+        };
+        // The patient → document pointer is not authenticated; the sealed metadata is. A
+        // pointer to another patient's document is a miss (and a refetch), never a hit.
+        if meta.nhs_number != nhs {
+            tracing::error!("A patient's document pointer names another patient's document");
+            metrics::counter!("xhuma_wrong_patient_total", "stage" => "cache").increment(1);
+            return Ok(None);
+        }
+        Ok(Some(meta))
+    }
+
+    /// Opens sealed metadata. `None` (a miss) when it does not open: written in the clear,
+    /// with another key, tampered with, or for another key name.
+    fn open_meta(&self, key: &str, sealed: &[u8]) -> Option<DocumentMeta> {
+        match self
+            .inner
+            .sealer
+            .open(key, sealed)
+            .map_err(CacheError::from)
+            .and_then(|plain| Ok(serde_json::from_slice(&plain)?))
+        {
+            Ok(meta) => Some(meta),
+            Err(error) => {
+                tracing::warn!(%error, "Cached document metadata does not open; treated as a miss");
+                metrics::counter!("xhuma_cache_unreadable_total", "kind" => "meta").increment(1);
+                None
+            }
         }
     }
 
@@ -196,14 +223,17 @@ impl Cache {
     ) -> Result<Option<(DocumentMeta, Vec<u8>)>, CacheError> {
         let mut c = self.conn().await?;
         let body_key = self.key(&["doc", unique_id, "body"]);
+        let meta_key = self.key(&["doc", unique_id, "meta"]);
         let (meta, body): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
-            .get(self.key(&["doc", unique_id, "meta"]))
+            .get(&meta_key)
             .get(&body_key)
             .query_async(&mut *c)
             .await?;
         match (meta, body) {
             (Some(meta), Some(body)) => {
-                let meta: DocumentMeta = serde_json::from_slice(&meta)?;
+                let Some(meta) = self.open_meta(&meta_key, &meta) else {
+                    return Ok(None);
+                };
                 let doc = self.inner.sealer.open(&body_key, &body)?;
                 Ok(Some((meta, doc)))
             }
@@ -221,18 +251,20 @@ impl Cache {
         let pk = self.patient_key(meta.nhs_number);
         let uid = meta.unique_id.as_str();
         let body_key = self.key(&["doc", uid, "body"]);
+        let meta_key = self.key(&["doc", uid, "meta"]);
         let sealed = self.inner.sealer.seal(&body_key, document)?;
+        // The metadata names the patient (NHS number, name, practice): sealed like the body.
+        let sealed_meta = self
+            .inner
+            .sealer
+            .seal(&meta_key, &serde_json::to_vec(meta)?)?;
         let ttl = self.inner.document_ttl.as_secs().max(1);
         let mut c = self.conn().await?;
         redis::pipe()
             .atomic()
             .set_ex(&body_key, sealed, ttl)
             .ignore()
-            .set_ex(
-                self.key(&["doc", uid, "meta"]),
-                serde_json::to_vec(meta)?,
-                ttl,
-            )
+            .set_ex(&meta_key, sealed_meta, ttl)
             .ignore()
             .set_ex(self.key(&["pt", &pk, "doc"]), uid, ttl)
             .ignore()

@@ -51,7 +51,9 @@ fn nhs() -> NhsNumber {
 async fn documents_are_sealed_at_rest_and_read_back() {
     let cfg = config(true);
     let cache = Cache::new(&cfg).expect("pool");
-    let m = meta(nhs());
+    let mut m = meta(nhs());
+    m.patient_name = Some("SKELLY, Horace".into());
+    m.practice_name = Some("Hillside Surgery".into());
     let doc = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">Horace SKELLY</ClinicalDocument>";
     cache.store_document(&m, doc).await.expect("store");
 
@@ -90,7 +92,60 @@ async fn documents_are_sealed_at_rest_and_read_back() {
             !raw.windows(6).any(|w| w == b"SKELLY"),
             "plain text in {key}"
         );
+        // The metadata too: no NHS number, name or practice in any value.
+        assert!(
+            !raw.windows(10).any(|w| w == b"9690937286"),
+            "NHS number in the value of {key}"
+        );
+        assert!(
+            !raw.windows(8).any(|w| w == b"Hillside"),
+            "practice in the value of {key}"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_pointer_to_another_patients_document_is_not_followed() {
+    let cfg = config(true);
+    let cache = Cache::new(&cfg).expect("pool");
+    let alice = nhs();
+    let bob = NhsNumber::parse("9690937278").expect("valid");
+    let bobs = meta(bob);
+    cache.store_document(&bobs, b"<b/>").await.expect("store");
+    // Someone (or a bug) points Alice's current-document pointer at Bob's document.
+    let client = redis::Client::open(cfg.url.expose()).expect("client");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let pointer = format!("{}:pt:{}:doc", cfg.prefix, cache.patient_key(alice));
+    let _: () = redis::cmd("SET")
+        .arg(&pointer)
+        .arg(&bobs.unique_id)
+        .query_async(&mut c)
+        .await
+        .expect("set");
+    assert_eq!(
+        cache.document_for(alice).await.expect("read"),
+        None,
+        "Bob's document served as Alice's"
+    );
+    // Metadata written in the clear (by hand, or by an old version) is not trusted either.
+    let meta_key = format!("{}:doc:{}:meta", cfg.prefix, bobs.unique_id);
+    let _: () = redis::cmd("SET")
+        .arg(&meta_key)
+        .arg(serde_json::to_vec(&meta(alice)).expect("json"))
+        .query_async(&mut c)
+        .await
+        .expect("set");
+    assert_eq!(cache.document_for(alice).await.expect("read"), None);
+    assert!(
+        cache
+            .document(&bobs.unique_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
 }
 
 #[tokio::test]

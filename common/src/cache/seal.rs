@@ -87,6 +87,9 @@ impl Sealer {
     pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         let (&format, rest) = sealed.split_first().ok_or(SealError::Format)?;
         let compressed = match format {
+            // With a key configured, only sealed values are accepted: a plain one could have
+            // been written by anyone with access to Redis.
+            PLAIN if self.key.is_some() => return Err(SealError::Format),
             PLAIN => rest.to_vec(),
             SEALED => {
                 let key = self.key.as_ref().ok_or(SealError::NoKey)?;

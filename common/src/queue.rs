@@ -75,6 +75,9 @@ pub enum QueueError {
 
 /// Connecting (TCP, AMQP handshake, topology) must finish within this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Declaring the topology creates a dozen quorum queues on first start (each a Raft group),
+/// which a busy broker takes seconds to do; redeclaring existing ones is quick.
+const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(20);
 /// A publish must be confirmed within this, or the message counts as not sent.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A readiness round trip must finish within this: a half-dead socket never answers.
@@ -251,7 +254,7 @@ impl Amqp {
                 source,
             })?;
         tokio::time::timeout(
-            CONNECT_TIMEOUT,
+            TOPOLOGY_TIMEOUT,
             declare_topology(&channel, &self.inner.names, self.inner.config.queue_type),
         )
         .await

@@ -140,19 +140,7 @@ pub fn authorise_patient(
     match caller.patient {
         Some(named) if named != nhs => {
             tracing::warn!("Request for a patient the assertion does not name refused");
-            metrics::counter!(
-                "xhuma_security_refusals_total",
-                "reason" => refusal_label(Refusal::PatientMismatch)
-            )
-            .increment(1);
-            backend.security_alert(SecurityAlert {
-                iti: caller.iti,
-                refusal: Refusal::PatientMismatch,
-                caller: Some(caller),
-                context: &caller.context,
-                patient: Some(nhs),
-                document: None,
-            });
+            patient_mismatch(caller, backend, nhs, None);
             Err(GatewayError::PatientNotAuthorised)
         }
         _ => Ok(()),
@@ -168,6 +156,16 @@ pub fn deny_document(
     document: &str,
 ) {
     tracing::warn!("Retrieve of another patient's document refused");
+    patient_mismatch(caller, backend, asked, Some(document));
+}
+
+/// Counts and audits a request for a patient the assertion does not name.
+fn patient_mismatch(
+    caller: &Caller,
+    backend: &dyn Backend,
+    asked: xhuma_common::NhsNumber,
+    document: Option<&str>,
+) {
     metrics::counter!(
         "xhuma_security_refusals_total",
         "reason" => refusal_label(Refusal::PatientMismatch)
@@ -179,7 +177,7 @@ pub fn deny_document(
         caller: Some(caller),
         context: &caller.context,
         patient: Some(asked),
-        document: Some(document),
+        document,
     });
 }
 

@@ -8,32 +8,13 @@ use std::time::Duration;
 
 use support::proxy::Proxy;
 use support::{Options, Stack, eventually, iti38, iti39, iti55, unique_id};
-use tokio_util::sync::CancellationToken;
 use xhuma_common::config::Secret;
 use xhuma_simulator::Simulator;
-
-const DB: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn end_to_end_run_is_audited_in_postgres() {
     let stack = Stack::start(Simulator::builder(), Options::default()).await;
-    let schema = format!("audit_{}", stack.prefix);
-    let vars = [
-        ("XHUMA_QUEUE_PREFIX", stack.prefix.clone()),
-        ("XHUMA_AUDIT_DATABASE_URL", DB.to_string()),
-        ("XHUMA_AUDIT_DATABASE_SCHEMA", schema.clone()),
-        ("XHUMA_AUDIT_LISTEN", "127.0.0.1:0".to_string()),
-        ("XHUMA_AUDIT_BATCH_WAIT_MS", "50".to_string()),
-    ];
-    let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-    let config = xhuma_audit::AuditConfig::from_lookup(&lookup).expect("audit config");
-    let auditor = xhuma_audit::Auditor::connect(config)
-        .await
-        .expect("auditor");
-    let stop = CancellationToken::new();
-    let a = auditor.clone();
-    let s = stop.clone();
-    tokio::spawn(async move { a.run(s).await });
+    let (schema, stop) = support::start_auditor(&stack).await;
 
     let nhs = "9690937286";
     stack.post("/SOAP/iti55", iti55(nhs)).await;
@@ -42,7 +23,7 @@ async fn end_to_end_run_is_audited_in_postgres() {
     let (status, _) = stack.post("/SOAP/iti39", iti39(&uid)).await;
     assert_eq!(status, 200);
 
-    let (db, conn) = tokio_postgres::connect(DB, tokio_postgres::NoTls)
+    let (db, conn) = tokio_postgres::connect(support::AUDIT_DB, tokio_postgres::NoTls)
         .await
         .expect("postgres");
     tokio::spawn(conn);

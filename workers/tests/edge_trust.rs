@@ -10,11 +10,9 @@ mod support;
 
 use support::{Options, Stack, eventually, iti38, iti39, iti55, repo_root, unique_id};
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 use xhuma_simulator::{SimService, Simulator};
 use xhuma_test_idp::{Claims, Signer, sign_request};
 
-const DB: &str = "postgres://postgres@127.0.0.1:5432/test";
 const AUDIENCE: &str = "https://xhuma.test/SOAP";
 const ISSUER: &str = "CN=test-idp.epic.invalid, O=Xhuma Test, C=GB";
 /// Two patients the simulator knows, both registered with a practice.
@@ -91,22 +89,7 @@ fn forged(envelope: &str) -> String {
 async fn attacks_at_the_edge_are_refused_and_audited() {
     let stack = Stack::start(Simulator::builder(), strict()).await;
     let second = stack.another_gateway().await;
-    let schema = format!("audit_{}", stack.prefix);
-    let vars = [
-        ("XHUMA_QUEUE_PREFIX", stack.prefix.clone()),
-        ("XHUMA_AUDIT_DATABASE_URL", DB.to_string()),
-        ("XHUMA_AUDIT_DATABASE_SCHEMA", schema.clone()),
-        ("XHUMA_AUDIT_LISTEN", "127.0.0.1:0".to_string()),
-        ("XHUMA_AUDIT_BATCH_WAIT_MS", "50".to_string()),
-    ];
-    let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-    let config = xhuma_audit::AuditConfig::from_lookup(&lookup).expect("audit config");
-    let auditor = xhuma_audit::Auditor::connect(config)
-        .await
-        .expect("auditor");
-    let stop = CancellationToken::new();
-    let (a, s) = (auditor.clone(), stop.clone());
-    tokio::spawn(async move { a.run(s).await });
+    let (schema, stop) = support::start_auditor(&stack).await;
 
     // 1. The Epic-shaped flow for Alice: ITI-55 → ITI-38 → ITI-39, each its own signed message.
     let (status, body) = stack
@@ -166,7 +149,7 @@ async fn attacks_at_the_edge_are_refused_and_audited() {
     refused(status, &body, "replay at a second gateway");
 
     // 5. The audit trail: one security alert per refusal, with peer, assertion and message.
-    let (db, conn) = tokio_postgres::connect(DB, tokio_postgres::NoTls)
+    let (db, conn) = tokio_postgres::connect(support::AUDIT_DB, tokio_postgres::NoTls)
         .await
         .expect("postgres");
     tokio::spawn(conn);

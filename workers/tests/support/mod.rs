@@ -279,6 +279,31 @@ async fn axum_serve(
     .await
 }
 
+/// PostgreSQL of the test machine (trust auth, database `test`).
+pub const AUDIT_DB: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Starts an in-process audit consumer for this stack, writing to its own schema
+/// (`audit_<prefix>`); returns the schema and the token that stops it.
+pub async fn start_auditor(stack: &Stack) -> (String, CancellationToken) {
+    let schema = format!("audit_{}", stack.prefix);
+    let vars = [
+        ("XHUMA_QUEUE_PREFIX", stack.prefix.clone()),
+        ("XHUMA_AUDIT_DATABASE_URL", AUDIT_DB.to_string()),
+        ("XHUMA_AUDIT_DATABASE_SCHEMA", schema.clone()),
+        ("XHUMA_AUDIT_LISTEN", "127.0.0.1:0".to_string()),
+        ("XHUMA_AUDIT_BATCH_WAIT_MS", "50".to_string()),
+    ];
+    let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let config = xhuma_audit::AuditConfig::from_lookup(&lookup).expect("audit config");
+    let auditor = xhuma_audit::Auditor::connect(config)
+        .await
+        .expect("auditor");
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move { auditor.run(s).await });
+    (schema, stop)
+}
+
 /// Removes a test prefix's queues and exchange from the broker.
 pub async fn delete_queues(prefix: &str) {
     let cfg = xhuma_common::config::AmqpConfig {

@@ -141,3 +141,52 @@ async fn another_patients_record_is_never_cached_or_served() {
     assert_eq!(stack.sim.counters().await.gpconnect, 1, "not retried");
     stack.stop().await;
 }
+
+/// A job message is not trusted to steer the GP Connect call: one carrying an endpoint
+/// address on a host the configuration does not allow (or not https) is dead-lettered, and
+/// nothing is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_carrying_a_foreign_endpoint_is_refused() {
+    let stack = Stack::start(
+        Simulator::builder(),
+        Options {
+            env: vec![("XHUMA_NHS_GPC_ALLOWED_HOSTS", ".nhs.uk".into())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let nhs = xhuma_common::NhsNumber::parse("9690937286").expect("nhs");
+    let mut job = xhuma_common::job::PrefetchJob::new(
+        nhs,
+        xhuma_common::identity::Requester::default(),
+        "hostile-job".into(),
+    );
+    job.endpoint = Some(xhuma_common::nhs::ProviderEndpoint {
+        ods: "B82617".into(),
+        asid: "918999198738".into(),
+        address: "https://collector.evil.example/STU3/1/gpconnect".into(),
+    });
+    let headers = xhuma_common::queue::job_headers("hostile-job", 0, None);
+    stack
+        .records
+        .amqp()
+        .publish_to_stage(
+            xhuma_common::queue::Stage::GpConnect,
+            &job,
+            headers,
+            &job.job_id.to_string(),
+        )
+        .await
+        .expect("published");
+    let dead = format!("{}.dead", stack.prefix);
+    let msg = eventually(10, || take_message(&stack.prefix, &dead))
+        .await
+        .expect("job dead-lettered");
+    let reason = header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
+        .expect("reason header");
+    assert!(reason.contains("upstream"), "reason: {reason}");
+    let counters = stack.sim.counters().await;
+    assert_eq!(counters.gpconnect, 0, "GP Connect was called");
+    assert_eq!(counters.ssp, 0, "the SSP was called");
+    stack.stop().await;
+}

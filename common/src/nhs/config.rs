@@ -49,6 +49,7 @@ pub const XHUMA_NHS_GPC_AREAS: &str = "XHUMA_NHS_GPC_AREAS";
 pub const XHUMA_NHS_GPC_RESOLVED_ALLERGIES: &str = "XHUMA_NHS_GPC_RESOLVED_ALLERGIES";
 pub const XHUMA_NHS_GPC_PRESCRIPTION_ISSUES: &str = "XHUMA_NHS_GPC_PRESCRIPTION_ISSUES";
 pub const XHUMA_NHS_POOL_MAX_IDLE: &str = "XHUMA_NHS_POOL_MAX_IDLE";
+pub const XHUMA_NHS_GPC_ALLOWED_HOSTS: &str = "XHUMA_NHS_GPC_ALLOWED_HOSTS";
 
 /// The API key (client id) the simulator knows, and the ASID it accredits as a consumer.
 pub const SIMULATOR_API_KEY: &str = "xhuma-dev-api-key";
@@ -148,6 +149,10 @@ pub struct NhsConfig {
     pub include_prescription_issues: bool,
     /// `XHUMA_NHS_POOL_MAX_IDLE`: idle connections kept per host.
     pub pool_max_idle_per_host: usize,
+    /// `XHUMA_NHS_GPC_ALLOWED_HOSTS`: comma-separated host suffixes a GP Connect endpoint
+    /// address (from SDS, the SDS cache or a job) must end with, e.g. `.nhs.uk`; empty = any
+    /// host (the other address checks still apply).
+    pub gpc_allowed_hosts: Vec<String>,
 }
 
 // === impl NhsConfig ===
@@ -276,6 +281,12 @@ impl NhsConfig {
             include_resolved_allergies: env.bool(XHUMA_NHS_GPC_RESOLVED_ALLERGIES, true)?,
             include_prescription_issues: env.bool(XHUMA_NHS_GPC_PRESCRIPTION_ISSUES, true)?,
             pool_max_idle_per_host: env.parse(XHUMA_NHS_POOL_MAX_IDLE, 32)?,
+            gpc_allowed_hosts: env
+                .list(XHUMA_NHS_GPC_ALLOWED_HOSTS)
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
         })
     }
 
@@ -334,6 +345,7 @@ impl NhsConfig {
             include_resolved_allergies: true,
             include_prescription_issues: true,
             pool_max_idle_per_host: 32,
+            gpc_allowed_hosts: Vec::new(),
         }
     }
 }

@@ -62,6 +62,12 @@ impl GpConnectClient {
             http.status = tracing::field::Empty
         );
         async {
+            check_endpoint_address(&endpoint.address, &self.cfg.gpc_allowed_hosts).map_err(
+                |reason| UpstreamError::Config {
+                    service: Service::GpConnect,
+                    reason: format!("SDS endpoint address refused: {reason}"),
+                },
+            )?;
             let url = format!(
                 "{}{}/Patient/$gpc.getstructuredrecord",
                 self.cfg.ssp_url, endpoint.address
@@ -114,6 +120,41 @@ pub fn build_parameters(nhs: NhsNumber, cfg: &NhsConfig) -> Value {
         params.push(p);
     }
     json!({"resourceType": "Parameters", "parameter": params})
+}
+
+/// An endpoint address is used only when it is an absolute `https` URL (`http` only to a
+/// loopback host: the local simulator) without credentials, query or fragment, on a host
+/// `allowed` names (suffixes; empty = any). Addresses come from SDS, from the SDS cache in
+/// Redis and from job messages: none of them is trusted to steer the call.
+pub fn check_endpoint_address(address: &str, allowed: &[String]) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(address).map_err(|_| "not an absolute URL")?;
+    let host = url.host_str().ok_or("no host")?.to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err("not https"),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the address");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("query or fragment in the address");
+    }
+    if !allowed.is_empty() && !loopback && !allowed.iter().any(|s| host_matches(&host, s)) {
+        return Err("host not allowed");
+    }
+    Ok(())
+}
+
+/// `host` is `suffix` (without its leading dot) or ends with it at a label boundary.
+fn host_matches(host: &str, suffix: &str) -> bool {
+    let bare = suffix.trim_start_matches('.');
+    host == bare || host.ends_with(&format!(".{bare}"))
 }
 
 /// The unsigned GP Connect audit JWT (`alg: none`, empty signature). The requesting
@@ -195,6 +236,41 @@ fn now_secs() -> u64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_addresses_are_checked() {
+        let check = check_endpoint_address;
+        let nhs = vec![".nhs.uk".to_string()];
+        assert!(
+            check(
+                "https://provider.thirdparty.nhs.uk/GP0001/STU3/1/gpconnect",
+                &nhs
+            )
+            .is_ok()
+        );
+        assert!(check("https://provider.thirdparty.nhs.uk/x", &[]).is_ok());
+        assert!(check("http://127.0.0.1:9100/gpc/B82617/STU3/1/gpconnect", &nhs).is_ok());
+        assert_eq!(check("http://provider.nhs.uk/x", &nhs), Err("not https"));
+        assert_eq!(
+            check("https://evil.example/x", &nhs),
+            Err("host not allowed")
+        );
+        assert_eq!(
+            check("https://nhs.uk.evil.example/x", &nhs),
+            Err("host not allowed")
+        );
+        assert_eq!(check("https://evilnhs.uk/x", &nhs), Err("host not allowed"));
+        assert_eq!(
+            check("https://a:b@provider.nhs.uk/x", &nhs),
+            Err("credentials in the address")
+        );
+        assert_eq!(
+            check("https://provider.nhs.uk/x?y=1", &nhs),
+            Err("query or fragment in the address")
+        );
+        assert_eq!(check("/relative", &nhs), Err("not an absolute URL"));
+        assert_eq!(check("file:///etc/passwd", &[]), Err("no host"));
+    }
 
     #[test]
     fn jwt_claims() {

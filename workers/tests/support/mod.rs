@@ -149,7 +149,10 @@ impl Stack {
     pub fn worker_config(&self) -> WorkerConfig {
         let lookup = |k: &str| self.env.get(k).cloned();
         let mut cfg = WorkerConfig::from_lookup(&lookup).expect("worker config");
+        let allowed = cfg.nhs.gpc_allowed_hosts.clone();
         cfg.nhs = NhsConfig::for_simulator(&self.sim.base_url());
+        // The one NHS setting a test may set through the environment.
+        cfg.nhs.gpc_allowed_hosts = allowed;
         cfg
     }
 

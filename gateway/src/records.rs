@@ -350,30 +350,8 @@ impl Backend for Records {
                     crate::caller::deny_document(caller, self, asked, uid);
                 }
                 match &one {
-                    // Released only once its audit event is confirmed (or by explicit setting).
                     Ok(Retrieved::Found { meta, .. }) => {
-                        let confirmed = self
-                            .audit_event_confirmed(
-                                caller,
-                                AuditOutcome::Success,
-                                Some(meta.nhs_number),
-                                Some(uid),
-                            )
-                            .await;
-                        if !confirmed {
-                            metrics::counter!("xhuma_audit_unconfirmed_total").increment(1);
-                            if !self.inner.config.audit_fail_open {
-                                tracing::error!(
-                                    "Document held back: its audit event was not confirmed"
-                                );
-                                return Err(BackendError::Unavailable(
-                                    "the audit trail is unavailable".into(),
-                                ));
-                            }
-                            tracing::error!(
-                                "Audit event not confirmed; document released (XHUMA_AUDIT_FAIL_OPEN)"
-                            );
-                        }
+                        self.audit_release(caller, meta.nhs_number, uid).await?
                     }
                     Ok(Retrieved::Unknown) => {
                         self.audit_event(caller, AuditOutcome::NotFound, None, Some(uid), None)

@@ -10,6 +10,16 @@ use support::{Options, Stack, eventually, iti38, take_message, unique_id};
 use xhuma_common::queue::{HEADER_REASON, header_str};
 use xhuma_simulator::{SimService, Simulator};
 
+/// The reason header of the first job on the stack's dead-letter queue (waits up to 10 s).
+async fn dead_letter_reason(stack: &Stack) -> String {
+    let dead = format!("{}.dead", stack.prefix);
+    let msg = eventually(10, || take_message(&stack.prefix, &dead))
+        .await
+        .expect("job dead-lettered");
+    header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
+        .expect("reason header")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn permanent_refusal_is_a_registry_error_and_dead_lettered() {
     let stack = Stack::start(Simulator::builder(), Options::default()).await;
@@ -27,12 +37,7 @@ async fn permanent_refusal_is_a_registry_error_and_dead_lettered() {
         "no upstream detail leaks: {body}"
     );
 
-    let dead = format!("{}.dead", stack.prefix);
-    let msg = eventually(10, || take_message(&stack.prefix, &dead))
-        .await
-        .expect("job dead-lettered");
-    let reason = header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
-        .expect("reason header");
+    let reason = dead_letter_reason(&stack).await;
     assert!(reason.contains("upstream"), "reason: {reason}");
     // 403 is not retried: one call, however long we wait.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -124,12 +129,7 @@ async fn another_patients_record_is_never_cached_or_served() {
         unique_id(&body).is_none(),
         "a document was advertised: {body}"
     );
-    let dead = format!("{}.dead", stack.prefix);
-    let msg = eventually(10, || take_message(&stack.prefix, &dead))
-        .await
-        .expect("job dead-lettered");
-    let reason = header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
-        .expect("reason header");
+    let reason = dead_letter_reason(&stack).await;
     assert!(reason.contains("wrong_patient"), "reason: {reason}");
     let cached = stack
         .records
@@ -178,12 +178,7 @@ async fn a_job_carrying_a_foreign_endpoint_is_refused() {
         )
         .await
         .expect("published");
-    let dead = format!("{}.dead", stack.prefix);
-    let msg = eventually(10, || take_message(&stack.prefix, &dead))
-        .await
-        .expect("job dead-lettered");
-    let reason = header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
-        .expect("reason header");
+    let reason = dead_letter_reason(&stack).await;
     assert!(reason.contains("upstream"), "reason: {reason}");
     let counters = stack.sim.counters().await;
     assert_eq!(counters.gpconnect, 0, "GP Connect was called");

@@ -22,20 +22,39 @@ impl Records {
         self.inner.audit.emit(event);
     }
 
-    /// As [`Self::audit_event`], waiting for RabbitMQ to confirm the event (bounded by
-    /// `XHUMA_AUDIT_CONFIRM_TIMEOUT_MS`). `false` when it was not confirmed.
-    pub(super) async fn audit_event_confirmed(
+    /// Records the release of an ITI-39 document and waits for RabbitMQ to confirm it
+    /// (bounded by `XHUMA_AUDIT_CONFIRM_TIMEOUT_MS`). Unconfirmed, the document is held back
+    /// (`Unavailable`) unless `XHUMA_AUDIT_FAIL_OPEN` says otherwise: no read without its record.
+    pub(super) async fn audit_release(
         &self,
         caller: &Caller,
-        outcome: AuditOutcome,
-        nhs: Option<NhsNumber>,
-        document: Option<&str>,
-    ) -> bool {
-        let event = self.iti_event(caller, outcome, nhs, document, None);
-        self.inner
+        nhs: NhsNumber,
+        document: &str,
+    ) -> Result<(), BackendError> {
+        let event = self.iti_event(
+            caller,
+            AuditOutcome::Success,
+            Some(nhs),
+            Some(document),
+            None,
+        );
+        let confirmed = self
+            .inner
             .audit
             .emit_confirmed(event, self.inner.config.audit_confirm_timeout)
-            .await
+            .await;
+        if confirmed {
+            return Ok(());
+        }
+        metrics::counter!("xhuma_audit_unconfirmed_total").increment(1);
+        if self.inner.config.audit_fail_open {
+            tracing::error!("Audit event not confirmed; document released (XHUMA_AUDIT_FAIL_OPEN)");
+            return Ok(());
+        }
+        tracing::error!("Document held back: its audit event was not confirmed");
+        Err(BackendError::Unavailable(
+            "the audit trail is unavailable".into(),
+        ))
     }
 
     fn iti_event(

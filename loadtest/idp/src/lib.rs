@@ -462,20 +462,9 @@ fn pem_base64(pem: &[u8]) -> Result<String, IdpError> {
     Ok(body)
 }
 
-/// XML-escapes a claim value.
+/// XML-escapes a claim value (quick-xml's escaper, as the C-CDA writer uses).
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(s).into_owned()
 }
 
 #[cfg(test)]

@@ -101,7 +101,17 @@ impl SignedDocument {
     /// the same SAML assertions: the same number anywhere in the envelope, with the same IDs, at
     /// most one, and that one directly in the header. `None` when there is no header.
     pub fn security(&self, scan: &Scan) -> Result<Option<SecurityHeader>, SamlError> {
-        let anywhere = self.find(ANY_ASSERTION_XPATH)?;
+        // One XPath context for the whole check (each one re-registers the prefixes).
+        let mut ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
+        for (prefix, href) in PREFIXES {
+            ctx.register_namespace(prefix, href)
+                .map_err(|_| SamlError::Malformed("xpath"))?;
+        }
+        let mut find = |xpath: &str| {
+            ctx.findnodes(xpath, None)
+                .map_err(|_| SamlError::Malformed("xpath"))
+        };
+        let anywhere = find(ANY_ASSERTION_XPATH)?;
         let ids: Vec<String> = anywhere
             .iter()
             .map(|n| n.get_attribute_no_ns("ID").unwrap_or_default())
@@ -114,27 +124,28 @@ impl SignedDocument {
         if anywhere.len() > 1 {
             return Err(SamlError::Malformed("more than one SAML assertion"));
         }
-        let in_header = self.find(ASSERTION_XPATH)?;
-        if in_header.len() != anywhere.len() {
-            return Err(SamlError::Malformed(
-                "SAML assertion outside the WS-Security header",
-            ));
-        }
-        let headers = self.find(SECURITY_XPATH)?;
+        let headers = find(SECURITY_XPATH)?;
         if headers.len() != scan.security_headers {
             return Err(SamlError::Malformed(
                 "the envelope reads differently to two parsers",
             ));
         }
+        let outside = SamlError::Malformed("SAML assertion outside the WS-Security header");
         let Some(security) = headers.into_iter().next() else {
-            return Ok(None);
+            return if anywhere.is_empty() {
+                Ok(None)
+            } else {
+                Err(outside)
+            };
         };
         let tree = Element::from_libxml(&security)?;
+        let mut in_header = 0;
         let mut assertion_signature = None;
         let mut header_signatures = Vec::new();
         for child in security.get_child_elements() {
             match element_name(&child) {
                 Some((ns::SAML2, "Assertion")) => {
+                    in_header += 1;
                     assertion_signature = child
                         .get_child_elements()
                         .into_iter()
@@ -144,8 +155,10 @@ impl SignedDocument {
                 _ => {}
             }
         }
-        let body_wsu_id = self
-            .find(BODY_XPATH)?
+        if in_header != anywhere.len() {
+            return Err(outside);
+        }
+        let body_wsu_id = find(BODY_XPATH)?
             .first()
             .and_then(|b| b.get_attribute_ns("Id", ns::WSU));
         Ok(Some(SecurityHeader {
@@ -154,16 +167,6 @@ impl SignedDocument {
             header_signatures,
             body_wsu_id,
         }))
-    }
-
-    fn find(&self, xpath: &str) -> Result<Vec<Node>, SamlError> {
-        let mut ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
-        for (prefix, href) in PREFIXES {
-            ctx.register_namespace(prefix, href)
-                .map_err(|_| SamlError::Malformed("xpath"))?;
-        }
-        ctx.findnodes(xpath, None)
-            .map_err(|_| SamlError::Malformed("xpath"))
     }
 }
 

@@ -1,8 +1,9 @@
 //! Redis: converted documents, single-flight leases, job failures, SDS lookups.
 //!
 //! Workers write here (`store_document`, `store_failure`); the gateway reads (`document_for`,
-//! `document`) and takes leases (`try_lease`) so that one patient has at most one prefetch in
-//! flight across every gateway and worker. Completion is signalled on a pub/sub channel
+//! `document`) and takes leases (`try_lease`, [`lease`]) so that one patient has at most one
+//! prefetch in flight across every gateway and worker, and a late job never overwrites a newer
+//! document. Completion is signalled on a pub/sub channel
 //! ([`completion`]).
 //!
 //! Keys (`P` = `XHUMA_REDIS_PREFIX`, `pk` = keyed hash of the NHS number, never the number):
@@ -10,31 +11,34 @@
 //! | key | value | TTL |
 //! |---|---|---|
 //! | `P:pt:{pk}:doc` | uniqueId of the patient's current document | document TTL |
-//! | `P:pt:{pk}:lease` | [`Lease`] of the job in flight | lease TTL |
+//! | `P:pt:{pk}:lease` | [`Lease`] of the job in flight (renewed by its worker) | lease TTL |
+//! | `P:pt:{pk}:gen` | last fencing token handed out ([`lease`]) | document TTL |
+//! | `P:pt:{pk}:fence` | token of the job that wrote the current document | document TTL |
 //! | `P:pt:{pk}:failed` | [`JobFailure`] of the last job | failure TTL |
 //! | `P:doc:{uid}:meta` | [`DocumentMeta`] JSON | document TTL |
 //! | `P:doc:{uid}:body` | sealed C-CDA ([`seal`]) | document TTL |
 //! | `P:pending:{uid}` | `pk` of the patient an On-Demand uniqueId belongs to | document TTL |
 //! | `P:sds:{ods}` | cached SDS answer (JSON) | SDS TTL |
+//! | `P:deliveries:{message id}` | redeliveries seen (classic queues' delivery limit) | 1 h |
 //! | channel `P:done` | `pk` published on completion | — |
 
 pub mod completion;
+pub mod lease;
 pub mod seal;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
 use redis::AsyncCommands;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::NhsNumber;
 use crate::config::RedisConfig;
 use crate::document::DocumentMeta;
 use crate::job::JobFailure;
+pub use lease::{Lease, LeaseOutcome, Owner, Renewal, Stored};
 use seal::{SealError, Sealer};
 
 /// How long a failure stays visible to waiters (and holds off a new job for that patient).
@@ -57,25 +61,6 @@ pub enum CacheError {
     Timeout,
 }
 
-/// The job holding a patient's single-flight lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    pub job_id: uuid::Uuid,
-    /// The uniqueId the job's document will have (advertised On-Demand before it exists).
-    pub unique_id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub since: OffsetDateTime,
-}
-
-/// The result of asking for a lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseOutcome {
-    /// We hold it now: publish the job.
-    Acquired,
-    /// Another job holds it.
-    Held(Lease),
-}
-
 /// A handle on the cache; cheap to clone.
 #[derive(Clone)]
 pub struct Cache {
@@ -87,7 +72,6 @@ struct Inner {
     prefix: String,
     document_ttl: Duration,
     sealer: Sealer,
-    patient_key: hmac::Key,
     url: String,
 }
 
@@ -115,16 +99,13 @@ impl Cache {
                  and patient keys are only pseudonymous; set it outside development"
             );
         }
-        // Without a configured key the patient key is still a hash, but only pseudonymous:
-        // anyone can recompute it from an NHS number.
-        let hmac_seed = key_hex.unwrap_or("xhuma-patient-key");
+        let old: Vec<&str> = config.old_keys.iter().map(|k| k.expose()).collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 prefix: config.prefix.clone(),
                 document_ttl: config.document_ttl,
-                sealer: Sealer::new(key_hex)?,
-                patient_key: hmac::Key::new(hmac::HMAC_SHA256, hmac_seed.as_bytes()),
+                sealer: Sealer::new(key_hex, &old)?,
                 url: config.url.expose().to_string(),
             }),
         })
@@ -141,8 +122,7 @@ impl Cache {
     /// The pseudonymous key of a patient: used in Redis keys, the completion channel and logs
     /// (`patient.key`) instead of the NHS number.
     pub fn patient_key(&self, nhs: NhsNumber) -> String {
-        let tag = hmac::sign(&self.inner.patient_key, nhs.to_string().as_bytes());
-        hex::encode(&tag.as_ref()[..16])
+        self.inner.sealer.patient_key(&nhs.to_string())
     }
 
     /// The pub/sub channel completions are announced on.
@@ -178,10 +158,19 @@ impl Cache {
 
     /// The patient's current document, if cached.
     pub async fn document_for(&self, nhs: NhsNumber) -> Result<Option<DocumentMeta>, CacheError> {
-        let pk = self.patient_key(nhs);
         let mut c = self.conn().await?;
-        let uid: Option<String> = c.get(self.key(&["pt", &pk, "doc"])).await?;
-        let Some(uid) = uid else { return Ok(None) };
+        // Under the write key's patient hash first, then under old keys' (a rotation): a
+        // document written before it is still served until it expires.
+        let mut uid = None;
+        for pk in self.inner.sealer.patient_keys(&nhs.to_string()) {
+            uid = c.get(self.key(&["pt", &pk, "doc"])).await?;
+            if uid.is_some() {
+                break;
+            }
+        }
+        let Some(uid): Option<String> = uid else {
+            return Ok(None);
+        };
         let meta_key = self.key(&["doc", &uid, "meta"]);
         let meta: Option<Vec<u8>> = c.get(&meta_key).await?;
         let Some(meta) = meta.and_then(|m| self.open_meta(&meta_key, &m)) else {
@@ -241,112 +230,10 @@ impl Cache {
         }
     }
 
-    /// Stores a converted document as the patient's current one, clears the lease and any
-    /// failure, and announces completion. One pooled connection, one MULTI.
-    pub async fn store_document(
-        &self,
-        meta: &DocumentMeta,
-        document: &[u8],
-    ) -> Result<(), CacheError> {
-        let pk = self.patient_key(meta.nhs_number);
-        let uid = meta.unique_id.as_str();
-        let body_key = self.key(&["doc", uid, "body"]);
-        let meta_key = self.key(&["doc", uid, "meta"]);
-        let sealed = self.inner.sealer.seal(&body_key, document)?;
-        // The metadata names the patient (NHS number, name, practice): sealed like the body.
-        let sealed_meta = self
-            .inner
-            .sealer
-            .seal(&meta_key, &serde_json::to_vec(meta)?)?;
-        let ttl = self.inner.document_ttl.as_secs().max(1);
-        let mut c = self.conn().await?;
-        redis::pipe()
-            .atomic()
-            .set_ex(&body_key, sealed, ttl)
-            .ignore()
-            .set_ex(&meta_key, sealed_meta, ttl)
-            .ignore()
-            .set_ex(self.key(&["pt", &pk, "doc"]), uid, ttl)
-            .ignore()
-            .del(self.key(&["pt", &pk, "lease"]))
-            .ignore()
-            .del(self.key(&["pt", &pk, "failed"]))
-            .ignore()
-            .publish(self.done_channel(), &pk)
-            .ignore()
-            .query_async::<()>(&mut *c)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a permanent job failure, releases the lease and announces completion.
-    pub async fn store_failure(
-        &self,
-        nhs: NhsNumber,
-        failure: &JobFailure,
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
-        let pk = self.patient_key(nhs);
-        let mut c = self.conn().await?;
-        redis::pipe()
-            .atomic()
-            .set_ex(
-                self.key(&["pt", &pk, "failed"]),
-                serde_json::to_vec(failure)?,
-                ttl.as_secs().max(1),
-            )
-            .ignore()
-            .del(self.key(&["pt", &pk, "lease"]))
-            .ignore()
-            .publish(self.done_channel(), &pk)
-            .ignore()
-            .query_async::<()>(&mut *c)
-            .await?;
-        Ok(())
-    }
-
     /// The patient's last job failure, if still remembered.
     pub async fn failure(&self, nhs: NhsNumber) -> Result<Option<JobFailure>, CacheError> {
         let pk = self.patient_key(nhs);
         self.get_json(&self.key(&["pt", &pk, "failed"])).await
-    }
-
-    /// Takes the patient's single-flight lease for `lease_ttl` (the longest a job may take
-    /// before another may start), or reports who holds it.
-    pub async fn try_lease(
-        &self,
-        nhs: NhsNumber,
-        lease: &Lease,
-        lease_ttl: Duration,
-    ) -> Result<LeaseOutcome, CacheError> {
-        let pk = self.patient_key(nhs);
-        let key = self.key(&["pt", &pk, "lease"]);
-        let mut c = self.conn().await?;
-        let set: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg(serde_json::to_vec(lease)?)
-            .arg("NX")
-            .arg("PX")
-            .arg(lease_ttl.as_millis().max(1) as u64)
-            .query_async(&mut *c)
-            .await?;
-        if set.is_some() {
-            let _: () = c
-                .set_ex(
-                    self.key(&["pending", &lease.unique_id]),
-                    &pk,
-                    self.inner.document_ttl.as_secs().max(1),
-                )
-                .await?;
-            return Ok(LeaseOutcome::Acquired);
-        }
-        let held: Option<Vec<u8>> = c.get(&key).await?;
-        match held {
-            Some(h) => Ok(LeaseOutcome::Held(serde_json::from_slice(&h)?)),
-            // Released between our SET and GET: report it as held by nobody in particular;
-            // the caller re-checks the cache on its next round.
-            None => Ok(LeaseOutcome::Held(lease.clone())),
-        }
     }
 
     /// Replay guard: `true` the first time `key` is seen within `ttl` (one `SET NX PX`, so
@@ -364,19 +251,19 @@ impl Cache {
         Ok(set.is_some())
     }
 
-    /// The lease of the job in flight for this patient, if any.
-    pub async fn lease(&self, nhs: NhsNumber) -> Result<Option<Lease>, CacheError> {
-        let pk = self.patient_key(nhs);
-        self.get_json(&self.key(&["pt", &pk, "lease"])).await
-    }
-
-    /// Releases a lease without a result (a job given back for retry by a stopping worker
-    /// keeps it; this is for jobs that were never published).
-    pub async fn release_lease(&self, nhs: NhsNumber) -> Result<(), CacheError> {
-        let pk = self.patient_key(nhs);
+    /// Counts one more delivery of message `id` (kept an hour): the delivery limit of classic
+    /// queues, which have none of their own.
+    pub async fn count_delivery(&self, id: &str) -> Result<u64, CacheError> {
+        let key = self.key(&["deliveries", id]);
         let mut c = self.conn().await?;
-        let _: () = c.del(self.key(&["pt", &pk, "lease"])).await?;
-        Ok(())
+        let (n,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, 3600)
+            .ignore()
+            .query_async(&mut *c)
+            .await?;
+        Ok(n)
     }
 
     /// The patient key an On-Demand uniqueId was advertised for.

@@ -21,6 +21,7 @@ pub const DEFAULT_REDIS_PREFIX: &str = "xhuma";
 pub const XHUMA_REDIS_POOL_SIZE: &str = "XHUMA_REDIS_POOL_SIZE";
 pub const DEFAULT_REDIS_POOL_SIZE: usize = 16;
 pub const XHUMA_CACHE_KEY: &str = "XHUMA_CACHE_KEY";
+pub const XHUMA_CACHE_OLD_KEYS: &str = "XHUMA_CACHE_OLD_KEYS";
 pub const XHUMA_DOCUMENT_TTL_SECS: &str = "XHUMA_DOCUMENT_TTL_SECS";
 pub const DEFAULT_DOCUMENT_TTL_SECS: u64 = 4 * 3600;
 
@@ -194,30 +195,57 @@ pub struct RedisConfig {
     pub prefix: String,
     /// `XHUMA_REDIS_POOL_SIZE`: connections in the pool used for documents.
     pub pool_size: usize,
-    /// `XHUMA_CACHE_KEY`: 64 hex chars (AES-256-GCM key). When set, cached documents are
-    /// encrypted at rest.
+    /// `XHUMA_CACHE_KEY`: 64 hex chars, the master key the sealing and patient-hash keys are
+    /// derived from (HKDF). When set, cached documents and metadata are encrypted at rest.
     pub encryption_key: Option<Secret>,
+    /// `XHUMA_CACHE_OLD_KEYS`: earlier master keys, comma-separated, that still open (never
+    /// seal) what they sealed, until it expires: key rotation without a cold cache.
+    pub old_keys: Vec<Secret>,
     /// `XHUMA_DOCUMENT_TTL_SECS`: how long a converted document stays cached (default 4 h).
     pub document_ttl: Duration,
 }
 
 impl RedisConfig {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let is_key = |k: &str| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit());
         let encryption_key = env.secret(XHUMA_CACHE_KEY);
-        if let Some(k) = &encryption_key {
-            let ok = k.expose().len() == 64 && k.expose().bytes().all(|b| b.is_ascii_hexdigit());
-            if !ok {
-                return Err(ConfigError {
-                    var: XHUMA_CACHE_KEY,
-                    reason: "expected 64 hexadecimal characters (a 256-bit key)".into(),
-                });
-            }
+        if let Some(k) = &encryption_key
+            && !is_key(k.expose())
+        {
+            return Err(ConfigError {
+                var: XHUMA_CACHE_KEY,
+                reason: "expected 64 hexadecimal characters (a 256-bit key)".into(),
+            });
+        }
+        let old_keys: Vec<Secret> = env
+            .secret(XHUMA_CACHE_OLD_KEYS)
+            .map(|list| {
+                list.expose()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if old_keys.iter().any(|k| !is_key(k.expose())) {
+            return Err(ConfigError {
+                var: XHUMA_CACHE_OLD_KEYS,
+                reason: "expected comma-separated keys of 64 hexadecimal characters".into(),
+            });
+        }
+        if !old_keys.is_empty() && encryption_key.is_none() {
+            return Err(ConfigError {
+                var: XHUMA_CACHE_OLD_KEYS,
+                reason: "old keys need XHUMA_CACHE_KEY (the key new values are sealed with)".into(),
+            });
         }
         Ok(Self {
             url: Secret::new(env.string(XHUMA_REDIS_URL, DEFAULT_REDIS_URL)),
             prefix: env.string(XHUMA_REDIS_PREFIX, DEFAULT_REDIS_PREFIX),
             pool_size: env.parse(XHUMA_REDIS_POOL_SIZE, DEFAULT_REDIS_POOL_SIZE)?,
             encryption_key,
+            old_keys,
             document_ttl: env.secs(XHUMA_DOCUMENT_TTL_SECS, DEFAULT_DOCUMENT_TTL_SECS)?,
         })
     }

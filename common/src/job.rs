@@ -40,6 +40,12 @@ pub struct PrefetchJob {
     /// The practice's GP Connect endpoint, filled in by the SDS stage for the GP Connect stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<crate::nhs::ProviderEndpoint>,
+    /// The fencing token handed out with the patient's lease ([`crate::cache::Cache::try_lease`]):
+    /// a document is only made current when no job with a later token stored one first, so a
+    /// job that outlived its lease never overwrites a newer document. 0 for jobs from before
+    /// tokens existed (the oldest order).
+    #[serde(default)]
+    pub fence: u64,
 }
 
 /// Why a prefetch job failed for good. Cached for a short time so waiters learn of it.
@@ -84,6 +90,24 @@ impl PrefetchJob {
             unique_id: unique_id_for(Uuid::new_v4()),
             requested_at: time::OffsetDateTime::now_utc(),
             endpoint: None,
+            fence: 0,
+        }
+    }
+
+    /// The job as the writer of its result (for fencing).
+    pub fn owner(&self) -> crate::cache::Owner {
+        crate::cache::Owner {
+            job_id: self.job_id,
+            fence: self.fence,
+        }
+    }
+
+    /// The lease this job holds (or held) on its patient.
+    pub fn lease(&self) -> crate::cache::Lease {
+        crate::cache::Lease {
+            job_id: self.job_id,
+            unique_id: self.unique_id.clone(),
+            since: self.requested_at,
         }
     }
 }

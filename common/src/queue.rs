@@ -10,7 +10,8 @@
 //!                          ──gpconnect▶ P.gpconnect  ─┤
 //! P.sds.retry.1000  (TTL 1 s)  ──dead-letter──▶ P.jobs/sds        retry tiers: 1 s, 5 s, 30 s
 //! P.gpconnect.retry.5000 …     ──dead-letter──▶ P.jobs/gpconnect
-//! P.dead       failed jobs, with x-xhuma-reason / x-xhuma-stage headers (and poison messages)
+//! P.dead       failed jobs, with x-xhuma-reason / x-xhuma-stage headers (and poison messages);
+//!              kept 7 days, at most 100,000 (DEAD_LETTER_TTL, DEAD_LETTER_MAX_LENGTH)
 //! P.audit      audit events for the audit consumer
 //! ```
 //!
@@ -30,14 +31,20 @@ use crate::config::AmqpConfig;
 
 mod topology;
 
-pub use topology::declare_topology;
+pub use topology::{declare_dead_letter, declare_topology};
+
+/// How long a job stays in `P.dead` for people to look at before the broker drops it.
+pub const DEAD_LETTER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most messages `P.dead` keeps (the oldest are dropped first).
+pub const DEAD_LETTER_MAX_LENGTH: i64 = 100_000;
 
 /// Delays of the retry tiers; attempt `n` (1-based) waits `RETRY_TIERS_MS[min(n-1, last)]`.
 pub const RETRY_TIERS_MS: [u64; 3] = [1_000, 5_000, 30_000];
 
 /// A quorum queue dead-letters a message redelivered this many times (a worker that crashes on
-/// it every time), so one poison message cannot stall a stage forever.
-const DELIVERY_LIMIT: i64 = 10;
+/// it every time), so one poison message cannot stall a stage forever; on classic queues the
+/// workers count redeliveries themselves (`Cache::count_delivery`) against the same limit.
+pub const DELIVERY_LIMIT: i64 = 10;
 
 pub const HEADER_CORRELATION: &str = "x-correlation-id";
 pub const HEADER_ATTEMPT: &str = "x-xhuma-attempt";
@@ -71,6 +78,8 @@ pub enum QueueError {
     Encode(#[source] serde_json::Error),
     #[error("RabbitMQ did not answer {op} in time")]
     Timeout { op: &'static str },
+    #[error("RabbitMQ is unreachable (the last connect failed moments ago)")]
+    Unreachable,
 }
 
 /// Connecting (TCP, AMQP handshake, topology) must finish within this.
@@ -155,7 +164,13 @@ struct Inner {
     names: Names,
     conn: Mutex<Option<Live>>,
     name: String,
+    /// After a failed connect, callers fail fast until this instant instead of queueing on
+    /// the connection lock for another connect timeout each (a black-holed broker).
+    retry_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a failed connect makes others fail fast before the next attempt.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 struct Live {
@@ -168,16 +183,22 @@ struct Live {
 impl Amqp {
     /// Connects, declares the topology and enables publisher confirms.
     pub async fn connect(config: &AmqpConfig, connection_name: &str) -> Result<Self, QueueError> {
-        let amqp = Self {
+        let amqp = Self::lazy(config, connection_name);
+        amqp.live().await?;
+        Ok(amqp)
+    }
+
+    /// A handle that connects on first use (and after every loss).
+    pub fn lazy(config: &AmqpConfig, connection_name: &str) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 names: Names::new(&config.prefix),
                 config: config.clone(),
                 conn: Mutex::new(None),
                 name: connection_name.to_string(),
+                retry_at: std::sync::Mutex::new(None),
             }),
-        };
-        amqp.live().await?;
-        Ok(amqp)
+        }
     }
 
     pub fn names(&self) -> &Names {
@@ -237,6 +258,38 @@ impl Amqp {
         {
             return Ok(live.clone());
         }
+        if self.pausing() {
+            return Err(QueueError::Unreachable);
+        }
+        let result = self.open().await;
+        let mut retry_at = self
+            .inner
+            .retry_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(live) => {
+                *retry_at = None;
+                *guard = Some(live.clone());
+                Ok(live)
+            }
+            Err(error) => {
+                *retry_at = Some(std::time::Instant::now() + RECONNECT_PAUSE);
+                Err(error)
+            }
+        }
+    }
+
+    fn pausing(&self) -> bool {
+        let retry_at = self
+            .inner
+            .retry_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        retry_at.is_some_and(|t| std::time::Instant::now() < t)
+    }
+
+    async fn open(&self) -> Result<Live, QueueError> {
         let props = ConnectionProperties::default()
             .with_connection_name(LongString::from(self.inner.name.as_str()));
         let connection = tokio::time::timeout(
@@ -246,6 +299,12 @@ impl Amqp {
         .await
         .map_err(|_| QueueError::Timeout { op: "connect" })?
         .map_err(QueueError::Connect)?;
+        tokio::time::timeout(
+            TOPOLOGY_TIMEOUT,
+            declare_dead_letter(&connection, &self.inner.names, self.inner.config.queue_type),
+        )
+        .await
+        .map_err(|_| QueueError::Timeout { op: "topology" })??;
         let channel = connection
             .create_channel()
             .await
@@ -266,12 +325,10 @@ impl Amqp {
                 op: "confirm.select",
                 source,
             })?;
-        let live = Live {
+        Ok(Live {
             connection: Arc::new(connection),
             channel,
-        };
-        *guard = Some(live.clone());
-        Ok(live)
+        })
     }
 
     async fn drop_connection(&self) {

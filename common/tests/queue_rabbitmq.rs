@@ -143,3 +143,57 @@ async fn confirmed_audit_event_is_on_the_queue() {
     cleanup(&amqp).await;
     amqp.close().await;
 }
+
+/// Declares `queue` with `args` on a fresh channel of `amqp`'s connection: whether the broker
+/// agrees those are its arguments (a mismatch closes the channel with PRECONDITION_FAILED).
+async fn declared_with(amqp: &Amqp, queue: &str, args: FieldTable) -> bool {
+    let channel = amqp.channel().await.expect("channel");
+    let options = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.into(), options, args)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn the_dead_letter_queue_is_bounded_in_age_and_length() {
+    use lapin::types::AMQPValue;
+    let cfg = config(QueueType::Classic);
+    let amqp = Amqp::connect(&cfg, "test").await.expect("connect");
+    let dead = amqp.names().dead();
+    let mut bounded = FieldTable::default();
+    bounded.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(xhuma_common::queue::DEAD_LETTER_TTL.as_millis() as i64),
+    );
+    bounded.insert(
+        "x-max-length".into(),
+        AMQPValue::LongLongInt(xhuma_common::queue::DEAD_LETTER_MAX_LENGTH),
+    );
+    assert!(
+        declared_with(&amqp, &dead, bounded).await,
+        "TTL and max length set"
+    );
+    assert!(
+        !declared_with(&amqp, &dead, FieldTable::default()).await,
+        "not an unbounded queue"
+    );
+    cleanup(&amqp).await;
+    amqp.close().await;
+
+    // A dead-letter queue left unbounded by an older version does not stop the start.
+    let legacy = config(QueueType::Classic);
+    let setup = Amqp::connect(&config(QueueType::Classic), "setup")
+        .await
+        .expect("connect");
+    let legacy_dead = xhuma_common::queue::Names::new(&legacy.prefix).dead();
+    assert!(declared_with(&setup, &legacy_dead, FieldTable::default()).await);
+    let amqp = Amqp::connect(&legacy, "test").await.expect("starts anyway");
+    cleanup(&amqp).await;
+    amqp.close().await;
+    cleanup(&setup).await;
+    setup.close().await;
+}

@@ -1,8 +1,10 @@
 //! Operations endpoints of the gateway: `/health/live`, `/health/ready`, `/metrics`.
 //!
-//! `main.rs` merges these into the SOAP router. Ready means RabbitMQ and Redis answer now (the
-//! configuration, keys and certificates were loaded before the listener was bound); none of
-//! these endpoints returns patient data.
+//! `main.rs` merges these into the SOAP router. Ready means Redis answers now and the
+//! completion subscription is alive (the configuration, keys and certificates were loaded
+//! before the listener was bound). Without RabbitMQ the gateway stays ready but says
+//! `"status":"degraded"`: discovery and cached reads still work, new prefetch jobs wait for the
+//! broker. None of these endpoints returns patient data.
 
 use axum::Router;
 use axum::extract::State;
@@ -29,17 +31,19 @@ pub fn router(records: Records, metrics: PrometheusHandle) -> Router {
 
 async fn ready(State(ops): State<Ops>) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let (amqp, redis) = tokio::join!(ops.records.amqp().ping(), ops.records.cache().ping());
+    let completions = ops.records.completions().is_subscribed();
     let up = |ok: bool| if ok { "up" } else { "down" };
-    let body = format!(
-        "{{\"rabbitmq\":\"{}\",\"redis\":\"{}\"}}",
-        up(amqp.is_ok()),
-        up(redis.is_ok())
-    );
-    let status = if amqp.is_ok() && redis.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (status, word) = match (redis.is_ok() && completions, amqp.is_ok()) {
+        (true, true) => (StatusCode::OK, "ready"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     };
+    let body = format!(
+        "{{\"status\":\"{word}\",\"rabbitmq\":\"{}\",\"redis\":\"{}\",\"completions\":\"{}\"}}",
+        up(amqp.is_ok()),
+        up(redis.is_ok()),
+        up(completions),
+    );
     (status, [("content-type", "application/json")], body)
 }
 

@@ -15,12 +15,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use xhuma_common::NhsNumber;
 use xhuma_common::cache::completion::Completions;
-use xhuma_common::cache::{Cache, CacheError, Lease, LeaseOutcome};
+use xhuma_common::cache::{Cache, CacheError, LeaseOutcome};
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
 use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::{NhsConfig, PdsClient};
 use xhuma_common::patient::{Demographics, PdsOutcome};
-use xhuma_common::queue::{Amqp, QueueError, Stage, job_headers};
+use xhuma_common::queue::{Amqp, QueueError};
 
 use xhuma_common::audit::{AuditOutcome, AuditSink};
 
@@ -29,15 +29,18 @@ use crate::backend::{
 };
 
 mod audit;
+mod publish;
 mod wait;
 
 pub use audit::hostname;
 use audit::{error_detail, failure_outcome};
+pub use publish::{DEFAULT_PREFETCH_IN_FLIGHT, XHUMA_PREFETCH_IN_FLIGHT};
+use publish::{Published, Publisher};
 
 pub const XHUMA_JOB_WAIT_TIMEOUT_MS: &str = "XHUMA_JOB_WAIT_TIMEOUT_MS";
 pub const DEFAULT_JOB_WAIT_TIMEOUT_MS: u64 = 25_000;
 pub const XHUMA_LEASE_TTL_MS: &str = "XHUMA_LEASE_TTL_MS";
-pub const DEFAULT_LEASE_TTL_MS: u64 = 120_000;
+pub const DEFAULT_LEASE_TTL_MS: u64 = 60_000;
 pub const XHUMA_ITI38_ON_DEMAND: &str = "XHUMA_ITI38_ON_DEMAND";
 pub const XHUMA_REFRESH_AFTER_SECS: &str = "XHUMA_REFRESH_AFTER_SECS";
 pub const DEFAULT_REFRESH_AFTER_SECS: u64 = 900;
@@ -52,7 +55,12 @@ pub struct PipelineConfig {
     /// answering `XDSRegistryBusy` (keep it below the EHR's own timeout, Epic's is 30-60 s).
     pub wait_timeout: Duration,
     /// `XHUMA_LEASE_TTL_MS`: single-flight lease per patient (same value as the workers').
+    /// The worker renews it while the job runs; this bounds how long a job that never reached
+    /// a worker (lost with its gateway) keeps the patient busy.
     pub lease_ttl: Duration,
+    /// `XHUMA_PREFETCH_IN_FLIGHT` (default 256): prefetch publishes that may wait on RabbitMQ
+    /// at once; beyond that a discovery answers without starting one (its lease released).
+    pub prefetch_in_flight: usize,
     /// `XHUMA_ITI38_ON_DEMAND`: answer ITI-38 at once with an On-Demand entry while the job
     /// runs, and let ITI-39 do the waiting (default false: ITI-38 waits).
     pub on_demand: bool,
@@ -77,6 +85,7 @@ impl PipelineConfig {
         Ok(Self {
             wait_timeout: env.millis(XHUMA_JOB_WAIT_TIMEOUT_MS, DEFAULT_JOB_WAIT_TIMEOUT_MS)?,
             lease_ttl: env.millis(XHUMA_LEASE_TTL_MS, DEFAULT_LEASE_TTL_MS)?,
+            prefetch_in_flight: env.parse(XHUMA_PREFETCH_IN_FLIGHT, DEFAULT_PREFETCH_IN_FLIGHT)?,
             on_demand: env.bool(XHUMA_ITI38_ON_DEMAND, false)?,
             refresh_after: env.secs(XHUMA_REFRESH_AFTER_SECS, DEFAULT_REFRESH_AFTER_SECS)?,
             audit_fail_open: env.bool(XHUMA_AUDIT_FAIL_OPEN, false)?,
@@ -112,6 +121,7 @@ struct Inner {
     cache: Cache,
     pds: PdsClient,
     completions: Completions,
+    publisher: Publisher,
     audit: AuditSink,
     shutdown: CancellationToken,
 }
@@ -119,15 +129,24 @@ struct Inner {
 // === impl Records ===
 
 impl Records {
-    /// Connects to RabbitMQ (declaring the topology), builds the Redis pool and the PDS client,
-    /// and subscribes to completion signals until `shutdown`.
+    /// Builds the Redis pool and the PDS client, subscribes to completion signals until
+    /// `shutdown`, and starts connecting to RabbitMQ in the background: a gateway whose broker
+    /// is down starts anyway, serves what is cached and reports the broker in readiness.
     pub async fn connect(
         amqp: &AmqpConfig,
         redis: &RedisConfig,
         config: PipelineConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, ConnectError> {
-        let amqp = Amqp::connect(amqp, "xhuma-gateway").await?;
+        let amqp = Amqp::lazy(amqp, "xhuma-gateway");
+        let early = amqp.clone();
+        tokio::spawn(async move {
+            // Declares the topology now rather than on the first publish; failures are retried
+            // by whoever needs the broker next.
+            if let Err(error) = early.ping().await {
+                tracing::warn!(%error, "RabbitMQ is not reachable yet; prefetch jobs wait for it");
+            }
+        });
         let cache = Cache::new(redis)?;
         let pds = xhuma_common::nhs::NhsClients::new(&config.nhs)?.pds;
         let completions = Completions::spawn(
@@ -137,6 +156,7 @@ impl Records {
         );
         let audit = AuditSink::spawn(amqp.clone(), shutdown.clone())
             .with_source(format!("gateway@{}", hostname()));
+        let publisher = Publisher::new(amqp.clone(), cache.clone(), config.prefetch_in_flight);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -144,6 +164,7 @@ impl Records {
                 cache,
                 pds,
                 completions,
+                publisher,
                 audit,
                 shutdown,
             }),
@@ -163,60 +184,53 @@ impl Records {
         &self.inner.amqp
     }
 
+    /// The completion subscription (readiness reports it).
+    pub fn completions(&self) -> &Completions {
+        &self.inner.completions
+    }
+
     /// Starts a prefetch for the patient unless a fresh document is cached, a job is in flight,
-    /// or a recent failure is still remembered.
+    /// or a recent failure is still remembered. The publish itself runs in the background;
+    /// the returned receiver (when a job was started) tells how it went.
     async fn ensure_prefetch(
         &self,
         nhs: NhsNumber,
         caller: &Caller,
         gp_ods: Option<String>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Option<Published>, BackendError> {
         let cache = &self.inner.cache;
         if let Some(meta) = cache.document_for(nhs).await.map_err(unavailable)? {
             let age = OffsetDateTime::now_utc() - meta.created;
             if age < self.inner.config.refresh_after {
                 metrics::counter!("xhuma_prefetch_total", "outcome" => "cached").increment(1);
-                return Ok(());
+                return Ok(None);
             }
         }
         if cache.failure(nhs).await.map_err(unavailable)?.is_some() {
             metrics::counter!("xhuma_prefetch_total", "outcome" => "recently_failed").increment(1);
-            return Ok(());
+            return Ok(None);
         }
         let mut job =
             PrefetchJob::new(nhs, caller.requester.clone(), caller.correlation_id.clone());
         job.gp_ods = gp_ods;
-        let lease = Lease {
-            job_id: job.job_id,
-            unique_id: job.unique_id.clone(),
-            since: job.requested_at,
-        };
         match cache
-            .try_lease(nhs, &lease, self.inner.config.lease_ttl)
+            .try_lease(nhs, &job.lease(), self.inner.config.lease_ttl)
             .await
             .map_err(unavailable)?
         {
             LeaseOutcome::Held(_) => {
                 metrics::counter!("xhuma_prefetch_total", "outcome" => "in_flight").increment(1);
-                Ok(())
+                Ok(None)
             }
-            LeaseOutcome::Acquired => {
-                let traceparent = xhuma_common::telemetry::traceparent();
-                let headers = job_headers(&job.correlation_id, 0, traceparent.as_deref());
+            LeaseOutcome::Acquired { fence } => {
+                job.fence = fence;
                 let published = self
                     .inner
-                    .amqp
-                    .publish_to_stage(Stage::Sds, &job, headers, &job.job_id.to_string())
-                    .await;
-                if let Err(error) = published {
-                    // Without the job nobody would ever release the lease before its TTL.
-                    let _ = cache.release_lease(nhs).await;
-                    metrics::counter!("xhuma_prefetch_total", "outcome" => "error").increment(1);
-                    return Err(BackendError::Unavailable(error.to_string()));
-                }
-                metrics::counter!("xhuma_prefetch_total", "outcome" => "enqueued").increment(1);
-                tracing::info!(job.id = %job.job_id, "Prefetch enqueued");
-                Ok(())
+                    .publisher
+                    .submit(job)
+                    .await
+                    .map_err(|shed| BackendError::Unavailable(shed.to_string()))?;
+                Ok(Some(published))
             }
         }
     }
@@ -276,10 +290,11 @@ impl Backend for Records {
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             match &patient.gp_ods {
-                Some(ods) => {
-                    self.ensure_prefetch(patient.nhs_number, caller, Some(ods.clone()))
-                        .await
-                }
+                // Discovery answers without waiting for the broker's confirm.
+                Some(ods) => self
+                    .ensure_prefetch(patient.nhs_number, caller, Some(ods.clone()))
+                    .await
+                    .map(drop),
                 // Not registered with a practice: there is no GP record to fetch.
                 None => Ok(()),
             }

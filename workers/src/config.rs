@@ -13,7 +13,7 @@ pub const DEFAULT_WORKER_PREFETCH: u16 = 8;
 pub const XHUMA_JOB_MAX_ATTEMPTS: &str = "XHUMA_JOB_MAX_ATTEMPTS";
 pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 4;
 pub const XHUMA_LEASE_TTL_MS: &str = "XHUMA_LEASE_TTL_MS";
-pub const DEFAULT_LEASE_TTL_MS: u64 = 120_000;
+pub const DEFAULT_LEASE_TTL_MS: u64 = 60_000;
 pub const XHUMA_SDS_CACHE_TTL_SECS: &str = "XHUMA_SDS_CACHE_TTL_SECS";
 pub const DEFAULT_SDS_CACHE_TTL_SECS: u64 = 12 * 3600;
 pub const XHUMA_FAILURE_TTL_SECS: &str = "XHUMA_FAILURE_TTL_SECS";
@@ -36,7 +36,8 @@ pub struct WorkerConfig {
     pub prefetch: u16,
     /// `XHUMA_JOB_MAX_ATTEMPTS`: tries for transient failures before a job is dead-lettered.
     pub max_attempts: u32,
-    /// `XHUMA_LEASE_TTL_MS`: the single-flight lease; the longest one job may hold a patient.
+    /// `XHUMA_LEASE_TTL_MS`: the single-flight lease. The worker renews it every third of this
+    /// while the job runs and over each retry delay; it only lapses when nobody works the job.
     pub lease_ttl: Duration,
     /// `XHUMA_SDS_CACHE_TTL_SECS`: how long an ODS code's GP Connect endpoint is cached.
     pub sds_ttl: Duration,

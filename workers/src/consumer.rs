@@ -18,15 +18,24 @@ use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use xhuma_common::cache::Renewal;
+use xhuma_common::config::QueueType;
 use xhuma_common::job::{FailureKind, JOB_VERSION, JobFailure, PrefetchJob};
 use xhuma_common::queue::{
-    HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, HEADER_TRACEPARENT,
-    RETRY_TIERS_MS, Stage, header_int, header_str, job_headers,
+    DELIVERY_LIMIT, HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE,
+    HEADER_TRACEPARENT, RETRY_TIERS_MS, Stage, header_int, header_str, job_headers,
 };
 
 use crate::Worker;
 use crate::error::{Disposition, JobError};
 use crate::jobs::{self, Outcome};
+
+/// Header counting how often a job was deferred because its result could not be recorded.
+const HEADER_DEFERRALS: &str = "x-xhuma-deferrals";
+/// Deferrals (each through the longest retry tier, 30 s) before a job is dead-lettered.
+const MAX_DEFERRALS: u32 = 20;
+/// Pause before a message is given back to the broker when no delay tier is reachable.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(2);
 
 /// Consumes one stage until `shutdown`, reconnecting with a bounded backoff on broker errors.
 pub async fn consume(worker: Arc<Worker>, stage: Stage, shutdown: CancellationToken) {
@@ -129,6 +138,13 @@ async fn handle_delivery(worker: &Worker, stage: Stage, delivery: Delivery) {
         xhuma_common::telemetry::adopt_traceparent(&span, &tp);
     }
     async move {
+        if delivery.redelivered && poisoned(worker, &delivery, &job_id).await {
+            match dead_letter(worker, stage, &delivery, attempt, "poison: redelivered too often").await {
+                Ok(()) => ack(&delivery).await,
+                Err(_) => requeue_later(&delivery).await,
+            }
+            return;
+        }
         let started = Instant::now();
         let result = match decoded {
             Ok(job) => {
@@ -155,6 +171,25 @@ async fn handle_delivery(worker: &Worker, stage: Stage, delivery: Delivery) {
     .await
 }
 
+/// Classic queues have no delivery limit: a message that kills its worker every time would
+/// come back forever. Redeliveries are counted in Redis per message against the quorum
+/// queues' limit; a Redis failure counts as "not poisoned" (the job then fails normally).
+async fn poisoned(worker: &Worker, delivery: &Delivery, job_id: &str) -> bool {
+    if worker.config.amqp.queue_type != QueueType::Classic {
+        return false;
+    }
+    let id = match delivery.properties.message_id() {
+        Some(m) if !m.as_str().is_empty() => m.as_str().to_string(),
+        _ if !job_id.is_empty() => job_id.to_string(),
+        // Undecodable and anonymous: it is dead-lettered on its first run anyway.
+        _ => return false,
+    };
+    match worker.cache.count_delivery(&id).await {
+        Ok(n) => n > DELIVERY_LIMIT as u64,
+        Err(_) => false,
+    }
+}
+
 fn decode(data: &[u8]) -> Result<PrefetchJob, JobError> {
     let job: PrefetchJob = serde_json::from_slice(data).map_err(JobError::Decode)?;
     if job.v != JOB_VERSION {
@@ -171,9 +206,37 @@ async fn run(worker: &Worker, stage: Stage, job: PrefetchJob) -> Result<Outcome,
     {
         return Ok(Outcome::AlreadyFresh);
     }
-    match stage {
-        Stage::Sds => jobs::sds::handle(worker, job).await,
-        Stage::GpConnect => jobs::gpconnect::handle(worker, job).await,
+    let (nhs, job_id, ttl) = (job.nhs_number, job.job_id, worker.config.lease_ttl);
+    // The lease is ours (renewed now: the job may have waited in the queue), nobody's (the
+    // job runs anyway; fencing keeps a late result from overwriting a newer one), or another
+    // job's: that job's result is what waiters get.
+    if worker.cache.renew_lease(nhs, job_id, ttl).await? == Renewal::Lost {
+        return Ok(Outcome::Yielded);
+    }
+    let work = async move {
+        match stage {
+            Stage::Sds => jobs::sds::handle(worker, job).await,
+            Stage::GpConnect => jobs::gpconnect::handle(worker, job).await,
+        }
+    };
+    tokio::pin!(work);
+    // Renewed three times per TTL while the job runs, so a slow GP Connect (up to its timeout
+    // times its attempts) never lets a second job start for the same patient.
+    let every = (ttl / 3).max(Duration::from_millis(50));
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            result = &mut work => return result,
+            _ = renew.tick() => match worker.cache.renew_lease(nhs, job_id, ttl).await {
+                Ok(Renewal::Renewed) => {}
+                Ok(lost) => {
+                    metrics::counter!("xhuma_lease_lost_total").increment(1);
+                    tracing::warn!(?lost, "The job's lease was lost while it ran; its result is fenced");
+                }
+                Err(error) => tracing::warn!(%error, "Cannot renew the job's lease"),
+            },
+        }
     }
 }
 
@@ -195,35 +258,36 @@ async fn on_error(
         }
         d => d,
     };
+    let job = decode(&delivery.data).ok();
     match disposition {
         Disposition::Retry { after } => {
             let tier = pick_tier(attempt + 1, after);
             tracing::warn!(error_type, error = %error, retry_in_ms = tier, "Job failed; will retry");
-            let queue = worker.amqp.names().retry(stage, tier);
+            // The lease must outlive the wait in the retry tier as well as the next attempt.
+            if let Some(job) = &job {
+                let hold = Duration::from_millis(tier) + worker.config.lease_ttl;
+                if let Err(error) = worker
+                    .cache
+                    .renew_lease(job.nhs_number, job.job_id, hold)
+                    .await
+                {
+                    tracing::warn!(%error, "Cannot extend the lease over the retry delay");
+                }
+            }
             let mut headers = delivery.properties.headers().clone().unwrap_or_default();
             headers.insert(
                 HEADER_ATTEMPT.into(),
                 AMQPValue::LongLongInt(i64::from(attempt + 1)),
             );
-            let message_id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default();
-            match worker
-                .amqp
-                .publish_bytes("", &queue, &delivery.data, headers, &message_id)
-                .await
-            {
+            match publish_retry(worker, stage, delivery, tier, headers).await {
                 Ok(()) => {
                     metrics::counter!("xhuma_jobs_total", "stage" => stage_label, "outcome" => "retried")
                         .increment(1);
                     ack(delivery).await;
                 }
                 Err(publish_error) => {
-                    tracing::warn!(error = %publish_error, "Cannot schedule retry; requeueing");
-                    nack_requeue(delivery).await;
+                    tracing::warn!(error = %publish_error, "Cannot schedule retry");
+                    requeue_later(delivery).await;
                 }
             }
         }
@@ -231,46 +295,125 @@ async fn on_error(
             tracing::warn!(error_type, error = %error, kind = failure.kind.as_str(), "Job failed for good");
             // Tell waiters first: a gateway blocked on this patient answers with the failure
             // instead of waiting out its deadline.
-            if let Ok(job) = decode(&delivery.data)
+            if let Some(job) = &job
                 && let Err(cache_error) = worker
                     .cache
-                    .store_failure(job.nhs_number, &failure, worker.config.failure_ttl)
+                    .store_failure(
+                        job.nhs_number,
+                        &failure,
+                        worker.config.failure_ttl,
+                        job.owner(),
+                    )
                     .await
             {
-                tracing::warn!(error = %cache_error, "Cannot record the failure; requeueing");
-                nack_requeue(delivery).await;
+                tracing::warn!(error = %cache_error, "Cannot record the failure");
+                defer(
+                    worker,
+                    stage,
+                    delivery,
+                    attempt,
+                    "cannot record the job's failure",
+                )
+                .await;
                 return;
             }
-            let mut headers = job_headers(
-                &header_str(delivery.properties.headers().as_ref(), HEADER_CORRELATION)
-                    .unwrap_or_default(),
-                attempt,
-                None,
-            );
-            headers.insert(
-                HEADER_REASON.into(),
-                AMQPValue::LongString(format!("{}: {}", error_type, failure.reason).into()),
-            );
-            headers.insert(
-                HEADER_STAGE.into(),
-                AMQPValue::LongString(stage_label.into()),
-            );
-            let dead = worker.amqp.names().dead();
-            match worker
-                .amqp
-                .publish_bytes("", &dead, &delivery.data, headers, "")
-                .await
-            {
+            let reason = format!("{}: {}", error_type, failure.reason);
+            match dead_letter(worker, stage, delivery, attempt, &reason).await {
                 Ok(()) => {
                     metrics::counter!("xhuma_jobs_total", "stage" => stage_label, "outcome" => "dead_lettered")
                         .increment(1);
                     ack(delivery).await;
                 }
                 Err(publish_error) => {
-                    tracing::warn!(error = %publish_error, "Cannot dead-letter; requeueing");
-                    nack_requeue(delivery).await;
+                    tracing::warn!(error = %publish_error, "Cannot dead-letter");
+                    requeue_later(delivery).await;
                 }
             }
+        }
+    }
+}
+
+/// Republishes the message to the retry tier of `delay_ms`.
+async fn publish_retry(
+    worker: &Worker,
+    stage: Stage,
+    delivery: &Delivery,
+    delay_ms: u64,
+    headers: FieldTable,
+) -> Result<(), xhuma_common::queue::QueueError> {
+    let queue = worker.amqp.names().retry(stage, delay_ms);
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    worker
+        .amqp
+        .publish_bytes("", &queue, &delivery.data, headers, &message_id)
+        .await
+}
+
+/// Puts the message on `P.dead` with its reason and stage.
+async fn dead_letter(
+    worker: &Worker,
+    stage: Stage,
+    delivery: &Delivery,
+    attempt: u32,
+    reason: &str,
+) -> Result<(), xhuma_common::queue::QueueError> {
+    let mut headers = job_headers(
+        &header_str(delivery.properties.headers().as_ref(), HEADER_CORRELATION).unwrap_or_default(),
+        attempt,
+        None,
+    );
+    headers.insert(
+        HEADER_REASON.into(),
+        AMQPValue::LongString(reason.to_string().into()),
+    );
+    headers.insert(
+        HEADER_STAGE.into(),
+        AMQPValue::LongString(stage.as_str().into()),
+    );
+    let dead = worker.amqp.names().dead();
+    worker
+        .amqp
+        .publish_bytes("", &dead, &delivery.data, headers, "")
+        .await
+}
+
+/// The result could not be recorded (Redis trouble): the job goes round again through the
+/// longest retry tier, never straight back to the stage (a hot loop against a broken
+/// dependency), and after [`MAX_DEFERRALS`] rounds to the dead-letter queue with its reason.
+async fn defer(worker: &Worker, stage: Stage, delivery: &Delivery, attempt: u32, why: &str) {
+    let headers_in = delivery.properties.headers().as_ref();
+    let deferrals = header_int(headers_in, HEADER_DEFERRALS).unwrap_or(0).max(0) as u32 + 1;
+    let stage_label = stage.as_str();
+    let result = if deferrals > MAX_DEFERRALS {
+        let reason = format!("deferred: {why} ({MAX_DEFERRALS} times)");
+        dead_letter(worker, stage, delivery, attempt, &reason)
+            .await
+            .map(|()| "dead_lettered")
+    } else {
+        let mut headers = headers_in.cloned().unwrap_or_default();
+        headers.insert(
+            HEADER_DEFERRALS.into(),
+            AMQPValue::LongLongInt(i64::from(deferrals)),
+        );
+        let tier = RETRY_TIERS_MS[RETRY_TIERS_MS.len() - 1];
+        publish_retry(worker, stage, delivery, tier, headers)
+            .await
+            .map(|()| "deferred")
+    };
+    match result {
+        Ok(outcome) => {
+            metrics::counter!("xhuma_jobs_total", "stage" => stage_label, "outcome" => outcome)
+                .increment(1);
+            ack(delivery).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Cannot defer the job either");
+            requeue_later(delivery).await;
         }
     }
 }
@@ -299,7 +442,11 @@ async fn ack(delivery: &Delivery) {
     }
 }
 
-async fn nack_requeue(delivery: &Delivery) {
+/// Gives the message back to the broker after a pause: only for when RabbitMQ itself refused
+/// a publish (so no delay tier is reachable). The pause holds a prefetch slot, which throttles
+/// the consumer instead of spinning on a broken broker.
+async fn requeue_later(delivery: &Delivery) {
+    tokio::time::sleep(REQUEUE_PAUSE).await;
     let _ = delivery
         .nack(BasicNackOptions {
             requeue: true,

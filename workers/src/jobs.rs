@@ -13,6 +13,12 @@ pub enum Outcome {
     Forwarded,
     /// A document at least as new as the job's request is already cached (single-flight).
     AlreadyFresh,
+    /// Another job holds the patient's lease (this one outlived its own): that job's result
+    /// is the one waiters get, so this one does no upstream work.
+    Yielded,
+    /// The document was stored, but a job with a later fencing token had already made its
+    /// own current.
+    Superseded,
 }
 
 impl Outcome {
@@ -21,6 +27,8 @@ impl Outcome {
             Outcome::Cached => "cached",
             Outcome::Forwarded => "forwarded",
             Outcome::AlreadyFresh => "already_fresh",
+            Outcome::Yielded => "yielded",
+            Outcome::Superseded => "superseded",
         }
     }
 }

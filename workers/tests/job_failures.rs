@@ -16,8 +16,7 @@ async fn dead_letter_reason(stack: &Stack) -> String {
     let msg = eventually(10, || take_message(&stack.prefix, &dead))
         .await
         .expect("job dead-lettered");
-    header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON)
-        .expect("reason header")
+    header_str(msg.delivery.properties.headers().as_ref(), HEADER_REASON).expect("reason header")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

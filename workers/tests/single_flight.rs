@@ -1,5 +1,6 @@
 //! Single-flight per patient across gateways and workers: 50 simultaneous discoveries, or 50
-//! simultaneous queries with nothing cached, cause exactly one GP Connect call.
+//! simultaneous queries with nothing cached, or discoveries arriving all through a GP Connect
+//! call that lasts several lease TTLs, cause exactly one GP Connect call.
 
 mod support;
 
@@ -55,6 +56,40 @@ async fn fifty_cold_queries_one_gpconnect_call() {
         ids.insert(unique_id(&body).expect("every query answered with the document"));
     }
     assert_eq!(ids.len(), 1, "all 50 see the same document");
+    assert_eq!(
+        stack.sim.counters().await.gpconnect,
+        1,
+        "exactly one GP Connect call"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gpconnect_slower_than_the_lease_ttl_still_one_call() {
+    // The lease lasts 600 ms; GP Connect takes 3 s. Only the worker's renewals keep the
+    // patient's lease alive while the call is in progress.
+    let sim = Simulator::builder().gpconnect_latency(Duration::from_millis(3000));
+    let stack = Stack::start(
+        sim,
+        Options {
+            workers: 2,
+            env: vec![("XHUMA_LEASE_TTL_MS", "600".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let nhs = "9690937286";
+    let (status, body) = stack.post("/SOAP/iti55", iti55(nhs)).await;
+    assert_eq!(status, 200, "{body}");
+    // Discoveries keep coming for five lease TTLs while the call is in flight.
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (status, body) = stack.post("/SOAP/iti55", iti55(nhs)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = stack.post("/SOAP/iti38", iti38(nhs)).await;
+    assert_eq!(status, 200);
+    assert!(unique_id(&body).is_some(), "document advertised: {body}");
     assert_eq!(
         stack.sim.counters().await.gpconnect,
         1,

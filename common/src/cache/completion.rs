@@ -6,8 +6,15 @@
 //! patient key). A waiter registers *before* it checks the cache and re-checks after every
 //! signal (check, subscribe, re-check), so a completion between its check and its wait is never
 //! missed. When the subscription drops and reconnects, every waiter is woken to re-check.
+//!
+//! A subscription can also die silently (a half-open TCP connection, a stalled proxy): it is
+//! PINGed every [`KEEPALIVE`] and torn down when a PING is not answered within
+//! [`PING_TIMEOUT`]. Whether it is up is exported as the `xhuma_completion_subscribed` gauge and
+//! in the gateway's readiness; waiters also re-check the cache every [`RECHECK`] on their own, so
+//! even a signal lost while nobody noticed costs seconds, not a whole wait.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,11 +24,20 @@ use tokio_util::sync::CancellationToken;
 
 /// Above this many entries, entries nobody waits on are pruned on insert.
 const PRUNE_AT: usize = 4096;
+/// How often the subscription is PINGed to prove it still delivers.
+pub const KEEPALIVE: Duration = Duration::from_secs(5);
+/// A PING (or the connect and SUBSCRIBE) not answered within this means the subscription is
+/// dead.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// Waiters re-check the cache this often even without a signal: the backstop for a signal
+/// lost in the seconds before a dead subscription is noticed.
+pub const RECHECK: Duration = Duration::from_secs(5);
 
 /// The in-process side of the completion channel.
 #[derive(Clone, Default)]
 pub struct Completions {
     waiters: Arc<Mutex<HashMap<String, watch::Sender<u64>>>>,
+    subscribed: Arc<AtomicBool>,
 }
 
 // === impl Completions ===
@@ -34,6 +50,16 @@ impl Completions {
         let task = this.clone();
         tokio::spawn(async move { task.run(redis_url, channel, shutdown).await });
         this
+    }
+
+    /// Whether the Redis subscription is up and answered its last PING (readiness).
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    fn set_subscribed(&self, up: bool) {
+        self.subscribed.store(up, Ordering::Relaxed);
+        metrics::gauge!("xhuma_completion_subscribed").set(if up { 1.0 } else { 0.0 });
     }
 
     /// A receiver that changes whenever `patient_key` completes (or the subscription was
@@ -75,12 +101,20 @@ impl Completions {
 
     async fn run(self, redis_url: String, channel: String, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        self.set_subscribed(false);
         loop {
             let session = async {
                 let client = redis::Client::open(redis_url.as_str())?;
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(&channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
+            };
+            // A black-holed Redis never answers the connect: bounded like every PING.
+            let session = async {
+                tokio::time::timeout(PING_TIMEOUT, session)
+                    .await
+                    .map_err(|_| "subscribing timed out".to_string())?
+                    .map_err(|e| e.to_string())
             };
             let pubsub = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -89,23 +123,16 @@ impl Completions {
             match pubsub {
                 Ok(pubsub) => {
                     backoff = Duration::from_millis(100);
+                    self.set_subscribed(true);
                     // Anything published while we were not subscribed is unknown: re-check all.
                     self.notify_all();
-                    let mut messages = pubsub.into_on_message();
-                    loop {
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            msg = messages.next() => match msg {
-                                Some(msg) => {
-                                    if let Ok(key) = msg.get_payload::<String>() {
-                                        self.notify(&key);
-                                    }
-                                }
-                                None => break,
-                            },
-                        }
-                    }
-                    tracing::warn!("Completion subscription lost; reconnecting");
+                    let why = self.listen(pubsub, &shutdown).await;
+                    self.set_subscribed(false);
+                    let Some(why) = why else { return };
+                    metrics::counter!("xhuma_completion_reconnects_total").increment(1);
+                    tracing::warn!(reason = why, "Completion subscription lost; reconnecting");
+                    // Waiters re-check now rather than at their next interval.
+                    self.notify_all();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Cannot subscribe to completions; retrying");
@@ -116,6 +143,40 @@ impl Completions {
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Delivers messages until the subscription ends or stops answering PINGs (returns why),
+    /// or `shutdown` (returns `None`).
+    async fn listen(
+        &self,
+        pubsub: redis::aio::PubSub,
+        shutdown: &CancellationToken,
+    ) -> Option<&'static str> {
+        let (mut sink, mut messages) = pubsub.split();
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        keepalive.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                msg = messages.next() => match msg {
+                    Some(msg) => {
+                        if let Ok(key) = msg.get_payload::<String>() {
+                            self.notify(&key);
+                        }
+                    }
+                    None => return Some("closed"),
+                },
+                _ = keepalive.tick() => {
+                    let ping = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>());
+                    match ping.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => return Some("ping failed"),
+                        Err(_) => return Some("ping not answered"),
+                    }
+                }
+            }
         }
     }
 }

@@ -7,7 +7,10 @@ use lapin::ExchangeKind;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
-use super::{DELIVERY_LIMIT, Names, QueueError, RETRY_TIERS_MS, Stage};
+use super::{
+    DEAD_LETTER_MAX_LENGTH, DEAD_LETTER_TTL, DELIVERY_LIMIT, Names, QueueError, RETRY_TIERS_MS,
+    Stage,
+};
 use crate::config::QueueType;
 
 fn queue_args(queue_type: QueueType) -> FieldTable {
@@ -21,8 +24,71 @@ fn queue_args(queue_type: QueueType) -> FieldTable {
     args
 }
 
-/// Declares exchanges, stage queues, retry tiers, the dead-letter and audit queues.
-/// Idempotent: re-declaring with the same arguments is a no-op on the broker.
+/// The dead-letter queue holds jobs that name patients: bounded in age and length, so it is
+/// a place people look at, not an archive. Declared on a channel of its own: a queue of that
+/// name made by an older version (without the bounds) refuses the new arguments and closes the
+/// channel; it is then used as it is, with a warning to bound it by policy.
+pub async fn declare_dead_letter(
+    connection: &lapin::Connection,
+    names: &Names,
+    queue_type: QueueType,
+) -> Result<(), QueueError> {
+    let amqp = |op| move |source| QueueError::Amqp { op, source };
+    let mut args = queue_args(queue_type);
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(DEAD_LETTER_TTL.as_millis() as i64),
+    );
+    args.insert(
+        "x-max-length".into(),
+        AMQPValue::LongLongInt(DEAD_LETTER_MAX_LENGTH),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(amqp("channel.open"))?;
+    match channel
+        .queue_declare(names.dead().into(), durable, args)
+        .await
+    {
+        Ok(_) => {
+            let _ = channel.close(200, "declared".into()).await;
+            Ok(())
+        }
+        Err(_) => {
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(amqp("channel.open"))?;
+            channel
+                .queue_declare(
+                    names.dead().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..durable
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(amqp("queue.declare"))?;
+            let _ = channel.close(200, "declared".into()).await;
+            tracing::warn!(
+                queue = %names.dead(),
+                "The dead-letter queue exists without a TTL and length limit (made by an older \
+                 version): bound it with a policy (message-ttl, max-length) or delete it empty"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Declares exchanges, stage queues, retry tiers and the audit queue (the dead-letter queue:
+/// [`declare_dead_letter`]). Idempotent: re-declaring with the same arguments is a no-op on
+/// the broker.
 pub async fn declare_topology(
     channel: &Channel,
     names: &Names,
@@ -45,12 +111,10 @@ pub async fn declare_topology(
         )
         .await
         .map_err(amqp("exchange.declare"))?;
-    for name in [names.dead(), names.audit()] {
-        channel
-            .queue_declare(name.into(), durable, queue_args(queue_type))
-            .await
-            .map_err(amqp("queue.declare"))?;
-    }
+    channel
+        .queue_declare(names.audit().into(), durable, queue_args(queue_type))
+        .await
+        .map_err(amqp("queue.declare"))?;
     for stage in Stage::ALL {
         let mut args = queue_args(queue_type);
         if queue_type == QueueType::Quorum {

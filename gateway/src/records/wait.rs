@@ -1,8 +1,11 @@
-//! Bounded, poll-free waits on prefetch jobs: register for the patient's completion signal,
-//! check the cache, then sleep until the signal, the deadline or shutdown, and check again.
+//! Bounded waits on prefetch jobs: register for the patient's completion signal, check the
+//! cache, then sleep until the signal, the deadline or shutdown, and check again. A wait also
+//! re-checks every [`RECHECK`] without a signal: the backstop for a completion published while
+//! the subscription was dead and nobody had noticed yet (it is PINGed, see `completion.rs`).
 
 use tokio::time::Instant;
 use xhuma_common::NhsNumber;
+use xhuma_common::cache::completion::RECHECK;
 use xhuma_common::job::uuid_of_unique_id;
 
 use super::{Records, record_wait, unavailable};
@@ -22,6 +25,8 @@ impl Records {
         // Register before checking, re-check after every signal: no lost wake-ups.
         let mut signal = self.inner.completions.watch(&pk);
         let mut started = false;
+        // The publish of the job this request started, until the broker confirms it.
+        let mut published = None;
         let mut waited = false;
         let wait_started = std::time::Instant::now();
         loop {
@@ -47,7 +52,7 @@ impl Records {
                 Some(_) => {}
                 None if !started => {
                     started = true;
-                    self.ensure_prefetch(nhs, caller, None).await?;
+                    published = self.ensure_prefetch(nhs, caller, None).await?;
                     continue;
                 }
                 None => {}
@@ -60,6 +65,26 @@ impl Records {
                         signal = self.inner.completions.watch(&pk);
                     }
                 }
+                confirmed = async {
+                    match published.as_mut() {
+                        Some(receiver) => receiver.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    published = None;
+                    match confirmed {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            record_wait(wait_started, "unpublished");
+                            return Err(BackendError::Unavailable(error.to_string()));
+                        }
+                        Err(_) => {
+                            record_wait(wait_started, "unpublished");
+                            return Err(BackendError::Unavailable("the prefetch publish was dropped".into()));
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(RECHECK) => {}
                 _ = tokio::time::sleep_until(deadline) => {
                     record_wait(wait_started, "deadline");
                     return Err(BackendError::Busy);
@@ -111,6 +136,7 @@ impl Records {
                         signal = self.inner.completions.watch(&pk);
                     }
                 }
+                _ = tokio::time::sleep(RECHECK) => {}
                 _ = tokio::time::sleep_until(deadline) => return Err(BackendError::Busy),
                 _ = self.inner.shutdown.cancelled() => return Err(BackendError::ShuttingDown),
             }

@@ -3,13 +3,15 @@
 //! job with endpoint (resolved here when a single-stage deployment skipped the SDS stage) →
 //! `$gpc.getstructuredrecord` through the SSP → `xhuma_ccda::convert` on the blocking pool (CPU
 //! work never stalls the runtime) → the record's Patient checked against the job's patient (a
-//! mismatch is dead-lettered, never cached) → document + metadata into Redis in one MULTI,
-//! which also releases the patient's lease and announces completion.
+//! mismatch is dead-lettered, never cached) → document + metadata into Redis in one script,
+//! which also releases the job's lease and announces completion; a document whose fencing
+//! token is older than the current one's is kept but never made current.
 
 use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 use tracing::instrument;
 use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
+use xhuma_common::cache::Stored;
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::job::{PrefetchJob, uuid_of_unique_id};
 
@@ -100,8 +102,14 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
         warnings: report.warnings.clone(),
         ssp_trace_id: Some(ssp_trace_id),
     };
-    worker.cache.store_document(&meta, &conversion.xml).await?;
-    Ok(Outcome::Cached)
+    match worker
+        .cache
+        .store_document(&meta, &conversion.xml, job.owner())
+        .await?
+    {
+        Stored::Current => Ok(Outcome::Cached),
+        Stored::Superseded => Ok(Outcome::Superseded),
+    }
 }
 
 /// "4 hours", "90 minutes": the cache TTL as the document's data-freshness caveat says it.

@@ -213,6 +213,14 @@ impl Stack {
     /// [`Self::another_gateway`] with its configuration changed by `adjust` (e.g. its RabbitMQ
     /// reached through a [`proxy::Proxy`]).
     pub async fn another_gateway_with(&self, adjust: impl FnOnce(&mut GatewayConfig)) -> String {
+        self.gateway_with_records(adjust).await.0
+    }
+
+    /// [`Self::another_gateway_with`], also returning its [`Records`] (for its readiness, say).
+    pub async fn gateway_with_records(
+        &self,
+        adjust: impl FnOnce(&mut GatewayConfig),
+    ) -> (String, Records) {
         let lookup = |k: &str| self.env.get(k).cloned();
         let mut cfg = GatewayConfig::from_lookup(&lookup).expect("gateway config");
         cfg.pipeline.nhs = NhsConfig::for_simulator(&self.sim.base_url());
@@ -225,7 +233,7 @@ impl Stack {
         )
         .await
         .expect("records");
-        let state = AppState::new(cfg, Arc::new(records)).expect("state");
+        let state = AppState::new(cfg, Arc::new(records.clone())).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -235,7 +243,7 @@ impl Stack {
         tokio::spawn(async move {
             let _ = axum_serve(listener, app, token).await;
         });
-        url
+        (url, records)
     }
 
     pub async fn post(&self, path: &str, body: String) -> (u16, String) {

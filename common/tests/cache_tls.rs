@@ -33,8 +33,17 @@ impl TlsRedis {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("spare port");
             probe.local_addr().expect("addr").port()
         };
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--tls-port", &port.to_string()])
             .arg("--tls-cert-file")
             .arg(data("redis-server.pem"))
@@ -52,6 +61,8 @@ impl TlsRedis {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server --tls-port did not start");
     }
 }

@@ -91,6 +91,32 @@ impl AppState {
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
     }
+
+    /// How many SOAP requests are in flight, for readiness.
+    pub fn load(&self) -> Load {
+        Load {
+            permits: self.inner.permits.clone(),
+            capacity: self.inner.config.max_concurrent_requests,
+        }
+    }
+}
+
+/// The request permits as readiness sees them.
+#[derive(Clone)]
+pub struct Load {
+    permits: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl Load {
+    pub fn in_flight(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
 }
 
 /// The SOAP routes with their layers.
@@ -139,8 +165,13 @@ async fn soap(
     let peer = caller::Peer {
         ip: req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip()),
+            .get::<crate::inbound::ClientIp>()
+            .map(|c| c.0)
+            .or_else(|| {
+                req.extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip())
+            }),
         tls_client: req
             .extensions()
             .get::<crate::inbound::TlsClient>()

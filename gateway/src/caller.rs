@@ -26,7 +26,7 @@ use crate::soap::saml::{SamlError, SamlVerifier, VerifiedAssertion};
 /// Where a request came from, as the connection says.
 #[derive(Debug, Clone, Default)]
 pub struct Peer {
-    /// The TCP peer address.
+    /// The client's address: the TCP peer, or the client a trusted proxy forwarded for.
     pub ip: Option<IpAddr>,
     /// The subject of the verified TLS client certificate, under mTLS.
     pub tls_client: Option<String>,

@@ -5,10 +5,15 @@
 //! `XHUMA_TLS_CLIENT_CA_PATH`)──▶ header-read timeout ──▶ rate limit (per peer IP) ──▶ SOAP
 //! router (which reads the body under its own timeout before it takes a request permit).
 //! Without `XHUMA_TLS_CERT_PATH` the gateway speaks plain HTTP, for a deployment that
-//! terminates TLS in front of it (then the cap and the rate limit see the proxy's IP).
+//! terminates TLS in front of it. Behind such a proxy, `XHUMA_TRUSTED_PROXIES` names it: the
+//! client is then the right-most `X-Forwarded-For` hop that is not a trusted proxy, for the
+//! rate limit and the audit trail ([`ClientIp`]); a header from anyone else is ignored. (The
+//! connection cap, decided before any header is read, still sees the proxy.)
 //!
 //! A connection that never finishes its headers is closed after the header-read timeout; one
 //! client cannot hold more than its share of connections; neither holds a request permit.
+//! HTTP/2 (cleartext with prior knowledge, as some load balancers speak to backends) is served
+//! with bounded streams, header lists and reset floods, and pinged so dead peers are dropped.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +44,19 @@ pub const XHUMA_HEADER_READ_TIMEOUT_MS: &str = "XHUMA_HEADER_READ_TIMEOUT_MS";
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 pub const XHUMA_MAX_CONNECTIONS_PER_CLIENT: &str = "XHUMA_MAX_CONNECTIONS_PER_CLIENT";
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
+pub const XHUMA_TRUSTED_PROXIES: &str = "XHUMA_TRUSTED_PROXIES";
+pub const XHUMA_HTTP2_MAX_STREAMS: &str = "XHUMA_HTTP2_MAX_STREAMS";
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 64;
+
+/// Largest header block a request may send (HTTP/1 read buffer, HTTP/2 header list).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// HTTP/2 streams a client may reset before the connection is closed (the "rapid reset"
+/// flood), and errors it may provoke.
+const HTTP2_MAX_RESETS: usize = 32;
+/// An idle HTTP/2 connection is pinged this often, and dropped when the ping is not answered
+/// within [`HTTP2_PING_TIMEOUT`].
+const HTTP2_PING_EVERY: Duration = Duration::from_secs(30);
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the gateway accepts connections.
 #[derive(Debug, Clone)]
@@ -61,6 +79,11 @@ pub struct InboundConfig {
     /// `XHUMA_MAX_CONNECTIONS_PER_CLIENT` (default 128; 0 = no cap): open connections one
     /// client IP may hold; beyond it new connections are closed at once.
     pub max_connections_per_client: usize,
+    /// `XHUMA_TRUSTED_PROXIES` (default none): comma-separated addresses or CIDR blocks of the
+    /// proxies in front of the gateway whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// `XHUMA_HTTP2_MAX_STREAMS` (default 64): concurrent streams per HTTP/2 connection.
+    pub http2_max_streams: u32,
 }
 
 /// Why TLS could not be set up.
@@ -83,6 +106,8 @@ impl Default for InboundConfig {
             burst: 1,
             header_read_timeout: Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            trusted_proxies: Arc::from([]),
+            http2_max_streams: DEFAULT_HTTP2_MAX_STREAMS,
         }
     }
 }
@@ -116,6 +141,11 @@ impl InboundConfig {
                         .into(),
             });
         }
+        let trusted_proxies =
+            parse_proxies(&env.string(XHUMA_TRUSTED_PROXIES, "")).map_err(|bad| ConfigError {
+                var: XHUMA_TRUSTED_PROXIES,
+                reason: format!("{bad:?} is not an IP address or CIDR block"),
+            })?;
         let rate_per_sec: u32 = env.parse(XHUMA_RATE_LIMIT_PER_SEC, 0)?;
         let burst: u32 = env.parse(XHUMA_RATE_LIMIT_BURST, rate_per_sec.saturating_mul(2))?;
         Ok(Self {
@@ -129,6 +159,10 @@ impl InboundConfig {
                 XHUMA_MAX_CONNECTIONS_PER_CLIENT,
                 DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             )?,
+            trusted_proxies,
+            http2_max_streams: env
+                .parse(XHUMA_HTTP2_MAX_STREAMS, DEFAULT_HTTP2_MAX_STREAMS)?
+                .max(1),
         })
     }
 
@@ -182,7 +216,92 @@ impl InboundConfig {
     }
 }
 
-/// Adds the per-client-IP rate limit when one is configured. Over the limit a client gets
+/// `"10.0.0.0/8, 192.0.2.7"` → networks (a bare address is a /32 or /128); the first entry
+/// that is neither is the error.
+fn parse_proxies(list: &str) -> Result<Arc<[ipnet::IpNet]>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            e.parse::<ipnet::IpNet>()
+                .or_else(|_| e.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| e.to_string())
+        })
+        .collect()
+}
+
+/// The client a request is from: the TCP peer, or, when the peer is a trusted proxy, the
+/// right-most `X-Forwarded-For` hop that is not one (hops are appended left to right, so only
+/// the part our own proxies wrote can be believed). Set on every request by [`client_address`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Works out [`ClientIp`] from the peer and the forwarded-for chain.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        // An unreadable hop ends the chain: what lies left of it cannot be attributed.
+        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// Adds [`ClientIp`] to every request (outermost, so the rate limit keys on it).
+pub fn client_address(router: Router, cfg: &InboundConfig) -> Router {
+    let trusted = cfg.trusted_proxies.clone();
+    router.layer(axum::middleware::from_fn(
+        move |mut req: axum::extract::Request, next: axum::middleware::Next| {
+            let trusted = trusted.clone();
+            async move {
+                let peer = req
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
+                if let Some(peer) = peer {
+                    let ip = client_ip(peer, req.headers(), &trusted);
+                    req.extensions_mut().insert(ClientIp(ip));
+                }
+                next.run(req).await
+            }
+        },
+    ))
+}
+
+/// The rate limit's key: [`ClientIp`] when set, else the TCP peer.
+#[derive(Debug, Clone, Copy)]
+struct ClientKey;
+
+impl tower_governor::key_extractor::KeyExtractor for ClientKey {
+    type Key = IpAddr;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<IpAddr, GovernorError> {
+        match req.extensions().get::<ClientIp>() {
+            Some(client) => Ok(client.0),
+            None => PeerIpKeyExtractor.extract(req),
+        }
+    }
+}
+
+/// Adds the per-client rate limit when one is configured. Over the limit a client gets
 /// `429` with `Retry-After` and a SOAP 1.2 fault body.
 pub fn rate_limited(router: Router, cfg: &InboundConfig) -> Router {
     if cfg.rate_per_sec == 0 {
@@ -193,7 +312,7 @@ pub fn rate_limited(router: Router, cfg: &InboundConfig) -> Router {
     let Some(governor) = GovernorConfigBuilder::default()
         .per_millisecond(interval_ms)
         .burst_size(cfg.burst)
-        .key_extractor(PeerIpKeyExtractor)
+        .key_extractor(ClientKey)
         .finish()
     else {
         tracing::warn!("Rate limit settings rejected; serving without a rate limit");
@@ -374,7 +493,18 @@ pub async fn serve(
         .http_builder()
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout);
+        .header_read_timeout(cfg.header_read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    server
+        .http_builder()
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(cfg.http2_max_streams)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_pending_accept_reset_streams(Some(HTTP2_MAX_RESETS))
+        .max_local_error_reset_streams(Some(HTTP2_MAX_RESETS))
+        .keep_alive_interval(Some(HTTP2_PING_EVERY))
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
     let open = OpenConnections::default();
     let max = cfg.max_connections_per_client;
     match tls {

@@ -36,8 +36,9 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = AppState::new(config, Arc::new(records.clone())).context("loading SAML trust")?;
     // Health and metrics stay outside the rate limit: probes must not be throttled.
-    let app =
-        inbound::rate_limited(router(state), &inbound).merge(ops::router(records.clone(), metrics));
+    let load = state.load();
+    let app = inbound::client_address(inbound::rate_limited(router(state), &inbound), &inbound)
+        .merge(ops::router_with_load(records.clone(), metrics, Some(load)));
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     tracing::info!(

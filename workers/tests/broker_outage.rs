@@ -44,7 +44,7 @@ async fn a_black_holed_broker_keeps_discovery_and_cached_reads_working() {
         }),
     )
     .await;
-    let (gateway, records) = started.expect("the gateway starts without its broker");
+    let (gateway, records, _) = started.expect("the gateway starts without its broker");
     let metrics = xhuma_common::telemetry::install_metrics();
     let ops = xhuma_gateway::ops::router(records, metrics);
 

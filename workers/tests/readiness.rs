@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http::Request;
 use support::proxy::Proxy;
-use support::{Options, Stack, eventually};
+use support::{Options, Stack, eventually, iti38, unique_id};
 use tower::ServiceExt;
 use xhuma_common::config::Secret;
 use xhuma_gateway::records::Records;
@@ -96,5 +96,42 @@ async fn readiness_flips_with_redis_and_rabbitmq() {
     }
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(50)).await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_with_every_request_permit_taken_reports_saturated() {
+    let sim = Simulator::builder().gpconnect_latency(Duration::from_millis(2500));
+    let stack = Stack::start(sim, Options::default()).await;
+    let (gateway, records, load) = stack
+        .gateway_with_records(|cfg| cfg.max_concurrent_requests = 1)
+        .await;
+    let metrics = xhuma_common::telemetry::install_metrics();
+    let ops = xhuma_gateway::ops::router_with_load(records, metrics, Some(load));
+    assert_eq!(status(&ops, "/health/ready").await, 200);
+
+    // One ITI-38 waiting on a slow GP Connect holds the only permit.
+    let http = reqwest::Client::new();
+    let body = iti38("9690937286");
+    let waiting = tokio::spawn(async move {
+        let r = http
+            .post(format!("{gateway}/SOAP/iti38"))
+            .header("content-type", "application/soap+xml; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        r.text().await.expect("body")
+    });
+    assert!(
+        becomes(&ops, 503).await,
+        "saturated while the permit is held"
+    );
+    let answer = waiting.await.expect("join");
+    assert!(
+        unique_id(&answer).is_some(),
+        "the waiting request was served: {answer}"
+    );
+    assert!(becomes(&ops, 200).await, "ready again once it is released");
     stack.stop().await;
 }

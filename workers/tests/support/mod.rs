@@ -216,11 +216,12 @@ impl Stack {
         self.gateway_with_records(adjust).await.0
     }
 
-    /// [`Self::another_gateway_with`], also returning its [`Records`] (for its readiness, say).
+    /// [`Self::another_gateway_with`], also returning its [`Records`] and request [`Load`]
+    /// (for its readiness, say).
     pub async fn gateway_with_records(
         &self,
         adjust: impl FnOnce(&mut GatewayConfig),
-    ) -> (String, Records) {
+    ) -> (String, Records, xhuma_gateway::app::Load) {
         let lookup = |k: &str| self.env.get(k).cloned();
         let mut cfg = GatewayConfig::from_lookup(&lookup).expect("gateway config");
         cfg.pipeline.nhs = NhsConfig::for_simulator(&self.sim.base_url());
@@ -234,6 +235,7 @@ impl Stack {
         .await
         .expect("records");
         let state = AppState::new(cfg, Arc::new(records.clone())).expect("state");
+        let load = state.load();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -243,7 +245,7 @@ impl Stack {
         tokio::spawn(async move {
             let _ = axum_serve(listener, app, token).await;
         });
-        (url, records)
+        (url, records, load)
     }
 
     pub async fn post(&self, path: &str, body: String) -> (u16, String) {

@@ -1,5 +1,7 @@
-//! ATNA transport: RFC 5424 syslog messages over UDP (RFC 5426) or TCP (RFC 6587 octet
-//! counting, the framing RFC 5425 uses over TLS).
+//! ATNA transport: RFC 5424 syslog messages over UDP (RFC 5426), TCP (RFC 6587 octet
+//! counting), or TLS (RFC 5425, the transport IHE ATNA requires between nodes: the same octet
+//! counting inside TLS 1.2+; the collector's certificate is verified against the system roots,
+//! or the PEM bundle named by `SSL_CERT_FILE`).
 //!
 //! The consumer renders each newly stored event with [`crate::atna::render`] and hands the XML
 //! here. Sending is best effort after the PostgreSQL commit: the database is the record, the
@@ -9,9 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::AsyncWriteExt;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Facility 10 (security/authorization) × 8 + severity 5 (notice), as IHE ITI-20 uses.
@@ -27,9 +31,10 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
 }
 
-/// Where ATNA messages go: `udp://host:port` or `tcp://host:port`.
+/// Where ATNA messages go: `udp://host:port`, `tcp://host:port` or `tls://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyslogTarget {
     pub transport: Transport,
@@ -46,6 +51,8 @@ pub enum SyslogError {
     Timeout,
     #[error("message of {0} bytes is too large for a UDP datagram")]
     TooLarge(usize),
+    #[error("syslog TLS setup failed: {0}")]
+    Tls(String),
 }
 
 /// A connected sender; reconnects (TCP) after an error.
@@ -53,7 +60,8 @@ pub struct Syslog {
     target: SyslogTarget,
     hostname: String,
     udp: Option<UdpSocket>,
-    tcp: Option<TcpStream>,
+    /// The TCP or TLS stream, once connected.
+    tcp: Option<Box<dyn AsyncWrite + Unpin + Send>>,
 }
 
 // === impl SyslogTarget ===
@@ -66,8 +74,10 @@ impl FromStr for SyslogTarget {
             (Transport::Udp, rest)
         } else if let Some(rest) = s.strip_prefix("tcp://") {
             (Transport::Tcp, rest)
+        } else if let Some(rest) = s.strip_prefix("tls://") {
+            (Transport::Tls, rest)
         } else {
-            return Err("expected udp://host:port or tcp://host:port".into());
+            return Err("expected udp://host:port, tcp://host:port or tls://host:port".into());
         };
         let rest = rest.trim_end_matches('/');
         match rest.rsplit_once(':') {
@@ -85,6 +95,7 @@ impl fmt::Display for SyslogTarget {
         let scheme = match self.transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         write!(f, "{scheme}://{}", self.address)
     }
@@ -148,9 +159,15 @@ impl Syslog {
                 }
                 Ok(())
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 if self.tcp.is_none() {
-                    self.tcp = Some(TcpStream::connect(&self.target.address).await?);
+                    let stream = TcpStream::connect(&self.target.address).await?;
+                    self.tcp = Some(match self.target.transport {
+                        Transport::Tls => {
+                            Box::new(tls_connect(&self.target.address, stream).await?)
+                        }
+                        _ => Box::new(stream),
+                    });
                 }
                 if let Some(stream) = &mut self.tcp {
                     let mut framed = Vec::with_capacity(line.len() + 8);
@@ -162,6 +179,33 @@ impl Syslog {
             }
         }
     }
+}
+
+/// The TLS client side of RFC 5425: server certificate verified for the target's host name.
+async fn tls_connect(
+    address: &str,
+    stream: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SyslogError> {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| SyslogError::Tls(format!("{host:?} is not a host name")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(SyslogError::Tls("no trusted root certificates".into()));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    Ok(connector.connect(name, stream).await?)
 }
 
 /// One RFC 5424 message: `<85>1 TIMESTAMP HOSTNAME xhuma-audit PROCID IHE+RFC-3881 - BOM XML`.
@@ -221,5 +265,7 @@ mod tests {
         assert_eq!(t.to_string(), "udp://localhost:514");
         assert!("udp://:514".parse::<SyslogTarget>().is_err());
         assert!("tcp://host:notaport".parse::<SyslogTarget>().is_err());
+        let t: SyslogTarget = "tls://audit.example:6514".parse().unwrap();
+        assert_eq!(t.transport, Transport::Tls);
     }
 }

@@ -57,7 +57,7 @@ ensure_rabbitmq() {
 ensure_postgres() {
     if port_open 5432; then return 0; fi
     if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-        apt_install postgresql
+        apt_install postgresql ssl-cert
     fi
     echo "services: starting PostgreSQL on 127.0.0.1:5432"
     local version

@@ -21,6 +21,7 @@ pub mod config;
 pub mod consumer;
 pub mod migrate;
 pub mod ops;
+pub mod pg_tls;
 pub mod store;
 pub mod syslog;
 

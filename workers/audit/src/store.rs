@@ -48,6 +48,8 @@ pub enum StoreError {
     Timeout { op: &'static str },
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    #[error("PostgreSQL TLS: {0}")]
+    Tls(#[from] crate::pg_tls::PgTlsError),
 }
 
 // === impl StoreError ===
@@ -236,17 +238,15 @@ impl Store {
 
 /// Opens a connection whose `search_path` is the audit schema (it may not exist yet: then
 /// the migration creates it).
+/// `sslmode=require` → TLS with the server's certificate verified ([`crate::pg_tls`]).
 async fn connect(url: &str, schema: &str) -> Result<Client, StoreError> {
-    let (client, connection) =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls)).await {
-            Ok(connected) => connected.map_err(StoreError::Connect)?,
-            Err(_) => return Err(StoreError::Timeout { op: "connect" }),
-        };
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::warn!(%error, "PostgreSQL connection closed");
-        }
-    });
+    let config: tokio_postgres::Config = url.parse().map_err(StoreError::Connect)?;
+    let client = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        let tls = crate::pg_tls::RustlsConnect::from_native_roots()?;
+        spawn_connection(tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls)).await)?
+    } else {
+        spawn_connection(tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls)).await)?
+    };
     client
         .batch_execute(&format!("SET search_path TO {schema}"))
         .await
@@ -254,6 +254,29 @@ async fn connect(url: &str, schema: &str) -> Result<Client, StoreError> {
             op: "set search_path",
             source,
         })?;
+    Ok(client)
+}
+
+/// Drives a freshly opened connection in its own task and hands back its client.
+fn spawn_connection<S, T>(
+    opened: Result<
+        Result<(Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
+        tokio::time::error::Elapsed,
+    >,
+) -> Result<Client, StoreError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, connection) = match opened {
+        Ok(connected) => connected.map_err(StoreError::Connect)?,
+        Err(_) => return Err(StoreError::Timeout { op: "connect" }),
+    };
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "PostgreSQL connection closed");
+        }
+    });
     Ok(client)
 }
 

@@ -242,10 +242,9 @@ impl Store {
 async fn connect(url: &str, schema: &str) -> Result<Client, StoreError> {
     let config: tokio_postgres::Config = url.parse().map_err(StoreError::Connect)?;
     let client = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        let tls = crate::pg_tls::RustlsConnect::from_native_roots()?;
-        spawn_connection(tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls)).await)?
+        open_connection(&config, crate::pg_tls::RustlsConnect::from_native_roots()?).await?
     } else {
-        spawn_connection(tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls)).await)?
+        open_connection(&config, NoTls).await?
     };
     client
         .batch_execute(&format!("SET search_path TO {schema}"))
@@ -257,21 +256,18 @@ async fn connect(url: &str, schema: &str) -> Result<Client, StoreError> {
     Ok(client)
 }
 
-/// Drives a freshly opened connection in its own task and hands back its client.
-fn spawn_connection<S, T>(
-    opened: Result<
-        Result<(Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
-        tokio::time::error::Elapsed,
-    >,
-) -> Result<Client, StoreError>
+/// Opens a connection within [`CONNECT_TIMEOUT`], drives it in its own task and hands back
+/// its client.
+async fn open_connection<T>(config: &tokio_postgres::Config, tls: T) -> Result<Client, StoreError>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
 {
-    let (client, connection) = match opened {
-        Ok(connected) => connected.map_err(StoreError::Connect)?,
-        Err(_) => return Err(StoreError::Timeout { op: "connect" }),
-    };
+    let (client, connection) =
+        match tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls)).await {
+            Ok(connected) => connected.map_err(StoreError::Connect)?,
+            Err(_) => return Err(StoreError::Timeout { op: "connect" }),
+        };
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "PostgreSQL connection closed");

@@ -35,6 +35,16 @@ pub struct Peer {
 /// Longest `wsa:MessageID` kept as the correlation id.
 const MAX_MESSAGE_ID: usize = 256;
 
+/// The correlation id: the caller's `wsa:MessageID` when it is visible ASCII (a URI is), else a
+/// fresh UUID. It travels as an HTTP header (`X-Correlation-ID`) to PDS, SDS and GP Connect,
+/// where a control character would make the call fail before it is sent.
+fn correlation_from(message_id: Option<&str>) -> String {
+    match message_id {
+        Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_graphic()) => m.to_string(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
 /// Verifies the request's credentials and builds its [`Caller`].
 pub async fn admit(
     env: &Envelope,
@@ -79,9 +89,7 @@ pub async fn admit(
             ));
         }
     };
-    let correlation_id = message_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let correlation_id = correlation_from(message_id.as_deref());
     let Some(v) = verified else {
         return Ok(Caller {
             requester: cfg.default_requester.clone(),
@@ -269,5 +277,15 @@ mod tests {
         let b = replay_key("mid", &["a", "bc"]);
         assert_ne!(a, b);
         assert_eq!(a.len(), "mid:".len() + 64);
+    }
+
+    #[test]
+    fn a_message_id_with_control_characters_is_not_a_correlation_id() {
+        assert_eq!(correlation_from(Some("urn:uuid:1234")), "urn:uuid:1234");
+        for bad in ["urn:uuid:1\r\nX-Evil: 1", "a\u{7f}b", "with space", ""] {
+            let c = correlation_from(Some(bad));
+            assert_ne!(c, bad);
+            assert!(uuid::Uuid::parse_str(&c).is_ok(), "{c}");
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! A small streaming XML writer for CDA: elements are written in the order the
 //! CDA schema requires, straight into one `String` (no DOM).
 //!
-//! Text and attribute values are escaped with quick-xml's escaper after
-//! removing characters XML 1.0 forbids (control characters in FHIR strings
-//! would otherwise make the whole document unparseable). Block elements are
-//! indented; inside an inline element (narrative cells) no whitespace is added.
+//! Text and attribute values are escaped with the workspace's one escaper
+//! (`xhuma-xml`), which also replaces characters XML 1.0 forbids with U+FFFD
+//! (control characters in FHIR strings would otherwise make the whole document
+//! unparseable, and dropping them could silently join "1", "05 mg" into
+//! "105 mg"). Block elements are indented; inside an inline element (narrative
+//! cells) no whitespace is added.
 
-use std::borrow::Cow;
+use xhuma_xml::escape_into as push_escaped;
 
 pub struct Xml {
     buf: String,
@@ -147,30 +149,17 @@ impl Xml {
     }
 }
 
-fn xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-fn push_escaped(buf: &mut String, s: &str) {
-    let clean: Cow<'_, str> = if s.chars().all(xml_char) {
-        Cow::Borrowed(s)
-    } else {
-        Cow::Owned(s.chars().filter(|&c| xml_char(c)).collect())
-    };
-    buf.push_str(&quick_xml::escape::escape(clean.as_ref()));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escapes_and_drops_forbidden_characters() {
+    fn escapes_and_replaces_forbidden_characters() {
         let mut x = Xml::with_capacity(64);
         x.open("a", &[("v", "1<2 \"q\"")]);
         x.leaf("b", &[], "x & y\u{1}\u{FFFE}");
         let out = String::from_utf8(x.finish()).unwrap_or_default();
         assert!(out.contains("v=\"1&lt;2 &quot;q&quot;\""));
-        assert!(out.contains("<b>x &amp; y</b>"));
+        assert!(out.contains("<b>x &amp; y\u{FFFD}\u{FFFD}</b>"));
     }
 }

@@ -87,7 +87,7 @@ fn strange_strings_stay_well_formed() {
     let list = r#"{"resource":{"resourceType":"List","code":{"coding":[{"code":"826501000000100"}]},"entry":[{"item":{"reference":"Observation/o"}}]}}"#;
     let c = convert(&bundle(&[list, obs]), &support::context()).expect("converts");
     let xml = String::from_utf8(c.xml).expect("utf8");
-    assert!(xml.contains("a &lt;b&gt; &amp; &quot;c&quot;  \u{1F600}"));
+    assert!(xml.contains("a &lt;b&gt; &amp; &quot;c&quot; \u{FFFD} \u{1F600}"));
     assert!(!xml.contains('\u{1}'));
     assert!(
         c.report

@@ -1,47 +1,20 @@
 //! Writing XML: escaping, a small string builder, and re-serialising a parsed [`Element`].
 //!
 //! The ITI renderers build their payloads with [`Markup`]; the envelope, fault and MTOM
-//! packaging wrap that text. Everything written passes through [`escape`], so request data
-//! echoed back (query ids, queryByParameter) cannot inject markup.
+//! packaging wrap that text. Everything written passes through [`escape`] (`xhuma-xml`, the
+//! workspace's one escaper), so request data echoed back (query ids, queryByParameter) cannot
+//! inject markup.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::element::Element;
 
-/// Escapes text for element content and attribute values (both quote kinds, and the
-/// whitespace characters attributes would otherwise normalise). Characters XML 1.0 cannot
-/// carry at all (C0 controls other than tab, LF and CR; U+FFFE and U+FFFF) are dropped, so a
-/// PDS name holding one cannot make the answer ill-formed.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s
-        .chars()
-        .any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'' | '\n' | '\r' | '\t') || !xml_char(c))
-    {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c if !xml_char(c) => {}
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// A character XML 1.0 allows (`Char` production; Rust strings hold no surrogates).
-fn xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
-}
+/// The workspace's one escaper (`xhuma-xml`): the five markup characters as entities; tab, LF
+/// and CR as character references (attribute-value normalisation would otherwise turn them into
+/// spaces); characters XML 1.0 cannot carry at all (C0 controls other than tab, LF and CR;
+/// U+FFFE, U+FFFF) as U+FFFD, so a PDS name holding one cannot make the answer ill-formed.
+pub use xhuma_xml::escape;
 
 /// A string builder for XML with escaped attributes and text.
 #[derive(Debug, Default)]
@@ -79,13 +52,13 @@ impl Markup {
     /// `<name a="v">text</name>`.
     pub fn leaf(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
         self.open(name, attrs);
-        self.out.push_str(&escape(text));
+        xhuma_xml::escape_into(&mut self.out, text);
         self.close(name)
     }
 
     /// Escaped text.
     pub fn text(&mut self, text: &str) -> &mut Self {
-        self.out.push_str(&escape(text));
+        xhuma_xml::escape_into(&mut self.out, text);
         self
     }
 
@@ -200,25 +173,14 @@ mod tests {
     use super::*;
     use crate::soap::element::{Limits, parse};
 
+    // The escaper's own tests (replacement, quotes, line ends, round trip) are in `xhuma-xml`.
     #[test]
-    fn drops_what_xml_cannot_carry() {
-        assert_eq!(escape("SMITH\u{1}\u{1b}\u{FFFF}, Jo"), "SMITH, Jo");
-        assert_eq!(escape("tab\there"), "tab&#9;here");
-        assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(escape("plain"), "plain");
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>\n"),
-            "&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;&#10;"
-        );
+    fn markup_escapes_attributes_and_text() {
         let mut m = Markup::new();
-        m.leaf("v", &[("k", "\"><x/>")], "</v><y/>");
+        m.leaf("v", &[("k", "\"><x/>")], "</v><y/>\u{1}");
         assert_eq!(
             m.finish(),
-            "<v k=\"&quot;&gt;&lt;x/&gt;\">&lt;/v&gt;&lt;y/&gt;</v>"
+            "<v k=\"&quot;&gt;&lt;x/&gt;\">&lt;/v&gt;&lt;y/&gt;\u{FFFD}</v>"
         );
     }
 

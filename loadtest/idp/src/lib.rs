@@ -17,6 +17,7 @@ use libxml::tree::{Document, Node, SaveOptions};
 use libxml::xpath::Context;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
+use xhuma_xml::escape as esc;
 use xmlsec::{XmlSecDocumentExt, XmlSecKey, XmlSecKeyFormat, XmlSecSignatureContext};
 
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -460,11 +461,6 @@ fn pem_base64(pem: &[u8]) -> Result<String, IdpError> {
         return Err(IdpError::Key("no CERTIFICATE block".into()));
     }
     Ok(body)
-}
-
-/// XML-escapes a claim value (quick-xml's escaper, as the C-CDA writer uses).
-fn esc(s: &str) -> String {
-    quick_xml::escape::escape(s).into_owned()
 }
 
 #[cfg(test)]

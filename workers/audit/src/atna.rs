@@ -19,12 +19,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use time::format_description::well_known::Rfc3339;
 use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
 use xhuma_common::identity::Coded;
+// The workspace's one escaper: markup characters as entities, tab/LF/CR as character
+// references, characters XML 1.0 cannot carry as U+FFFD.
+use xhuma_xml::escape;
 
 /// The OID of NHS numbers (assigning authority in the patient's CX).
 pub const NHS_NUMBER_OID: &str = "2.16.840.1.113883.2.1.4.1";
@@ -183,7 +185,7 @@ pub fn render(event: &AuditEvent, source: &AtnaSource) -> String {
             out,
             r#"<ActiveParticipant UserID="{}" UserName="{}" UserIsRequestor="true">"#,
             escape(&requester.subject_id),
-            escape(user_name(
+            escape(&user_name(
                 &requester.subject_id,
                 requester.issuer.as_deref()
             )),
@@ -269,7 +271,7 @@ pub fn render(event: &AuditEvent, source: &AtnaSource) -> String {
         let _ = write!(
             out,
             r#"<ParticipantObjectIdentification ParticipantObjectID="{}" ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1">"#,
-            escape(format!("{nhs}^^^&{NHS_NUMBER_OID}&ISO"))
+            escape(&format!("{nhs}^^^&{NHS_NUMBER_OID}&ISO"))
         );
         PATIENT_NUMBER.write(&mut out, "ParticipantObjectIDTypeCode");
         out.push_str("</ParticipantObjectIdentification>");
@@ -310,32 +312,6 @@ pub fn render(event: &AuditEvent, source: &AtnaSource) -> String {
 
     out.push_str("</AuditMessage>");
     out
-}
-
-/// Escapes for text and attribute values. Line breaks and tabs become character references so
-/// attribute-value normalisation cannot change them; other control characters, which XML 1.0
-/// cannot carry, become U+FFFD.
-fn escape<'a>(s: impl Into<Cow<'a, str>>) -> Cow<'a, str> {
-    let s = s.into();
-    if !s.contains(|c: char| matches!(c, '<' | '>' | '&' | '"' | '\'') || c.is_control()) {
-        return s;
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// XUA style `alias<user@issuer>`, or the subject alone without an issuer.

@@ -3,7 +3,8 @@
 //! `envelope` parses the request bytes into an [`Element`] tree; the ITI parsers navigate it by
 //! (namespace, local name), so any prefix and any line layout work. The parser refuses DTDs and
 //! every entity except the five predefined ones and character references (no billion laughs,
-//! no external entities), and bounds depth, element count and attribute count.
+//! no external entities) and names that are not XML `QName`s (quick-xml alone would read
+//! `<a<b:c>`), and bounds depth, element count and attribute count.
 //!
 //! The tree costs a small multiple of the input, whatever the input: namespace names are
 //! interned (one `Arc<str>` per distinct URI, each at most [`MAX_NAMESPACE_BYTES`], at most
@@ -244,6 +245,11 @@ pub fn parse_within(
                 if root.is_some() {
                     return Err(XmlError::Malformed);
                 }
+                // Namespaces in XML 1.0 §3: element names must not have the prefix `xmlns`
+                // (quick-xml resolves it; found by the `envelope` fuzz target).
+                if ns == Some(XMLNS_NS) || !qname(e.name().as_ref()) {
+                    return Err(XmlError::Malformed);
+                }
                 let mut el = Element {
                     ns: match ns {
                         Some(n) => budget.intern(n)?,
@@ -259,6 +265,9 @@ pub fn parse_within(
                     let raw = key.as_ref();
                     if raw == "xmlns" || raw.starts_with("xmlns:") {
                         continue;
+                    }
+                    if !qname(raw) {
+                        return Err(XmlError::Malformed);
                     }
                     if el.attributes.len() >= limits.max_attributes {
                         return Err(XmlError::TooLarge);
@@ -319,6 +328,37 @@ pub fn parse_within(
     root.ok_or(XmlError::Empty)
 }
 
+/// A `QName` of Namespaces in XML 1.0: `NCName` or `NCName:NCName`. quick-xml reads a name up
+/// to whitespace, `/` or `>`, so it would accept `<a<b:c>` or a local name holding a colon,
+/// which no other parser reads the same way (and which the serialiser could not write back;
+/// found by the `envelope` fuzz target).
+fn qname(name: &str) -> bool {
+    match name.split_once(':') {
+        Some((prefix, local)) => ncname(prefix) && ncname(local),
+        None => ncname(name),
+    }
+}
+
+/// XML 1.0 `Name` without colons (`NameStartChar NameChar*`).
+fn ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(name_start_char) && chars.all(name_char)
+}
+
+fn name_start_char(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn name_char(c: char) -> bool {
+    name_start_char(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
 fn push_text(stack: &mut [Element], s: &str) -> Result<(), XmlError> {
     match stack.last_mut() {
         Some(top) => {
@@ -332,6 +372,7 @@ fn push_text(stack: &mut [Element], s: &str) -> Result<(), XmlError> {
 }
 
 const XOP_NS: &str = "http://www.w3.org/2004/08/xop/include";
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
 fn close(
     el: Element,

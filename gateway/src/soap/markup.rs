@@ -82,20 +82,26 @@ impl Markup {
 
 /// Serialises `el` with every namespace it uses declared on its root: `default_ns` elements
 /// get no prefix, others get `n1`, `n2`, … (the well-known XML Schema instance namespace
-/// keeps `xsi`, because HL7 `xsi:type` values refer to it by name).
+/// keeps `xsi`, because HL7 `xsi:type` values refer to it by name; the XML namespace is always
+/// `xml` and never declared). Elements in no namespace are unprefixed too, with `xmlns=""`
+/// where the default namespace would otherwise claim them. The output parses back to the same
+/// tree (names, attributes, trimmed text; the `envelope` fuzz target checks it), as long as
+/// the tree uses at most 128 namespaces: all are declared on the root, and quick-xml reads at
+/// most 128 bindings in scope (requests use a handful).
 pub fn serialize(el: &Element, default_ns: &str) -> String {
     let mut prefixes = BTreeMap::new();
     collect(el, default_ns, &mut prefixes);
     let mut m = Markup::new();
-    write_element(el, default_ns, &prefixes, true, &mut m);
+    write_element(el, default_ns, &prefixes, None, &mut m);
     m.finish()
 }
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 fn collect(el: &Element, default_ns: &str, prefixes: &mut BTreeMap<String, String>) {
     let mut add = |ns: &str| {
-        if !ns.is_empty() && ns != default_ns && !prefixes.contains_key(ns) {
+        if !ns.is_empty() && ns != XML_NS && !prefixes.contains_key(ns) {
             let p = if ns == XSI {
                 "xsi".to_string()
             } else {
@@ -104,7 +110,11 @@ fn collect(el: &Element, default_ns: &str, prefixes: &mut BTreeMap<String, Strin
             prefixes.insert(ns.to_string(), p);
         }
     };
-    add(&el.ns);
+    if &*el.ns != default_ns {
+        add(&el.ns);
+    }
+    // An attribute in the default namespace still needs a prefix: unprefixed attributes are in
+    // no namespace.
     for a in &el.attributes {
         add(&a.ns);
     }
@@ -113,38 +123,48 @@ fn collect(el: &Element, default_ns: &str, prefixes: &mut BTreeMap<String, Strin
     }
 }
 
-fn qualified(ns: &str, local: &str, default_ns: &str, p: &BTreeMap<String, String>) -> String {
-    if ns.is_empty() || ns == default_ns {
-        local.to_string()
-    } else {
-        match p.get(ns) {
-            Some(prefix) => format!("{prefix}:{local}"),
-            None => local.to_string(),
-        }
+fn prefix<'a>(ns: &str, p: &'a BTreeMap<String, String>) -> Option<&'a str> {
+    if ns == XML_NS {
+        return Some("xml");
     }
+    p.get(ns).map(String::as_str)
 }
 
+/// `scope` is the default namespace in force at `el` (`None` at the root, where nothing is
+/// declared yet).
 fn write_element(
     el: &Element,
     default_ns: &str,
     p: &BTreeMap<String, String>,
-    root: bool,
+    scope: Option<&str>,
     m: &mut Markup,
 ) {
-    let name = qualified(&el.ns, &el.local, default_ns, p);
+    let unprefixed = el.ns.is_empty() || &*el.ns == default_ns;
+    let name = match prefix(&el.ns, p) {
+        Some(prefix) if !unprefixed => format!("{prefix}:{}", el.local),
+        _ => el.local.clone(),
+    };
     let mut attrs: Vec<(String, String)> = Vec::new();
-    if root {
-        attrs.push(("xmlns".into(), default_ns.into()));
-        for (ns, prefix) in p {
-            attrs.push((format!("xmlns:{prefix}"), ns.clone()));
+    let inner = match scope {
+        None => {
+            let d = if unprefixed { &*el.ns } else { default_ns };
+            attrs.push(("xmlns".into(), d.into()));
+            for (ns, prefix) in p {
+                attrs.push((format!("xmlns:{prefix}"), ns.clone()));
+            }
+            d
         }
-    }
+        Some(s) if unprefixed && &*el.ns != s => {
+            attrs.push(("xmlns".into(), el.ns.to_string()));
+            &*el.ns
+        }
+        Some(s) => s,
+    };
     for a in &el.attributes {
-        // Unprefixed attributes have no namespace (never the default one).
         let n = if a.ns.is_empty() {
             a.local.clone()
         } else {
-            match p.get(&*a.ns) {
+            match prefix(&a.ns, p) {
                 Some(prefix) => format!("{prefix}:{}", a.local),
                 None => continue,
             }
@@ -162,7 +182,7 @@ fn write_element(
     m.open(&name, &borrowed);
     m.text(el.text.trim());
     for c in &el.children {
-        write_element(c, default_ns, p, false, m);
+        write_element(c, default_ns, p, Some(inner), m);
     }
     m.close(&name);
 }
@@ -194,5 +214,33 @@ mod tests {
         assert!(again.children[1].is("urn:other", "c"));
         assert_eq!(again.children[1].text, "t&u");
         assert!(out.contains("xsi:type=\"INT\""), "{out}");
+    }
+
+    /// The `envelope` fuzz target found that an element in no namespace inside the default one
+    /// came back in the default namespace; fixing it showed two more: an attribute in the default
+    /// namespace was dropped, and one in the XML namespace (`xml:lang`) was written with an `n1`
+    /// prefix bound to it, which no parser accepts.
+    #[test]
+    fn serialize_keeps_no_namespace_elements_and_default_namespace_attributes() {
+        let src = r#"<q:a xmlns:q="urn:hl7-org:v3"><p x="1"><q:b q:k="v" xml:lang="en"/></p><q:c/></q:a>"#;
+        let el = parse(src.as_bytes(), Limits::default(), &|_| None).unwrap();
+        let out = serialize(&el, "urn:hl7-org:v3");
+        let again = parse(out.as_bytes(), Limits::default(), &|_| None).unwrap();
+        let p = &again.children[0];
+        assert!(p.is("", "p"), "{out}");
+        assert_eq!(p.attr("x"), Some("1"));
+        let b = &p.children[0];
+        assert!(b.is("urn:hl7-org:v3", "b"), "{out}");
+        assert_eq!(b.attr_ns("urn:hl7-org:v3", "k"), Some("v"), "{out}");
+        assert_eq!(b.attr_ns(XML_NS, "lang"), Some("en"), "{out}");
+        assert!(again.children[1].is("urn:hl7-org:v3", "c"), "{out}");
+
+        // An element in no namespace at the root, with the default namespace below it.
+        let src = r#"<r><q:b xmlns:q="urn:hl7-org:v3"/></r>"#;
+        let el = parse(src.as_bytes(), Limits::default(), &|_| None).unwrap();
+        let out = serialize(&el, "urn:hl7-org:v3");
+        let again = parse(out.as_bytes(), Limits::default(), &|_| None).unwrap();
+        assert!(again.is("", "r"), "{out}");
+        assert!(again.children[0].is("urn:hl7-org:v3", "b"), "{out}");
     }
 }

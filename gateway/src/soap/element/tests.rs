@@ -17,6 +17,18 @@ fn resolves_any_prefix() {
 }
 
 #[test]
+fn accepts_any_xml_name() {
+    let a = parse_str(
+        r#"<_a.b-c xmlns:p.q="urn:n" p.q:x·1="v" xml:lang="en"><p.q:Ünïcödé/><é9/></_a.b-c>"#,
+    )
+    .unwrap();
+    assert_eq!(a.local, "_a.b-c");
+    assert_eq!(a.attr_ns("urn:n", "x·1"), Some("v"));
+    assert!(a.children[0].is("urn:n", "Ünïcödé"));
+    assert_eq!(a.children[1].local, "é9");
+}
+
+#[test]
 fn predefined_and_char_refs() {
     let a = parse_str(r#"<a v="x&amp;y">1&lt;2&#65;&#x42;</a>"#).unwrap();
     assert_eq!(a.attr("v"), Some("x&y"));
@@ -36,6 +48,15 @@ fn hostile_inputs_are_typed_errors() {
         ("<p:a/>", XmlError::UnboundPrefix),
         ("<a/><b/>", XmlError::Malformed),
         ("text<a/>", XmlError::Malformed),
+        // Found by the `envelope` fuzz target: the serialiser could not write such a name back.
+        ("<xmlns:a/>", XmlError::Malformed),
+        ("<r><xmlns:n:H/></r>", XmlError::Malformed),
+        // Names quick-xml reads but XML does not allow (the first two also found by fuzzing).
+        ("<r xmlns:s=\"urn:s\"><s:H<x:H/></r>", XmlError::Malformed),
+        ("<r xmlns:s=\"urn:s\"><s:a:b/></r>", XmlError::Malformed),
+        ("<r a\u{0}b=\"1\"/>", XmlError::Malformed),
+        ("<r 1a=\"1\"/>", XmlError::Malformed),
+        ("<-r/>", XmlError::Malformed),
     ];
     for (input, want) in cases {
         assert_eq!(parse_str(input).as_ref().err(), Some(want), "{input}");

@@ -23,3 +23,14 @@ pub mod soap;
 
 pub use app::{AppState, router};
 pub use config::GatewayConfig;
+
+/// What the fuzz targets in `fuzz/` call: the code that reads a client's bytes before any
+/// signature is checked. Not an API; re-exported here so the harness needs no other paths.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::soap::element::{Element, Limits, MAX_NAMESPACE_BYTES, parse_within};
+    pub use crate::soap::envelope::Envelope;
+    pub use crate::soap::markup::serialize;
+    pub use crate::soap::mtom::{MAX_PARTS, unpack};
+    pub use crate::soap::saml::scan_for_fuzzing as saml_scan;
+}

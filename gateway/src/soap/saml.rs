@@ -90,6 +90,13 @@ pub enum SamlError {
     Setup(&'static str),
 }
 
+/// The quick-xml pre-pass alone, for the fuzz targets in `fuzz/` (not an API): on success, how
+/// many `wsse:Security` headers, the assertion IDs, and how many `wsu:Id`s the envelope has.
+#[doc(hidden)]
+pub fn scan_for_fuzzing(envelope: &[u8]) -> Result<(usize, Vec<String>, usize), SamlError> {
+    scan::scan(envelope).map(|s| (s.security_headers, s.assertion_ids, s.wsu_ids))
+}
+
 /// A verified assertion: the requester plus what the audit may want besides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAssertion {

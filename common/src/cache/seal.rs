@@ -76,6 +76,11 @@ fn derive(master: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), SealError> {
         .map_err(|_| SealError::BadKey)
 }
 
+/// `patient.key`: HMAC-SHA-256 of the NHS number, truncated to 128 bits, in hex.
+fn patient_hash(key: &hmac::Key, nhs: &str) -> String {
+    hex::encode(&hmac::sign(key, nhs.as_bytes()).as_ref()[..16])
+}
+
 // === impl Keys ===
 
 impl Keys {
@@ -126,11 +131,13 @@ impl Sealer {
     /// The patient hash under the write key, then under each old key (for lookups of values
     /// written before a rotation). One entry when no key is configured.
     pub fn patient_keys(&self, nhs: &str) -> Vec<String> {
-        let hash = |key: &hmac::Key| hex::encode(&hmac::sign(key, nhs.as_bytes()).as_ref()[..16]);
         if self.keys.is_empty() {
-            return vec![hash(&self.public_patient)];
+            return vec![patient_hash(&self.public_patient, nhs)];
         }
-        self.keys.iter().map(|k| hash(&k.patient)).collect()
+        self.keys
+            .iter()
+            .map(|k| patient_hash(&k.patient, nhs))
+            .collect()
     }
 
     /// The patient hash under the write key.
@@ -139,7 +146,7 @@ impl Sealer {
             .keys
             .first()
             .map_or(&self.public_patient, |k| &k.patient);
-        hex::encode(&hmac::sign(key, nhs.as_bytes()).as_ref()[..16])
+        patient_hash(key, nhs)
     }
 
     pub fn seal(&self, aad: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {

@@ -5,33 +5,16 @@
 //! server whose certificate it cannot verify. The trust store is process-wide, so each test
 //! re-runs itself in a child process that has it.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use support::tls::{rerun_with_trust, runtime};
 use xhuma_audit::migrate::Mode;
 use xhuma_audit::store::Store;
 
 const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
-
-fn rerun_with_trust(ca: &Path, name: &str) -> bool {
-    if std::env::var_os("SSL_CERT_FILE").as_deref() == Some(ca.as_os_str()) {
-        return false;
-    }
-    let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", name])
-        .env("SSL_CERT_FILE", ca)
-        // Only that bundle: a certificate directory would add the system store.
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .expect("run the test with SSL_CERT_FILE");
-    let out = String::from_utf8_lossy(&child.stdout);
-    assert!(
-        child.status.success() && out.contains("1 passed"),
-        "the TLS test failed in its child process:\n{out}\n{}",
-        String::from_utf8_lossy(&child.stderr)
-    );
-    true
-}
 
 /// The DNS name the server certificate was made for (its first subjectAltName, else its CN).
 fn certificate_host() -> String {
@@ -68,13 +51,6 @@ fn tls_url(application: &str) -> String {
         "postgres://postgres@{}:5432/test?hostaddr=127.0.0.1&sslmode=require&application_name={application}",
         certificate_host()
     )
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

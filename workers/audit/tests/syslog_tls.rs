@@ -3,12 +3,14 @@
 //! CA named by `SSL_CERT_FILE` (the trust store is process-wide, so the test re-runs itself in a
 //! child process that has it), and the message arrives octet-counted inside TLS.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::tls::{rerun_with_trust, runtime};
 use tokio::io::AsyncReadExt;
 use xhuma_audit::syslog::{Syslog, SyslogTarget};
 
@@ -18,28 +20,6 @@ fn tls_data(name: &str) -> PathBuf {
         "/../../common/tests/data/tls"
     ))
     .join(name)
-}
-
-/// Runs test `name` again in a child process whose `SSL_CERT_FILE` is `ca`; `true` in the
-/// parent (which then returns), `false` in the child (which runs the test body).
-fn rerun_with_trust(ca: &std::path::Path, name: &str) -> bool {
-    if std::env::var_os("SSL_CERT_FILE").as_deref() == Some(ca.as_os_str()) {
-        return false;
-    }
-    let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", name])
-        .env("SSL_CERT_FILE", ca)
-        // Only that bundle: a certificate directory would add the system store.
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .expect("run the test with SSL_CERT_FILE");
-    let out = String::from_utf8_lossy(&child.stdout);
-    assert!(
-        child.status.success() && out.contains("1 passed"),
-        "the TLS test failed in its child process:\n{out}\n{}",
-        String::from_utf8_lossy(&child.stderr)
-    );
-    true
 }
 
 /// The collector's TLS side: the server certificate the Redis TLS test uses.
@@ -63,11 +43,7 @@ fn atna_messages_go_over_verified_tls() {
     if rerun_with_trust(&ca, "atna_messages_go_over_verified_tls") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let acceptor = collector_tls();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -112,11 +88,7 @@ fn an_untrusted_collector_gets_nothing() {
     if rerun_with_trust(&ca, "an_untrusted_collector_gets_nothing") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         // The collector's certificate is from the Redis test CA; this process trusts another.
         let acceptor = collector_tls();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -3,6 +3,8 @@
 //! override the defaults).
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

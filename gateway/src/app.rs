@@ -2,7 +2,8 @@
 //!
 //! `POST /SOAP/iti55|iti47|iti38|iti39` (the paths Epic calls) and `POST /SOAP` / `/xca`
 //! (dispatch on `wsa:Action`); `GET …?wsdl` serves `gateway/wsdl/*.wsdl`. A request goes:
-//! body (bounded) → [`mtom::unpack`] when multipart → [`Envelope::parse`] → WS-A checks →
+//! body (bounded) → [`mtom::unpack`] when multipart → [`Envelope::parse`] (both on the
+//! blocking pool, [`Offload`]) → WS-A checks →
 //! [`caller::admit`] (SAML, replay guard) → [`iti::dispatch`] under the request deadline → reply envelope
 //! (MTOM when the request was MTOM and the policy allows) or a SOAP Fault from
 //! [`GatewayError::fault`]. `main.rs` adds `/health/*` and `/metrics` with
@@ -30,6 +31,7 @@ use crate::caller;
 use crate::config::{GatewayConfig, MtomPolicy};
 use crate::error::GatewayError;
 use crate::iti::{self, Ctx, Iti};
+use crate::offload::Offload;
 use crate::soap::envelope::Envelope;
 use crate::soap::fault::Fault;
 use crate::soap::saml::{SamlError, SamlVerifier};
@@ -44,7 +46,9 @@ pub struct AppState {
 struct Inner {
     config: GatewayConfig,
     backend: Arc<dyn Backend>,
-    verifier: SamlVerifier,
+    verifier: Arc<SamlVerifier>,
+    /// The blocking-pool slots and libxml2 memory budget for parsing and SAML checks.
+    offload: Offload,
     /// Where "now" comes from for SAML validity windows (tests pin it).
     clock: fn() -> OffsetDateTime,
     /// One permit per SOAP request in flight (load shedding beyond it).
@@ -61,13 +65,15 @@ pub struct StateError(#[from] pub SamlError);
 impl AppState {
     /// Builds the state; the SAML verifier is built from `config.saml` (trust PEMs loaded now).
     pub fn new(config: GatewayConfig, backend: Arc<dyn Backend>) -> Result<Self, StateError> {
-        let verifier = SamlVerifier::new(&config.saml)?;
+        let verifier = Arc::new(SamlVerifier::new(&config.saml)?);
         let permits = Arc::new(Semaphore::new(config.max_concurrent_requests));
+        let offload = Offload::new(config.xml_workers, config.xml_memory_bytes);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 backend,
                 verifier,
+                offload,
                 clock: OffsetDateTime::now_utc,
                 permits,
             }),
@@ -82,6 +88,7 @@ impl AppState {
                 config: self.inner.config.clone(),
                 backend: self.inner.backend.clone(),
                 verifier: self.inner.verifier.clone(),
+                offload: self.inner.offload.clone(),
                 clock,
                 permits: self.inner.permits.clone(),
             }),
@@ -249,14 +256,25 @@ async fn process(
         return Err(GatewayError::MediaType);
     }
     let limits = cfg.xml_limits();
-    let env = if is_mtom {
-        let parts = mtom::unpack(content_type, &bytes)?;
-        Envelope::parse_within(parts.root.clone(), bytes.len(), limits, &|href| {
-            parts.resolve(href)
-        })?
-    } else {
-        Envelope::parse(bytes, limits, &|_| None)?
-    };
+    let content_type = content_type.to_string();
+    let env = state
+        .inner
+        .offload
+        .run(0, move || -> Result<Envelope, GatewayError> {
+            if is_mtom {
+                let parts = mtom::unpack(&content_type, &bytes)?;
+                Ok(Envelope::parse_within(
+                    parts.root.clone(),
+                    bytes.len(),
+                    limits,
+                    &|href| parts.resolve(href),
+                )?)
+            } else {
+                Ok(Envelope::parse(bytes, limits, &|_| None)?)
+            }
+        })
+        .await
+        .map_err(|_| GatewayError::Internal)??;
     let span = Span::current();
     if let Some(a) = &env.addressing.action {
         span.record("wsa.action", a.as_str());
@@ -275,6 +293,7 @@ async fn process(
     let caller = caller::admit(
         &env,
         &state.inner.verifier,
+        &state.inner.offload,
         cfg,
         state.inner.backend.as_ref(),
         iti.as_str(),

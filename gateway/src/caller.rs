@@ -10,8 +10,10 @@
 //! WS-Security fault and a security-alert audit event.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use xhuma_common::audit::RequestContext;
@@ -20,6 +22,7 @@ use xhuma_common::identity::DIRECT_CARE;
 use crate::backend::{Backend, Caller, Refusal, SecurityAlert};
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
+use crate::offload::{Offload, OffloadError};
 use crate::soap::envelope::Envelope;
 use crate::soap::saml::{SamlError, SamlVerifier, VerifiedAssertion};
 
@@ -46,9 +49,11 @@ fn correlation_from(message_id: Option<&str>) -> String {
 }
 
 /// Verifies the request's credentials and builds its [`Caller`].
+#[allow(clippy::too_many_arguments)]
 pub async fn admit(
     env: &Envelope,
-    verifier: &SamlVerifier,
+    verifier: &Arc<SamlVerifier>,
+    offload: &Offload,
     cfg: &GatewayConfig,
     backend: &dyn Backend,
     iti: &'static str,
@@ -78,7 +83,7 @@ pub async fn admit(
             document: None,
         });
     };
-    let verified = match verifier.verify_assertion(&env.raw, now) {
+    let verified = match check(verifier, offload, env.raw.clone(), now).await? {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "SAML assertion refused");
@@ -187,6 +192,40 @@ fn patient_mismatch(
         patient: Some(asked),
         document,
     });
+}
+
+/// The SAML check on the blocking pool: the pre-pass, then — once the budget has room for the
+/// libxml2 tree it will build — the parse and the signatures. The outer error is ours (the
+/// work panicked), the inner one the caller's.
+async fn check(
+    verifier: &Arc<SamlVerifier>,
+    offload: &Offload,
+    raw: Bytes,
+    now: OffsetDateTime,
+) -> Result<Result<Option<VerifiedAssertion>, SamlError>, GatewayError> {
+    let envelope = raw.clone();
+    let scanned = match offload.run(0, move || SamlVerifier::scan(&envelope)).await {
+        Ok(Ok(scanned)) => scanned,
+        Ok(Err(e)) => return Ok(Err(e)),
+        Err(e) => return Err(offload_error(e)),
+    };
+    let verifier = verifier.clone();
+    match offload
+        .run(scanned.libxml_bytes(), move || {
+            verifier.verify_scanned(&raw, scanned, now)
+        })
+        .await
+    {
+        Ok(verified) => Ok(verified),
+        // Configuration makes the budget fit the largest body, so this is a bug, not the
+        // caller's fault.
+        Err(e) => Err(offload_error(e)),
+    }
+}
+
+fn offload_error(e: OffloadError) -> GatewayError {
+    tracing::error!(error = %e, "SAML check could not run");
+    GatewayError::Internal
 }
 
 enum Admission {

@@ -13,7 +13,7 @@ use xhuma_common::identity::Requester;
 
 use crate::records::PipelineConfig;
 use crate::soap::element::Limits;
-use crate::soap::saml::SamlConfig;
+use crate::soap::saml::{SamlConfig, SamlVerifier};
 
 pub const XHUMA_LISTEN_ADDR: &str = "XHUMA_LISTEN_ADDR";
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
@@ -32,6 +32,9 @@ pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 55_000;
 pub const XHUMA_MAX_CONCURRENT_REQUESTS: &str = "XHUMA_MAX_CONCURRENT_REQUESTS";
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+pub const XHUMA_XML_WORKERS: &str = "XHUMA_XML_WORKERS";
+pub const XHUMA_XML_MEMORY_BYTES: &str = "XHUMA_XML_MEMORY_BYTES";
+pub const DEFAULT_XML_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 pub const XHUMA_MAX_DOCUMENT_REQUESTS: &str = "XHUMA_MAX_DOCUMENT_REQUESTS";
 pub const DEFAULT_MAX_DOCUMENT_REQUESTS: usize = 20;
 pub const XHUMA_DEFAULT_REQUESTER_SUBJECT: &str = "XHUMA_DEFAULT_REQUESTER_SUBJECT";
@@ -92,6 +95,14 @@ pub struct GatewayConfig {
     /// `XHUMA_MAX_CONCURRENT_REQUESTS`: SOAP requests served at once (default 256); beyond it
     /// the caller gets 503 with a SOAP fault instead of an unbounded queue.
     pub max_concurrent_requests: usize,
+    /// `XHUMA_XML_WORKERS` (default: the number of CPUs): request bodies parsed and SAML
+    /// assertions checked at once, on the blocking pool rather than the async runtime's
+    /// threads; more wait their turn (within the request deadline).
+    pub xml_workers: usize,
+    /// `XHUMA_XML_MEMORY_BYTES` (default 64 MiB): what the libxml2 trees of the SAML checks in
+    /// progress may hold in all, counted before each parse from the envelope's size and node
+    /// count. Must fit the largest body `XHUMA_MAX_BODY_BYTES` allows.
+    pub xml_memory_bytes: usize,
     /// `XHUMA_MAX_DOCUMENT_REQUESTS`: most DocumentRequests in one ITI-39 (default 20; Epic
     /// sends up to 10).
     pub max_document_requests: usize,
@@ -149,6 +160,18 @@ impl GatewayConfig {
                 reason: "must be between 8 and 1024".into(),
             });
         }
+        let xml_memory_bytes = env.parse(XHUMA_XML_MEMORY_BYTES, DEFAULT_XML_MEMORY_BYTES)?;
+        let largest = SamlVerifier::max_libxml_bytes(max_body_bytes);
+        if xml_memory_bytes < largest {
+            return Err(ConfigError {
+                var: XHUMA_XML_MEMORY_BYTES,
+                reason: format!(
+                    "must be at least {largest} for a request of XHUMA_MAX_BODY_BYTES \
+                     ({max_body_bytes})"
+                ),
+            });
+        }
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         let default_requester = Requester {
             subject_id: env.string(XHUMA_DEFAULT_REQUESTER_SUBJECT, DEFAULT_REQUESTER_SUBJECT),
             organization: env.string(XHUMA_DEFAULT_REQUESTER_ORGANIZATION, ""),
@@ -178,6 +201,8 @@ impl GatewayConfig {
                     DEFAULT_MAX_CONCURRENT_REQUESTS,
                 )?
                 .max(1),
+            xml_workers: env.parse(XHUMA_XML_WORKERS, cpus)?.max(1),
+            xml_memory_bytes,
             max_document_requests: env
                 .parse(XHUMA_MAX_DOCUMENT_REQUESTS, DEFAULT_MAX_DOCUMENT_REQUESTS)?
                 .max(1),
@@ -259,6 +284,8 @@ mod tests {
             (XHUMA_MAX_BODY_BYTES, "12"),
             (XHUMA_LISTEN_ADDR, "nowhere"),
             (XHUMA_XCPD_DEMOGRAPHIC_CHECK, "perhaps"),
+            // Less than one 4 MiB envelope's libxml2 tree.
+            (XHUMA_XML_MEMORY_BYTES, "8388608"),
         ] {
             assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var);
         }

@@ -4,6 +4,7 @@
 //! - [`app`]: the axum router (routes, limits, layers) and the one SOAP handler.
 //! - [`soap`]: bytes ↔ envelopes: namespace-aware parsing, WS-Addressing, MTOM/XOP, faults.
 //! - [`caller`]: who is asking (verified SAML identity, or the configured default).
+//! - [`offload`]: parsing and SAML checks on the blocking pool, bounded in number and memory.
 //! - [`iti`]: the four transactions, each `parse` → `handle` (calls the [`backend`]) → `render`.
 //! - [`error`]: the single map from failures to SOAP Faults, HL7 AE and XDS RegistryErrors.
 //! - [`config`]: `XHUMA_*` settings.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod inbound;
 pub mod iti;
+pub mod offload;
 pub mod ops;
 pub mod records;
 pub mod soap;

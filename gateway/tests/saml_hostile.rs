@@ -187,3 +187,24 @@ fn id_reused_in_any_namespace_refused() {
         Err(SamlError::Malformed("duplicate ID"))
     );
 }
+
+/// Comments, PIs and text nodes cost libxml2 a node each (~200 bytes) although they carry
+/// nothing: 500,000 of them in a header block outside the signed assertion took the gateway
+/// from 44 to 213 MiB (docs/reliability.md, hostile finding 1). The pre-pass counts every node
+/// libxml2 would build and refuses the envelope before libxml2 sees it.
+#[test]
+fn node_bombs_refused_before_libxml2() {
+    let v = valid();
+    let at = v.find("<wsse:Security").expect("security");
+    for filler in ["<!---->a", "<?x?>", "<a>t</a>", "<a b=\"1\" c=\"2\"/>"] {
+        let bomb = format!("{}{}{}", &v[..at], filler.repeat(60_000), &v[at..]);
+        assert_eq!(
+            check(bomb.as_bytes()),
+            Err(SamlError::Malformed("too many XML nodes")),
+            "{filler}"
+        );
+    }
+    // A few thousand are nothing unusual and still verify.
+    let fine = format!("{}{}{}", &v[..at], "<!---->a".repeat(2_000), &v[at..]);
+    assert!(check(fine.as_bytes()).unwrap().is_some());
+}

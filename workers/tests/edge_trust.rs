@@ -8,56 +8,13 @@
 
 mod support;
 
-use support::{Options, Stack, eventually, iti38, iti39, iti55, repo_root, unique_id};
-use time::OffsetDateTime;
+use support::saml::{signed, strict};
+use support::{Stack, eventually, iti38, iti39, iti55, unique_id};
 use xhuma_simulator::{SimService, Simulator};
-use xhuma_test_idp::{Claims, Signer, sign_request};
 
-const AUDIENCE: &str = "https://xhuma.test/SOAP";
-const ISSUER: &str = "CN=test-idp.epic.invalid, O=Xhuma Test, C=GB";
 /// Two patients the simulator knows, both registered with a practice.
 const ALICE: &str = "9690937286";
 const BOB: &str = "9690937278";
-
-fn saml(name: &str) -> String {
-    repo_root()
-        .join("gateway/tests/data/saml")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn signer() -> Signer {
-    let read = |n: &str| std::fs::read(saml(n)).expect("test key");
-    let mut s = Signer::new(read("idp.key"), read("idp.crt"))
-        .with_holder_of_key(read("hok.key"), read("hok.crt"));
-    s.sha1 = true;
-    s
-}
-
-/// `request` signed for a clinician asking about `patient`.
-fn signed(request: &str, patient: &str) -> String {
-    let mut claims = Claims::epic_like(patient, Some(AUDIENCE));
-    claims.issuer = ISSUER.into();
-    sign_request(request, &claims, &signer(), OffsetDateTime::now_utc()).expect("signed")
-}
-
-fn strict() -> Options {
-    Options {
-        env: vec![
-            ("XHUMA_SAML_REQUIRED", "true".into()),
-            ("XHUMA_SAML_ALLOW_UNSIGNED", "false".into()),
-            ("XHUMA_SAML_DEV_MODE", "false".into()),
-            ("XHUMA_SAML_TRUST_PEM", saml("idp.crt")),
-            ("XHUMA_SAML_AUDIENCE", AUDIENCE.into()),
-            ("XHUMA_SAML_TRUSTED_ISSUERS", ISSUER.into()),
-            ("XHUMA_SAML_ALLOW_SHA1", "true".into()),
-            ("XHUMA_SAML_REQUIRE_HOLDER_OF_KEY", "true".into()),
-            ("XHUMA_SAML_REQUIRE_RESOURCE_ID", "true".into()),
-        ],
-        ..Options::default()
-    }
-}
 
 fn refused(status: u16, body: &str, what: &str) {
     assert_eq!(status, 400, "{what}: {body}");

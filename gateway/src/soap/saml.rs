@@ -97,6 +97,22 @@ pub fn scan_for_fuzzing(envelope: &[u8]) -> Result<(usize, Vec<String>, usize), 
     scan::scan(envelope).map(|s| (s.security_headers, s.assertion_ids, s.wsu_ids))
 }
 
+/// An envelope the pre-pass accepted, between [`SamlVerifier::scan`] and
+/// [`SamlVerifier::verify_scanned`].
+#[derive(Debug)]
+pub struct Scanned {
+    scan: scan::Scan,
+    libxml_bytes: usize,
+}
+
+impl Scanned {
+    /// An upper bound on what the libxml2 parse of the check will allocate (0 when the
+    /// envelope has no `wsse:Security` header, so nothing is parsed).
+    pub fn libxml_bytes(&self) -> usize {
+        self.libxml_bytes
+    }
+}
+
 /// A verified assertion: the requester plus what the audit may want besides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAssertion {
@@ -216,7 +232,40 @@ impl SamlVerifier {
         envelope: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<VerifiedAssertion>, SamlError> {
+        let scanned = Self::scan(envelope)?;
+        self.verify_scanned(envelope, scanned, now)
+    }
+
+    /// The pre-pass alone (no libxml2): what must be refused before any tree is built, and
+    /// the size of the tree the check will build ([`Scanned::libxml_bytes`]), so the caller
+    /// can wait for room in a memory budget before [`Self::verify_scanned`].
+    pub fn scan(envelope: &[u8]) -> Result<Scanned, SamlError> {
         let scan = scan::scan(envelope)?;
+        let libxml_bytes = if scan.security_headers == 0 {
+            0
+        } else {
+            scan.libxml_bytes(envelope.len())
+        };
+        Ok(Scanned { scan, libxml_bytes })
+    }
+
+    /// The most a check of an `envelope_len`-byte envelope can make libxml2 allocate.
+    pub fn max_libxml_bytes(envelope_len: usize) -> usize {
+        scan::Scan {
+            nodes: scan::MAX_NODES,
+            ..scan::Scan::default()
+        }
+        .libxml_bytes(envelope_len)
+    }
+
+    /// The rest of [`Self::verify_assertion`], for an envelope [`Self::scan`] accepted.
+    pub fn verify_scanned(
+        &self,
+        envelope: &[u8],
+        scanned: Scanned,
+        now: OffsetDateTime,
+    ) -> Result<Option<VerifiedAssertion>, SamlError> {
+        let scan = scanned.scan;
         if scan.security_headers == 0 {
             if !scan.assertion_ids.is_empty() {
                 return Err(SamlError::Malformed(

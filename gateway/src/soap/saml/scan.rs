@@ -22,6 +22,15 @@ use super::ns;
 const MAX_DEPTH: usize = 96;
 /// Largest envelope handed to the verifier (the HTTP layer normally limits far below this).
 pub(super) const MAX_ENVELOPE_BYTES: usize = 32 * 1024 * 1024;
+/// Most nodes libxml2 may build for one envelope: elements, attributes (two each: the
+/// attribute and its value), namespace declarations, text, CDATA, comments and PIs. A comment
+/// or PI carries nothing we read but costs libxml2 ~200 bytes, so without this 4 MiB of
+/// `<!---->` grew the gateway by 169 MiB before any signature was checked. An Epic request has
+/// a few hundred nodes; an ITI-39 for 20 documents about a thousand.
+pub(super) const MAX_NODES: usize = 50_000;
+/// What libxml2 allocates per node, at most (`xmlNode` is 120 bytes; names and content are
+/// paid for by [`Scan::libxml_bytes`]'s share of the envelope size).
+const NODE_BYTES: usize = 256;
 
 /// What the pass found.
 #[derive(Debug, Default)]
@@ -33,6 +42,25 @@ pub(super) struct Scan {
     pub assertion_ids: Vec<String>,
     /// How many `wsu:Id` attributes the envelope has.
     pub wsu_ids: usize,
+    /// The nodes libxml2 will build (at most [`MAX_NODES`]).
+    pub nodes: usize,
+}
+
+impl Scan {
+    /// An upper bound on what libxml2's parse of an `envelope_len`-byte envelope with these
+    /// nodes allocates: the nodes, plus names and content, which are no larger than the bytes
+    /// they were written in (twice: the dictionary and the input buffer).
+    pub fn libxml_bytes(&self, envelope_len: usize) -> usize {
+        self.nodes * NODE_BYTES + 2 * envelope_len
+    }
+
+    fn add_nodes(&mut self, n: usize) -> Result<(), SamlError> {
+        self.nodes += n;
+        if self.nodes > MAX_NODES {
+            return Err(SamlError::Malformed("too many XML nodes"));
+        }
+        Ok(())
+    }
 }
 
 /// Scans `envelope`; any XML problem is `Malformed`.
@@ -76,14 +104,17 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                 if path.len() >= MAX_DEPTH {
                     return Err(SamlError::Malformed("nesting too deep"));
                 }
+                out.add_nodes(1)?;
                 let local = start.local_name().as_ref().to_owned();
                 let mut assertion_id = None;
                 for attr in start.attributes() {
                     let attr = attr.map_err(|_| SamlError::Malformed("bad attribute"))?;
                     if is_xmlns(&attr) {
+                        out.add_nodes(1)?;
                         check_namespace_name(attr.value.as_bytes())?;
                         continue;
                     }
+                    out.add_nodes(2)?;
                     let (ans, alocal) = reader.resolver().resolve_attribute(attr.key);
                     let ans = match ans {
                         ResolveResult::Bound(n) => n.as_ref().to_owned(),
@@ -134,6 +165,7 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                 path.pop();
             }
             Event::GeneralRef(r) => {
+                out.add_nodes(1)?;
                 if r.is_char_ref() {
                     r.resolve_char_ref()
                         .map_err(|_| SamlError::Malformed("bad character reference"))?
@@ -152,12 +184,13 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     }
                 }
             }
-            // Text is read from the libxml2 tree; comments and PIs carry nothing we read.
-            Event::Text(_)
-            | Event::CData(_)
-            | Event::Comment(_)
-            | Event::PI(_)
-            | Event::Empty(_) => {}
+            // Text is read from the libxml2 tree; comments and PIs carry nothing we read, but
+            // each is a libxml2 node.
+            Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {
+                out.add_nodes(1)?;
+            }
+            // Not produced: `expand_empty_elements` makes every element a Start and an End.
+            Event::Empty(_) => {}
         }
     }
     if !seen_root || !path.is_empty() {

@@ -67,7 +67,11 @@ impl AppState {
     pub fn new(config: GatewayConfig, backend: Arc<dyn Backend>) -> Result<Self, StateError> {
         let verifier = Arc::new(SamlVerifier::new(&config.saml)?);
         let permits = Arc::new(Semaphore::new(config.max_concurrent_requests));
-        let offload = Offload::new(config.xml_workers, config.xml_memory_bytes);
+        let offload = Offload::new(
+            config.xml_workers,
+            config.xml_memory_bytes,
+            config.request_memory_bytes,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -255,6 +259,14 @@ async fn process(
     {
         return Err(GatewayError::MediaType);
     }
+    // Held until the answer is built: the body and its parsed envelope, within the budget
+    // (waiting for room is bounded by the request deadline).
+    let _reserved = state
+        .inner
+        .offload
+        .reserve(cfg.request_reservation(bytes.len()))
+        .await
+        .map_err(|_| GatewayError::BodyTooLarge)?;
     let limits = cfg.xml_limits();
     let content_type = content_type.to_string();
     let env = state

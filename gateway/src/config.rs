@@ -34,7 +34,9 @@ pub const XHUMA_MAX_CONCURRENT_REQUESTS: &str = "XHUMA_MAX_CONCURRENT_REQUESTS";
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 pub const XHUMA_XML_WORKERS: &str = "XHUMA_XML_WORKERS";
 pub const XHUMA_XML_MEMORY_BYTES: &str = "XHUMA_XML_MEMORY_BYTES";
-pub const DEFAULT_XML_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_XML_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+pub const XHUMA_REQUEST_MEMORY_BYTES: &str = "XHUMA_REQUEST_MEMORY_BYTES";
+pub const DEFAULT_REQUEST_MEMORY_BYTES: usize = 96 * 1024 * 1024;
 pub const XHUMA_MAX_DOCUMENT_REQUESTS: &str = "XHUMA_MAX_DOCUMENT_REQUESTS";
 pub const DEFAULT_MAX_DOCUMENT_REQUESTS: usize = 20;
 pub const XHUMA_DEFAULT_REQUESTER_SUBJECT: &str = "XHUMA_DEFAULT_REQUESTER_SUBJECT";
@@ -99,10 +101,15 @@ pub struct GatewayConfig {
     /// assertions checked at once, on the blocking pool rather than the async runtime's
     /// threads; more wait their turn (within the request deadline).
     pub xml_workers: usize,
-    /// `XHUMA_XML_MEMORY_BYTES` (default 64 MiB): what the libxml2 trees of the SAML checks in
+    /// `XHUMA_XML_MEMORY_BYTES` (default 32 MiB): what the libxml2 trees of the SAML checks in
     /// progress may hold in all, counted before each parse from the envelope's size and node
     /// count. Must fit the largest body `XHUMA_MAX_BODY_BYTES` allows.
     pub xml_memory_bytes: usize,
+    /// `XHUMA_REQUEST_MEMORY_BYTES` (default 96 MiB): what the requests being served may hold
+    /// in all — each reserves its body and the most its parsed envelope may cost (17 × the
+    /// body + 64 KiB) before parsing, and waits for room; an ordinary request reserves ~200 KiB.
+    /// Must fit the largest body.
+    pub request_memory_bytes: usize,
     /// `XHUMA_MAX_DOCUMENT_REQUESTS`: most DocumentRequests in one ITI-39 (default 20; Epic
     /// sends up to 10).
     pub max_document_requests: usize,
@@ -171,6 +178,18 @@ impl GatewayConfig {
                 ),
             });
         }
+        let request_memory_bytes =
+            env.parse(XHUMA_REQUEST_MEMORY_BYTES, DEFAULT_REQUEST_MEMORY_BYTES)?;
+        let largest = request_reservation(max_body_bytes);
+        if request_memory_bytes < largest {
+            return Err(ConfigError {
+                var: XHUMA_REQUEST_MEMORY_BYTES,
+                reason: format!(
+                    "must be at least {largest} for a request of XHUMA_MAX_BODY_BYTES \
+                     ({max_body_bytes})"
+                ),
+            });
+        }
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         let default_requester = Requester {
             subject_id: env.string(XHUMA_DEFAULT_REQUESTER_SUBJECT, DEFAULT_REQUESTER_SUBJECT),
@@ -203,6 +222,7 @@ impl GatewayConfig {
                 .max(1),
             xml_workers: env.parse(XHUMA_XML_WORKERS, cpus)?.max(1),
             xml_memory_bytes,
+            request_memory_bytes,
             max_document_requests: env
                 .parse(XHUMA_MAX_DOCUMENT_REQUESTS, DEFAULT_MAX_DOCUMENT_REQUESTS)?
                 .max(1),
@@ -218,6 +238,11 @@ impl GatewayConfig {
         })
     }
 
+    /// What a request of `body_bytes` reserves from `XHUMA_REQUEST_MEMORY_BYTES`.
+    pub fn request_reservation(&self, body_bytes: usize) -> usize {
+        request_reservation(body_bytes)
+    }
+
     /// `urn:oid:` + the home community id, as XCA messages carry it.
     pub fn home_community_urn(&self) -> String {
         format!("urn:oid:{}", self.home_community_id)
@@ -230,6 +255,11 @@ impl GatewayConfig {
             ..Limits::default()
         }
     }
+}
+
+/// The body itself and the most the envelope parsed from it may cost.
+fn request_reservation(body_bytes: usize) -> usize {
+    body_bytes.saturating_add(crate::soap::element::tree_bound(body_bytes))
 }
 
 #[cfg(test)]
@@ -286,6 +316,7 @@ mod tests {
             (XHUMA_XCPD_DEMOGRAPHIC_CHECK, "perhaps"),
             // Less than one 4 MiB envelope's libxml2 tree.
             (XHUMA_XML_MEMORY_BYTES, "8388608"),
+            (XHUMA_REQUEST_MEMORY_BYTES, "33554432"),
         ] {
             assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var);
         }

@@ -5,12 +5,17 @@
 //! pool, at most `XHUMA_XML_WORKERS` at once. Before this, four signed 2 MB ITI-55s parsed on
 //! the runtime's own threads made `/health/live` take 2.6 s and Redis calls time out, so other
 //! callers' requests failed (docs/reliability.md, hostile finding 3). Work that builds a
-//! libxml2 tree also draws its size from a memory budget (`XHUMA_XML_MEMORY_BYTES`), so the
-//! sum of those trees is bounded whatever the number of requests in flight.
+//! libxml2 tree also draws its size from a memory budget (`XHUMA_XML_MEMORY_BYTES`), and each
+//! request, before its body is parsed, [`Offload::reserve`]s its body plus the most its parsed
+//! envelope may cost (`XHUMA_REQUEST_MEMORY_BYTES`) until it is answered: so the sum of those
+//! trees is bounded whatever the number of requests in flight (sixteen 2 MB ITI-55s at once
+//! had taken the gateway to 466 MiB). The two budgets are separate because a request holds its
+//! reservation while it waits for the libxml2 one; libxml2 work waits for nothing, so nothing
+//! can wait in a circle.
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why work was not run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,22 +32,65 @@ pub enum OffloadError {
 #[derive(Clone, Debug)]
 pub struct Offload {
     slots: Arc<Semaphore>,
-    memory: Arc<Semaphore>,
-    /// The budget in KiB (the semaphore's unit: `acquire_many` counts in `u32`).
-    memory_kib: u32,
+    memory: Budget,
+    requests: Budget,
+}
+
+/// Memory, in KiB (the semaphore's unit: `acquire_many` counts in `u32`).
+#[derive(Clone, Debug)]
+struct Budget {
+    kib: Arc<Semaphore>,
+    capacity: u32,
+}
+
+/// A request's share of `XHUMA_REQUEST_MEMORY_BYTES`, given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Budget {
+    fn new(bytes: usize) -> Self {
+        let capacity = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        Self {
+            kib: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    /// Waits (in arrival order) until `bytes` are free.
+    async fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, OffloadError> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        if kib > self.capacity {
+            return Err(OffloadError::OverBudget);
+        }
+        // The semaphore is never closed, so acquiring cannot fail.
+        self.kib
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| OffloadError::OverBudget)
+    }
 }
 
 // === impl Offload ===
 
 impl Offload {
-    /// `workers` pieces of work at once; `memory_bytes` for what they declare they allocate.
-    pub fn new(workers: usize, memory_bytes: usize) -> Self {
-        let memory_kib = u32::try_from(memory_bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    /// `workers` pieces of work at once; `memory_bytes` for what they declare they allocate;
+    /// `request_bytes` for the requests' reservations.
+    pub fn new(workers: usize, memory_bytes: usize, request_bytes: usize) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(workers.max(1))),
-            memory: Arc::new(Semaphore::new(memory_kib as usize)),
-            memory_kib,
+            memory: Budget::new(memory_bytes),
+            requests: Budget::new(request_bytes),
         }
+    }
+
+    /// Waits until `bytes` of the request budget are free and holds them for the caller.
+    pub async fn reserve(&self, bytes: usize) -> Result<Reservation, OffloadError> {
+        Ok(Reservation {
+            _permit: self.requests.take(bytes).await?,
+        })
     }
 
     /// Runs `work` on the blocking pool once a slot and `memory_bytes` of the budget are free
@@ -52,17 +100,9 @@ impl Offload {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let kib = u32::try_from(memory_bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        if kib > self.memory_kib {
-            return Err(OffloadError::OverBudget);
-        }
         // Memory first: a request waiting for memory then holds no slot that smaller work
-        // could use. The semaphores are never closed, so acquiring only fails if they were.
-        let _memory = self
-            .memory
-            .acquire_many(kib)
-            .await
-            .map_err(|_| OffloadError::Panicked)?;
+        // could use.
+        let _memory = self.memory.take(memory_bytes).await?;
         let _slot = self
             .slots
             .acquire()
@@ -91,7 +131,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn never_more_than_the_workers_at_once() {
-        let offload = Offload::new(2, 1 << 20);
+        let offload = Offload::new(2, 1 << 20, 1 << 20);
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..12)
@@ -118,7 +158,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_budget_is_shared_and_never_exceeded() {
         // Room for two 400 KiB pieces, eight workers.
-        let offload = Offload::new(8, 1000 * 1024);
+        let offload = Offload::new(8, 1000 * 1024, 1 << 20);
         let held = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..10)
@@ -147,8 +187,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reservations_wait_for_room_and_give_it_back() {
+        let offload = Offload::new(1, 1 << 20, 1000 * 1024);
+        let first = offload.reserve(600 * 1024).await.unwrap();
+        let second = offload.reserve(600 * 1024);
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut second)
+                .await
+                .is_err(),
+            "the second reservation must wait for the first"
+        );
+        drop(first);
+        second.await.unwrap();
+        assert_eq!(
+            offload.reserve(2000 * 1024).await.unwrap_err(),
+            OffloadError::OverBudget
+        );
+    }
+
+    #[tokio::test]
     async fn a_panic_is_an_error_and_frees_its_slot() {
-        let offload = Offload::new(1, 1 << 20);
+        let offload = Offload::new(1, 1 << 20, 1 << 20);
         let r: Result<(), _> = offload.run(0, || panic!("boom")).await;
         assert_eq!(r, Err(OffloadError::Panicked));
         assert_eq!(offload.idle_workers(), 1);

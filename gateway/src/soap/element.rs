@@ -10,7 +10,9 @@
 //! interned (one `Arc<str>` per distinct URI, each at most [`MAX_NAMESPACE_BYTES`], at most
 //! [`MAX_NAMESPACES`] of them), so a megabyte URI used by thousands of elements is stored once;
 //! each `xop:Include` is resolved once, and all resolved parts together may not exceed twice
-//! the size of the message they came in. Over budget is an error, never an allocation.
+//! the size of the message they came in; and the whole tree (elements, attributes, names,
+//! values, text) may cost at most [`tree_bound`] of the message, so 600 KB of `<w/>` (99,000
+//! elements, ~32 MB of tree) is refused. Over budget is an error, never an allocation.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -69,6 +71,23 @@ pub enum XmlError {
 pub const MAX_NAMESPACE_BYTES: usize = 2048;
 /// Most distinct namespace names in one document.
 pub const MAX_NAMESPACES: usize = 256;
+/// The tree may cost this many times the message it came in (an Epic ITI-55 costs about 6×)…
+pub const TREE_FACTOR: usize = 16;
+/// …plus this much, so that a tiny message is never refused for its size.
+pub const TREE_SLACK_BYTES: usize = 64 * 1024;
+/// What an element costs beyond its name: the struct (128 bytes), and as much again for the
+/// spare capacity of its parent's `children`.
+const ELEMENT_BYTES: usize = 256;
+/// What an attribute costs beyond its name and value (the struct, twice, as above).
+const ATTRIBUTE_BYTES: usize = 128;
+
+/// The most a tree parsed from a `message_bytes`-byte message may cost (see [`TREE_FACTOR`]):
+/// what `app` reserves from the request memory budget before parsing.
+pub fn tree_bound(message_bytes: usize) -> usize {
+    message_bytes
+        .saturating_mul(TREE_FACTOR)
+        .saturating_add(TREE_SLACK_BYTES)
+}
 
 /// One attribute: namespace (empty when none), local name, normalised value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,9 +178,20 @@ struct Budget<'a> {
     included: HashSet<String>,
     /// Bytes of included text still allowed.
     include_left: usize,
+    /// What the tree may still cost.
+    tree_left: usize,
 }
 
 impl Budget<'_> {
+    /// Charges `bytes` to the tree.
+    fn spend(&mut self, bytes: usize) -> Result<(), XmlError> {
+        self.tree_left = self
+            .tree_left
+            .checked_sub(bytes)
+            .ok_or(XmlError::TooLarge)?;
+        Ok(())
+    }
+
     fn intern(&mut self, ns: &str) -> Result<Arc<str>, XmlError> {
         if let Some(n) = self.names.get(ns) {
             return Ok(n.clone());
@@ -222,6 +252,7 @@ pub fn parse_within(
         resolve_include,
         included: HashSet::new(),
         include_left: message_bytes.saturating_mul(2),
+        tree_left: tree_bound(message_bytes),
     };
     loop {
         let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
@@ -250,6 +281,7 @@ pub fn parse_within(
                 if ns == Some(XMLNS_NS) || !qname(e.name().as_ref()) {
                     return Err(XmlError::Malformed);
                 }
+                budget.spend(ELEMENT_BYTES + e.local_name().as_ref().len())?;
                 let mut el = Element {
                     ns: match ns {
                         Some(n) => budget.intern(n)?,
@@ -281,6 +313,7 @@ pub fn parse_within(
                     let value = a
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|_| XmlError::Entity)?;
+                    budget.spend(ATTRIBUTE_BYTES + local.as_ref().len() + value.len())?;
                     el.attributes.push(Attribute {
                         ns: ans,
                         local: local.as_ref().to_string(),
@@ -299,9 +332,9 @@ pub fn parse_within(
                 el.span.end = usize::try_from(reader.buffer_position()).unwrap_or(el.span.start);
                 close(el, &mut stack, &mut root, &mut budget)?;
             }
-            Event::Text(t) => push_text(&mut stack, &t.xml10_content())?,
+            Event::Text(t) => push_text(&mut stack, &t.xml10_content(), &mut budget)?,
             Event::CData(c) => {
-                push_text(&mut stack, c.as_ref())?;
+                push_text(&mut stack, c.as_ref(), &mut budget)?;
             }
             Event::GeneralRef(r) => {
                 let s = match r.resolve_char_ref().map_err(|_| XmlError::Malformed)? {
@@ -315,7 +348,7 @@ pub fn parse_within(
                         _ => return Err(XmlError::Entity),
                     },
                 };
-                push_text(&mut stack, &s)?;
+                push_text(&mut stack, &s, &mut budget)?;
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -359,9 +392,11 @@ fn name_char(c: char) -> bool {
         || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
-fn push_text(stack: &mut [Element], s: &str) -> Result<(), XmlError> {
+/// Text costs its bytes twice: a `String` grown by pushes may have as much spare capacity.
+fn push_text(stack: &mut [Element], s: &str, budget: &mut Budget<'_>) -> Result<(), XmlError> {
     match stack.last_mut() {
         Some(top) => {
+            budget.spend(2 * s.len())?;
             top.text.push_str(s);
             Ok(())
         }
@@ -386,6 +421,7 @@ fn close(
                 && let Some(href) = el.attr("href")
                 && let Some(text) = budget.include(href)?
             {
+                budget.spend(2 * text.len())?;
                 parent.text.push_str(&text);
                 return Ok(());
             }

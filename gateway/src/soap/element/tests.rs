@@ -142,3 +142,27 @@ fn each_include_once_within_twice_the_message() {
     );
     assert!(super::parse_within(once.as_bytes(), 600, Limits::default(), &big).is_ok());
 }
+
+#[test]
+fn the_tree_costs_at_most_its_bound() {
+    // 99,000 empty elements in 600 KB would cost ~32 MB of tree: over 16 × 600 KB + 64 KiB.
+    let wide = format!("<a>{}</a>", "<w/>".repeat(99_000));
+    assert_eq!(parse_str(&wide), Err(XmlError::TooLarge));
+    // Attributes and text count too.
+    let attrs = format!("<a>{}</a>", "<w a=\"\" b=\"\" c=\"\"/>".repeat(30_000));
+    assert_eq!(parse_str(&attrs), Err(XmlError::TooLarge));
+    // Under the slack, or a few elements per hundred bytes as real messages have, is fine.
+    assert!(parse_str(&format!("<a>{}</a>", "<w/>".repeat(200))).is_ok());
+    let real = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/local/examples/iti55.xml"
+    ))
+    .unwrap();
+    assert!(parse(&real, Limits::default(), &no_xop).is_ok());
+    let big = format!(
+        "<a>{}</a>",
+        "<livingSubjectId><value root=\"2.16.840.1.113883.2.1.4.1\" extension=\"1234567890\"/></livingSubjectId>"
+            .repeat(5_000)
+    );
+    assert!(parse_str(&big).is_ok());
+}

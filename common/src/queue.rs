@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! P.jobs (direct exchange) ──sds──────▶ P.sds        ─┐  (quorum, durable, delivery-limit)
-//!                          ──gpconnect▶ P.gpconnect  ─┤
+//!                          ──gpconnect▶ P.gpconnect  ─┤  past the limit ──dead-letter──▶ P.dead
 //! P.sds.retry.1000  (TTL 1 s)  ──dead-letter──▶ P.jobs/sds        retry tiers: 1 s, 5 s, 30 s
 //! P.gpconnect.retry.5000 …     ──dead-letter──▶ P.jobs/gpconnect
 //! P.dead       failed jobs, with x-xhuma-reason / x-xhuma-stage headers (and poison messages);
@@ -16,7 +16,12 @@
 //! ```
 //!
 //! Messages are persistent, published with confirms (a Nack is an error), and acked by the
-//! consumer only after the result is in Redis.
+//! consumer only after the result is in Redis. On quorum queues the broker's own dead-lettering
+//! (stage queues and retry tiers) is at-least-once, with `x-overflow: reject-publish`; classic
+//! queues dead-letter at-most-once (see `topology`). Reject-publish refuses a publish only when
+//! a length limit is set by policy: the publisher then gets a Nack, [`QueueError::Nacked`]; the
+//! gateway releases the patient's lease (the next request enqueues again), a worker retries or
+//! requeues the delivery it holds. Nothing is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +36,9 @@ use crate::config::AmqpConfig;
 
 mod topology;
 
-pub use topology::{declare_dead_letter, declare_topology};
+pub use topology::{
+    AT_LEAST_ONCE_POLICY, at_least_once_policy_command, declare_dead_letter, declare_topology,
+};
 
 /// How long a job stays in `P.dead` for people to look at before the broker drops it.
 pub const DEAD_LETTER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -126,6 +133,9 @@ impl Names {
         Self {
             prefix: prefix.to_string(),
         }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
     pub fn exchange(&self) -> String {
         format!("{}.jobs", self.prefix)
@@ -305,6 +315,12 @@ impl Amqp {
         )
         .await
         .map_err(|_| QueueError::Timeout { op: "topology" })??;
+        tokio::time::timeout(
+            TOPOLOGY_TIMEOUT,
+            declare_topology(&connection, &self.inner.names, self.inner.config.queue_type),
+        )
+        .await
+        .map_err(|_| QueueError::Timeout { op: "topology" })??;
         let channel = connection
             .create_channel()
             .await
@@ -312,12 +328,6 @@ impl Amqp {
                 op: "channel.open",
                 source,
             })?;
-        tokio::time::timeout(
-            TOPOLOGY_TIMEOUT,
-            declare_topology(&channel, &self.inner.names, self.inner.config.queue_type),
-        )
-        .await
-        .map_err(|_| QueueError::Timeout { op: "topology" })??;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await

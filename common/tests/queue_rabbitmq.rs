@@ -1,50 +1,15 @@
 //! RabbitMQ topology against a real broker: stage routing with confirms, the retry tiers'
 //! delayed return to their stage, and declaring twice being harmless.
 
+mod support;
+
 use std::time::Duration;
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
-use xhuma_common::config::{AmqpConfig, QueueType, Secret};
+use lapin::options::BasicAckOptions;
+use lapin::types::{AMQPValue, FieldTable};
+use support::amqp::{cleanup, config, declared_with, get};
+use xhuma_common::config::QueueType;
 use xhuma_common::queue::{Amqp, HEADER_ATTEMPT, Stage, header_int, job_headers};
-
-fn config(queue_type: QueueType) -> AmqpConfig {
-    AmqpConfig {
-        url: Secret::new(
-            std::env::var("XHUMA_TEST_AMQP_URL")
-                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        ),
-        prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
-        queue_type,
-    }
-}
-
-async fn get(channel: &lapin::Channel, queue: &str) -> Option<lapin::message::BasicGetMessage> {
-    channel
-        .basic_get(queue.into(), BasicGetOptions::default())
-        .await
-        .expect("basic.get")
-}
-
-async fn cleanup(amqp: &Amqp) {
-    let names = amqp.names();
-    let channel = amqp.channel().await.expect("channel");
-    let mut queues = vec![names.dead(), names.audit()];
-    for stage in Stage::ALL {
-        queues.push(names.stage(stage));
-        for t in xhuma_common::queue::RETRY_TIERS_MS {
-            queues.push(names.retry(stage, t));
-        }
-    }
-    for q in queues {
-        let _ = channel
-            .queue_delete(q.into(), QueueDeleteOptions::default())
-            .await;
-    }
-    let _ = channel
-        .exchange_delete(names.exchange().into(), Default::default())
-        .await;
-}
 
 async fn routes_and_retries(queue_type: QueueType) {
     let cfg = config(queue_type);
@@ -144,23 +109,8 @@ async fn confirmed_audit_event_is_on_the_queue() {
     amqp.close().await;
 }
 
-/// Declares `queue` with `args` on a fresh channel of `amqp`'s connection: whether the broker
-/// agrees those are its arguments (a mismatch closes the channel with PRECONDITION_FAILED).
-async fn declared_with(amqp: &Amqp, queue: &str, args: FieldTable) -> bool {
-    let channel = amqp.channel().await.expect("channel");
-    let options = lapin::options::QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    channel
-        .queue_declare(queue.into(), options, args)
-        .await
-        .is_ok()
-}
-
 #[tokio::test]
 async fn the_dead_letter_queue_is_bounded_in_age_and_length() {
-    use lapin::types::AMQPValue;
     let cfg = config(QueueType::Classic);
     let amqp = Amqp::connect(&cfg, "test").await.expect("connect");
     let dead = amqp.names().dead();

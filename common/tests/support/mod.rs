@@ -1,5 +1,8 @@
-//! Test helpers: an in-process `nhs-sim` on port 0 and clients pointed at it.
+//! Test helpers: an in-process `nhs-sim` on port 0 and clients pointed at it; RabbitMQ
+//! helpers in [`amqp`].
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod amqp;
 
 use xhuma_common::NhsNumber;
 use xhuma_common::identity::Requester;

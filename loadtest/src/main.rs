@@ -77,7 +77,31 @@ struct RunArgs {
     #[arg(long, default_value_t = 120)]
     drain_max_secs: u64,
     #[command(flatten)]
+    signing: SigningArgs,
+    #[command(flatten)]
     goose: GooseConfiguration,
+}
+
+/// Signed SAML, as production requires.
+#[derive(clap::Args, Debug)]
+struct SigningArgs {
+    /// Sign every request (Epic-shaped: RSA-SHA1, holder-of-key Timestamp, the patient named)
+    /// with the keys in this directory (the layout of deploy/local/keys, which
+    /// deploy/local/run's gateway trusts). Without it requests carry an unsigned assertion.
+    #[arg(long, value_name = "DIR")]
+    signed: Option<std::path::PathBuf>,
+    /// The gateway's XHUMA_SAML_AUDIENCE, for --signed.
+    #[arg(long, default_value = "http://127.0.0.1:8000/SOAP")]
+    audience: String,
+}
+
+impl SigningArgs {
+    fn apply(&self) -> anyhow::Result<()> {
+        match &self.signed {
+            Some(keys) => soap::sign_with(keys, &self.audience),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,6 +124,8 @@ struct PrefetchArgs {
     /// Append the markdown to this file (it is printed to stdout too).
     #[arg(long)]
     report_md: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    signing: SigningArgs,
 }
 
 fn name_value(s: &str) -> Result<(String, String), String> {
@@ -140,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(&client, *args).await,
         Command::PrefetchLatency(a) => {
+            a.signing.apply()?;
             loopback(&a.gateway)?;
             loopback(&a.sim)?;
             let settings = prefetch::Settings {
@@ -165,6 +192,7 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "http://127.0.0.1:8000".into());
     loopback(&host)?;
     loopback(&a.sim)?;
+    a.signing.apply()?;
     for (_, url) in &a.metrics {
         loopback(url)?;
     }

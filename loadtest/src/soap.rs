@@ -2,12 +2,21 @@
 //! answers.
 //!
 //! Requests are built from the same shapes as `deploy/local/examples/` with the NHS number,
-//! message id and document uniqueId filled in; the unsigned SAML assertion needs the local
-//! stack's `XHUMA_SAML_ALLOW_UNSIGNED=true`. Answers are checked by string search, cheap enough
-//! not to make the load generator the bottleneck on a shared machine.
+//! message id and document uniqueId filled in. By default they carry an unsigned SAML assertion
+//! (the local stack then needs `XHUMA_SAML_ALLOW_UNSIGNED=true`); after [`sign_with`]
+//! (`--signed DIR`) every request is signed as it is built, the way Epic signs (RSA-SHA1, a
+//! holder-of-key `wsu:Timestamp`, the patient as resource-id, a fresh MessageID), by the test
+//! IdP (`loadtest/idp`) with the keys in DIR — what production's gateway settings require.
+//! Answers are checked by string search, cheap enough not to make the load generator the
+//! bottleneck on a shared machine.
+
+use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use base64::Engine;
+use time::OffsetDateTime;
+use xhuma_test_idp::{Claims, Signer, sign_request};
 
 /// The content type every request is sent with.
 pub const CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
@@ -35,7 +44,63 @@ const SECURITY: &str = r#"<wsse:Security xmlns:wsse="http://docs.oasis-open.org/
 </saml2:Assertion>
 </wsse:Security>"#;
 
-fn envelope(action: &str, body: &str) -> String {
+/// The signer and audience of `--signed`, set once before any request is built.
+struct Signing {
+    signer: Signer,
+    audience: String,
+}
+
+static SIGNING: OnceLock<Signing> = OnceLock::new();
+
+/// Signs every request from now on with the keys in `keys` (the `deploy/local/keys` layout:
+/// `demo-idp.key/.crt` for the assertion, `demo-hok.key/.crt` for the holder-of-key Timestamp)
+/// for a gateway whose audience is `audience`. One request is signed now, so a bad key fails
+/// here rather than as failed requests.
+pub fn sign_with(keys: &Path, audience: &str) -> anyhow::Result<()> {
+    let read = |name: &str| {
+        let path = keys.join(name);
+        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let mut signer = Signer::new(read("demo-idp.key")?, read("demo-idp.crt")?)
+        .with_holder_of_key(read("demo-hok.key")?, read("demo-hok.crt")?);
+    signer.sha1 = true;
+    let signing = Signing {
+        signer,
+        audience: audience.to_string(),
+    };
+    sign(
+        &signing,
+        &envelope_unsigned("urn:ihe:iti:2007:CrossGatewayQuery", ""),
+        "9690937286",
+    )
+    .context("signing a test request")?;
+    SIGNING
+        .set(signing)
+        .map_err(|_| anyhow::anyhow!("signing is already configured"))
+}
+
+fn sign(signing: &Signing, envelope: &str, nhs: &str) -> anyhow::Result<String> {
+    let claims = Claims::epic_like(nhs, Some(&signing.audience));
+    sign_request(
+        envelope,
+        &claims,
+        &signing.signer,
+        OffsetDateTime::now_utc(),
+    )
+    .context("signing the request")
+}
+
+/// The request for patient `nhs`, signed when [`sign_with`] was called. A request that cannot
+/// be signed (it was checked at start-up) goes unsigned, to be refused and counted as failed.
+fn envelope(action: &str, body: &str, nhs: &str) -> String {
+    let unsigned = envelope_unsigned(action, body);
+    match SIGNING.get() {
+        Some(signing) => sign(signing, &unsigned, nhs).unwrap_or(unsigned),
+        None => unsigned,
+    }
+}
+
+fn envelope_unsigned(action: &str, body: &str) -> String {
     let message_id = uuid::Uuid::new_v4();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -79,6 +144,7 @@ pub fn iti55(nhs: &str) -> String {
     envelope(
         "urn:hl7-org:v3:PRPA_IN201305UV02:CrossGatewayPatientDiscovery",
         &body,
+        nhs,
     )
 }
 
@@ -93,11 +159,11 @@ pub fn iti38(nhs: &str) -> String {
 </rim:AdhocQuery>
 </query:AdhocQueryRequest>"#
     );
-    envelope("urn:ihe:iti:2007:CrossGatewayQuery", &body)
+    envelope("urn:ihe:iti:2007:CrossGatewayQuery", &body, nhs)
 }
 
-/// ITI-39 RetrieveDocumentSet for one document.
-pub fn iti39(unique_id: &str) -> String {
+/// ITI-39 RetrieveDocumentSet for one document of patient `nhs`.
+pub fn iti39(nhs: &str, unique_id: &str) -> String {
     let body = format!(
         r#"<xdsb:RetrieveDocumentSetRequest xmlns:xdsb="urn:ihe:iti:xds-b:2007">
 <xdsb:DocumentRequest>
@@ -107,7 +173,7 @@ pub fn iti39(unique_id: &str) -> String {
 </xdsb:DocumentRequest>
 </xdsb:RetrieveDocumentSetRequest>"#
     );
-    envelope("urn:ihe:iti:2007:CrossGatewayRetrieve", &body)
+    envelope("urn:ihe:iti:2007:CrossGatewayRetrieve", &body, nhs)
 }
 
 /// ITI-55 found the patient: acknowledgement AA and the patient's id in a subject.

@@ -16,8 +16,13 @@ pub async fn run(user: &mut GooseUser) -> TransactionResult {
     let Some(unique_id) = soap::iti38_unique_id(&body).map(str::to_owned) else {
         return Err(fail(user, "ITI-38: no document uniqueId", &mut m));
     };
-    let (mut m, body) =
-        soap_call(user, soap::ITI39_PATH, "ITI-39", soap::iti39(&unique_id)).await?;
+    let (mut m, body) = soap_call(
+        user,
+        soap::ITI39_PATH,
+        "ITI-39",
+        soap::iti39(&nhs, &unique_id),
+    )
+    .await?;
     if !soap::iti39_has_ccda(&body) {
         return Err(fail(user, "ITI-39: no C-CDA document", &mut m));
     }

@@ -32,6 +32,8 @@ pub struct Worker {
     pub nhs: NhsClients,
     /// Every GP Connect call and PDS lookup is audited here.
     pub audit: AuditSink,
+    /// Whether each configured stage's consumer is consuming now (readiness).
+    pub consumers: consumer::ConsumerStatus,
     audit_shutdown: CancellationToken,
 }
 
@@ -56,7 +58,9 @@ impl Worker {
         let audit_shutdown = CancellationToken::new();
         let audit = AuditSink::spawn(amqp.clone(), audit_shutdown.clone())
             .with_source(format!("worker@{}", hostname()));
+        let consumers = consumer::ConsumerStatus::new(&config.stages);
         Ok(Arc::new(Self {
+            consumers,
             config,
             amqp,
             cache,

@@ -1,7 +1,7 @@
 //! The worker's small HTTP port: `/health/live`, `/health/ready`, `/metrics`.
 //!
-//! Ready means RabbitMQ and Redis answer now; an orchestrator stops routing (and a KEDA
-//! scaler keeps counting queue depth) while they do not.
+//! Ready means RabbitMQ and Redis answer now and every stage's consumer is consuming; an
+//! orchestrator stops routing (and a KEDA scaler keeps counting queue depth) while they do not.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::Worker;
+use crate::consumer::ConsumerState;
 
 #[derive(Clone)]
 struct Ops {
@@ -28,20 +29,32 @@ pub fn router(worker: Arc<Worker>, metrics: PrometheusHandle) -> Router {
         .with_state(Ops { worker, metrics })
 }
 
+/// 200 when RabbitMQ and Redis answer and every stage's consumer is consuming, else 503;
+/// the body says which: `{"rabbitmq":"up","redis":"up","consumers":{"sds":"consuming",
+/// "gpconnect":"reconnecting"}}`.
 async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
     let amqp = ops.worker.amqp.ping().await.is_ok();
     let redis = ops.worker.cache.ping().await.is_ok();
-    let body = format!(
-        "{{\"rabbitmq\":{},\"redis\":{}}}",
-        if amqp { "\"up\"" } else { "\"down\"" },
-        if redis { "\"up\"" } else { "\"down\"" }
-    );
-    let status = if amqp && redis {
+    // Read after the pings: a consumer that fails while they run is not reported as consuming.
+    let consumers = ops.worker.consumers.snapshot();
+    let consuming = consumers
+        .iter()
+        .all(|(_, state)| *state == ConsumerState::Consuming);
+    let up = |ok: bool| if ok { "up" } else { "down" };
+    let body = serde_json::json!({
+        "rabbitmq": up(amqp),
+        "redis": up(redis),
+        "consumers": consumers
+            .iter()
+            .map(|(stage, state)| (stage.as_str().to_string(), state.as_str().into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+    });
+    let status = if amqp && redis && consuming {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, body)
+    (status, body.to_string())
 }
 
 async fn render_metrics(State(ops): State<Ops>) -> String {

@@ -1,8 +1,9 @@
 //! Audit events: who read which patient's record, how, and with what outcome.
 //!
 //! The gateway (every ITI-55/47/38/39 transaction) and the workers (every PDS lookup and
-//! GP Connect call) build an [`AuditEvent`] and hand it to an [`AuditSink`], which publishes it
-//! with confirms to the durable `P.audit` queue. The audit consumer (`xhuma-audit`,
+//! GP Connect call) build an [`AuditEvent`] and hand it to an [`AuditSink`], which publishes
+//! it, with whatever other events are waiting, as one persistent message with a confirm to
+//! the durable `P.audit` queue. The audit consumer (`xhuma-audit`,
 //! `workers/audit`) writes it to PostgreSQL and, when configured, sends it as an IHE ATNA
 //! message over syslog.
 //!
@@ -26,7 +27,21 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use sink::{AuditSink, DEFAULT_CAPACITY};
+pub use sink::{AuditSink, DEFAULT_CAPACITY, MAX_BATCH};
+
+/// AMQP header on an audit message: how many events its JSON array holds.
+pub const HEADER_AUDIT_EVENTS: &str = "x-xhuma-audit-events";
+
+/// The events of one `P.audit` message: a JSON array of them (what [`AuditSink`] publishes),
+/// or a single event (what earlier versions published, still read during an upgrade).
+pub fn decode_message(body: &[u8]) -> Result<Vec<AuditEvent>, serde_json::Error> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        serde_json::from_slice(body)
+    } else {
+        serde_json::from_slice(body).map(|event| vec![event])
+    }
+}
 
 use crate::NhsNumber;
 use crate::identity::Requester;

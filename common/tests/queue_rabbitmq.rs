@@ -101,9 +101,57 @@ async fn confirmed_audit_event_is_on_the_queue() {
     let got = get(&channel, &amqp.names().audit())
         .await
         .expect("the confirmed event is queued");
-    let body: serde_json::Value = serde_json::from_slice(&got.data).expect("json");
-    assert_eq!(body["id"], id.as_str());
+    let events = xhuma_common::audit::decode_message(&got.data).expect("json");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id.to_string(), id);
     got.ack(BasicAckOptions::default()).await.expect("ack");
+    shutdown.cancel();
+    cleanup(&amqp).await;
+    amqp.close().await;
+}
+
+/// Events that queue up while a message is being confirmed travel together: one persistent
+/// message (one confirm, one broker write) for many transactions, none lost or repeated.
+#[tokio::test]
+async fn audit_events_that_queue_up_share_a_message() {
+    use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome, AuditSink, MAX_BATCH};
+    let cfg = config(QueueType::Quorum);
+    let amqp = Amqp::connect(&cfg, "test").await.expect("connect");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sink = AuditSink::spawn(amqp.clone(), shutdown.clone());
+    // Emitted without yielding: the publisher (on this single-threaded runtime) finds them
+    // all waiting.
+    let events: Vec<AuditEvent> = (0..150)
+        .map(|i| AuditEvent::new(AuditKind::Iti38, AuditOutcome::Success, format!("b-{i}")))
+        .collect();
+    let mut ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+    for e in events {
+        sink.emit(e);
+    }
+    sink.flush(Duration::from_secs(10)).await;
+    let channel = amqp.channel().await.expect("channel");
+    let (mut messages, mut seen) = (0, Vec::new());
+    while let Some(got) = get(&channel, &amqp.names().audit()).await {
+        let events = xhuma_common::audit::decode_message(&got.data).expect("json");
+        assert!(events.len() <= MAX_BATCH);
+        let header = got.properties.headers().as_ref().and_then(|h| {
+            h.inner()
+                .get(xhuma_common::audit::HEADER_AUDIT_EVENTS)
+                .cloned()
+        });
+        assert_eq!(header, Some(AMQPValue::LongLongInt(events.len() as i64)));
+        seen.extend(events.iter().map(|e| e.id.to_string()));
+        messages += 1;
+        got.ack(BasicAckOptions::default()).await.expect("ack");
+    }
+    ids.sort();
+    seen.sort();
+    assert_eq!(seen, ids, "every event once");
+    assert_eq!(
+        messages,
+        150usize.div_ceil(MAX_BATCH),
+        "{messages} messages"
+    );
     shutdown.cancel();
     cleanup(&amqp).await;
     amqp.close().await;

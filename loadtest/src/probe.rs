@@ -126,10 +126,18 @@ impl Snapshot {
     /// CPU used per process between the snapshots, as a share of one core.
     pub fn cpu_share(&self, after: &Snapshot) -> Vec<(String, f64)> {
         let wall = after.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        self.cpu_seconds(after)
+            .into_iter()
+            .map(|(name, s)| (name, s / wall))
+            .collect()
+    }
+
+    /// CPU seconds each process used between the snapshots.
+    pub fn cpu_seconds(&self, after: &Snapshot) -> Vec<(String, f64)> {
         after
             .cpu
             .iter()
-            .filter_map(|(name, a)| self.cpu.get(name).map(|b| (name.clone(), (a - b) / wall)))
+            .filter_map(|(name, a)| self.cpu.get(name).map(|b| (name.clone(), a - b)))
             .collect()
     }
 

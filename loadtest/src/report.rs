@@ -218,6 +218,26 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
             b.machine_busy(e)
                 .map_or("?".into(), |x| format!("{:.0}% busy", x * 100.0)),
         );
+        // CPU seconds over the window's requests: what each component costs per request
+        // (the figure issue "Performance on signed requests" compares).
+        let requests: usize = r
+            .metrics
+            .requests
+            .values()
+            .map(|m| m.success_count + m.fail_count)
+            .sum();
+        if requests > 0 {
+            let list: Vec<String> = b
+                .cpu_seconds(e)
+                .iter()
+                .map(|(n, s)| format!("{n} {:.0}", s / requests as f64 * 1e6))
+                .collect();
+            let _ = writeln!(
+                out,
+                "- CPU per request (µs, over {requests} requests): {}.",
+                list.join(", ")
+            );
+        }
     }
 }
 

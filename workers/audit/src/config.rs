@@ -48,8 +48,10 @@ pub struct AuditConfig {
     /// `XHUMA_AUDIT_SYSLOG`: when set, every stored event is also sent as an IHE ATNA (DICOM
     /// audit message) over syslog (RFC 5424): `udp://host:port` or `tcp://host:port`.
     pub syslog: Option<SyslogTarget>,
-    /// `XHUMA_AUDIT_BATCH_SIZE`: events written per INSERT (and the AMQP prefetch; default
-    /// 200). Larger batches mean fewer round trips and more events redelivered after a crash.
+    /// `XHUMA_AUDIT_BATCH_SIZE`: messages whose events are written per INSERT (and the AMQP
+    /// prefetch; default 200). A message holds one to 64 events (the publishers batch what
+    /// queues up under load). Larger batches mean fewer round trips and more events
+    /// redelivered after a crash.
     pub batch_size: u16,
     /// `XHUMA_AUDIT_BATCH_WAIT_MS`: how long a partial batch waits for more events (default
     /// 200 ms): the longest an event sits unwritten when traffic is light.

@@ -1,7 +1,8 @@
 //! The delivery loop of `P.audit`.
 //!
 //! `basic_qos(batch_size)` → collect up to `batch_size` deliveries or until `batch_wait` →
-//! decode each (undecodable → `P.dead` with `x-xhuma-reason`) → one INSERT of the batch
+//! decode each (a JSON array of events, as `AuditSink` publishes them, or one event;
+//! undecodable → `P.dead` with `x-xhuma-reason`) → one INSERT of all their events
 //! (retried with backoff while PostgreSQL is away; rows the database refuses are stored one by
 //! one and the refused ones dead-lettered) → ack the batch with one `multiple` ack → send the
 //! newly stored events to syslog. Nothing is acked before it is committed or dead-lettered; a
@@ -16,7 +17,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
-use xhuma_common::audit::AuditEvent;
+use xhuma_common::audit::{self, AuditEvent};
 use xhuma_common::queue::{
     HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, QueueError, header_str,
 };
@@ -153,10 +154,10 @@ async fn handle_batch(
     let mut events = Vec::with_capacity(batch.len());
     let mut origin = Vec::with_capacity(batch.len());
     for (i, delivery) in batch.iter().enumerate() {
-        match serde_json::from_slice::<AuditEvent>(&delivery.data) {
-            Ok(event) => {
-                events.push(event);
-                origin.push(i);
+        match audit::decode_message(&delivery.data) {
+            Ok(decoded) => {
+                origin.extend(std::iter::repeat_n(i, decoded.len()));
+                events.extend(decoded);
             }
             Err(error) => {
                 tracing::warn!(
@@ -165,7 +166,7 @@ async fn handle_batch(
                     column = error.column(),
                     "Undecodable audit message; dead-lettering"
                 );
-                dead_letter(auditor, delivery, &format!("cannot decode: {error}")).await?;
+                dead_letter(auditor, delivery, None, &format!("cannot decode: {error}")).await?;
             }
         }
     }
@@ -176,6 +177,8 @@ async fn handle_batch(
     if let Some(last) = batch.last() {
         last.ack(BasicAckOptions { multiple: true }).await?;
     }
+    metrics::histogram!("xhuma_audit_events_per_message")
+        .record(events.len() as f64 / batch.len().max(1) as f64);
     let duplicates = events.len().saturating_sub(stored.len());
     metrics::counter!("xhuma_audit_consumed_total", "outcome" => "stored")
         .increment(stored.len() as u64);
@@ -288,9 +291,17 @@ async fn store_one_by_one(
                     // The database's message may quote the row (and so the patient): keep only the code.
                     let sqlstate = error.sqlstate().unwrap_or("-");
                     tracing::warn!(audit.id = %event.id, sqlstate, "Audit event refused by the database; dead-lettering");
+                    // Alone in its message, the message as it came; from an array, the event.
+                    let alone = origin.iter().filter(|&&o| o == i).count() == 1;
+                    let body = if alone {
+                        None
+                    } else {
+                        serde_json::to_vec(event).ok()
+                    };
                     dead_letter(
                         auditor,
                         &batch[i],
+                        body.as_deref(),
                         &format!("refused by the database (SQLSTATE {sqlstate})"),
                     )
                     .await?;
@@ -318,11 +329,12 @@ async fn insert(auditor: &Auditor, events: &[AuditEvent]) -> Result<Vec<uuid::Uu
     }
 }
 
-/// Copies a delivery to `P.dead` with its reason (confirmed by the broker). The caller acks
-/// it with the rest of the batch.
+/// Copies a delivery (or, with `body`, one event of it) to `P.dead` with its reason
+/// (confirmed by the broker). The caller acks it with the rest of the batch.
 async fn dead_letter(
     auditor: &Auditor,
     delivery: &Delivery,
+    body: Option<&[u8]>,
     reason: &str,
 ) -> Result<(), QueueError> {
     let mut headers = FieldTable::default();
@@ -349,7 +361,13 @@ async fn dead_letter(
     let dead = auditor.amqp.names().dead();
     auditor
         .amqp
-        .publish_bytes("", &dead, &delivery.data, headers, &message_id)
+        .publish_bytes(
+            "",
+            &dead,
+            body.unwrap_or(&delivery.data),
+            headers,
+            &message_id,
+        )
         .await?;
     metrics::counter!("xhuma_audit_consumed_total", "outcome" => "dead_lettered").increment(1);
     Ok(())

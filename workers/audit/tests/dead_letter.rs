@@ -92,3 +92,44 @@ async fn malformed_message_is_dead_lettered_and_consumer_continues() {
     assert_eq!(h.wait_rows("correlation_id = 'corr-later'", 1).await, 1);
     h.finish().await;
 }
+
+/// What `AuditSink` publishes: several events in one message (a JSON array). Each is stored;
+/// one the database refuses is dead-lettered alone (as its own event, not the whole array),
+/// and a single-event message from an older publisher is still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_one_message_are_stored_and_refused_one_by_one() {
+    let h = Harness::start("batch").await;
+    let amqp = &h.auditor.amqp;
+    let queue = amqp.names().audit();
+
+    let first = support::event(AuditKind::Iti38, AuditOutcome::Success, "batch-1");
+    let refused = support::event(AuditKind::Iti38, AuditOutcome::Success, "batch-nul")
+        .detail("nul \u{0} byte");
+    let last = support::event(AuditKind::Iti39, AuditOutcome::Success, "batch-3");
+    amqp.publish_json(
+        "",
+        &queue,
+        &vec![&first, &refused, &last],
+        FieldTable::default(),
+        "batch",
+    )
+    .await
+    .unwrap();
+    let old = support::event(AuditKind::Iti55, AuditOutcome::Success, "batch-old");
+    amqp.publish_json("", &queue, &old, FieldTable::default(), "old")
+        .await
+        .unwrap();
+
+    assert_eq!(h.wait_rows("correlation_id LIKE 'batch-%'", 3).await, 3);
+    assert_eq!(h.count("correlation_id = 'batch-nul'").await, 0);
+    assert_eq!(h.count("correlation_id = 'batch-old'").await, 1);
+    let dead = dead_messages(&h, 1).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, serde_json::to_vec(&refused).unwrap());
+    assert!(
+        dead[0].1.starts_with("audit: refused by the database"),
+        "{}",
+        dead[0].1
+    );
+    h.finish().await;
+}

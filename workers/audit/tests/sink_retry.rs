@@ -67,7 +67,10 @@ async fn sink_retries_until_the_audit_queue_is_back() {
         .await
         .unwrap()
         .expect("the retried event");
-    let received: AuditEvent = serde_json::from_slice(&got.delivery.data).unwrap();
+    let mut received: Vec<AuditEvent> =
+        xhuma_common::audit::decode_message(&got.delivery.data).unwrap();
+    assert_eq!(received.len(), 1);
+    let received = received.remove(0);
     assert_eq!(received, event.clone().source(received.source.clone()));
     assert_eq!(received.id, event.id);
     assert_eq!(

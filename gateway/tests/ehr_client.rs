@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::*;
+use xhuma_gateway::backend::Documents;
 
 async fn serve() -> String {
     serve_with(&[]).await
@@ -150,5 +151,39 @@ async fn zeep_drives_pdq_query_and_retrieve() {
     assert_eq!(docs.len(), 2);
     let first = std::fs::read(docs[0].as_ref().unwrap().path()).unwrap();
     assert_eq!(first, CCDA);
+    clean(dir);
+}
+
+/// A GP record returned with GP Connect warnings, as zeep on the IHE WSDLs reads it: a
+/// complete `Success` with one Warning-severity RegistryError, and the document entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeep_reads_a_record_with_warnings_as_success() {
+    let mut b = FakeBackend::standard();
+    for docs in b.documents.values_mut() {
+        if let Documents::Ready(meta) = docs {
+            meta.warnings.push("confidential-items".into());
+        }
+    }
+    let (app, _) = app_with(b, &[]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let Some((report, dir)) = call(
+        "iti38",
+        format!("http://{addr}/SOAP/iti38"),
+        synthetic("iti38_request.xml"),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(
+        report
+            .contains("status (zeep): urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"),
+        "{report}"
+    );
+    assert!(report.contains("registry errors: 1"), "{report}");
+    assert!(report.contains("ExtrinsicObject"), "{report}");
+    judge(&dir, "iti38");
     clean(dir);
 }

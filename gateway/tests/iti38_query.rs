@@ -149,7 +149,7 @@ async fn pending_prefetch_is_an_on_demand_entry() {
 }
 
 #[tokio::test]
-async fn warnings_make_partial_success() {
+async fn warnings_are_success_with_a_warning_list() {
     let mut b = FakeBackend::standard();
     if let Some(Documents::Ready(meta)) = b.documents.get_mut(&nhs(LUCIEN)) {
         meta.warnings.push("data-in-transit".into());
@@ -157,10 +157,13 @@ async fn warnings_make_partial_success() {
     let (app, _) = app_with(b, &[]);
     let body = check(&post_soap(&app, PATH, synthetic("iti38_request.xml")).await);
     assert!(
-        body.contains("status=\"urn:ihe:iti:2007:ResponseStatusType:PartialSuccess\""),
-        "{body}"
+        body.contains("status=\"urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success\""),
+        "a complete answer with warnings is Success (ITI TF-3 4.2.4.2): {body}"
     );
     assert!(body.contains("<rs:RegistryErrorList highestSeverity=\"urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Warning\">"));
+    assert!(
+        body.contains("severity=\"urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Warning\"")
+    );
     assert!(body.contains("ExtrinsicObject"));
 }
 

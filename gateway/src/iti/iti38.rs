@@ -334,13 +334,17 @@ impl Filter {
     }
 }
 
-/// Writes the AdhocQueryResponse.
+/// Writes the AdhocQueryResponse. The status follows ITI TF-3 4.2.4.2: `Failure` when errors
+/// left nothing to return, `PartialSuccess` only when errors left part of the answer out, and
+/// `Success` when the query was answered in full, warnings or not (a GP record returned with
+/// GP Connect warnings is complete as far as the query goes: its warnings travel as a
+/// RegistryErrorList of severity Warning, which EHRs show as a note, not as a failure).
 pub fn render(a: &Answer, leaf_class: bool, cx: &Ctx<'_>) -> String {
     let has_error = a.errors.iter().any(|e| !e.warning);
-    let status = match (has_error, a.entries.is_empty(), a.errors.is_empty()) {
-        (true, true, _) => registry::STATUS_FAILURE,
-        (true, false, _) | (false, _, false) => registry::STATUS_PARTIAL,
-        (false, _, true) => registry::STATUS_SUCCESS,
+    let status = match (has_error, a.entries.is_empty()) {
+        (true, true) => registry::STATUS_FAILURE,
+        (true, false) => registry::STATUS_PARTIAL,
+        (false, _) => registry::STATUS_SUCCESS,
     };
     let mut m = Markup::new();
     m.open(

@@ -159,7 +159,9 @@ pub fn render(reqs: &[DocumentRequest], items: &[Item], cx: &Ctx<'_>) -> (String
         })
         .collect();
     let docs = items.len() - errors.len();
-    let status = match (docs, errors.len()) {
+    // Warnings do not make an answer partial (ITI TF-3 4.2.4.2), only documents not returned.
+    let failed = errors.iter().filter(|e| !e.warning).count();
+    let status = match (docs, failed) {
         (_, 0) => registry::STATUS_SUCCESS,
         (0, _) => registry::STATUS_FAILURE,
         _ => registry::STATUS_PARTIAL,

@@ -133,7 +133,8 @@ impl Entry {
         self
     }
 
-    /// A warning when GP Connect or the conversion reported gaps (answered PartialSuccess).
+    /// A warning when GP Connect or the conversion reported gaps (answered Success, with the
+    /// warning in a RegistryErrorList of severity Warning).
     pub fn warnings(&self) -> Vec<RegistryError> {
         match &self.meta {
             Some(m) if !m.warnings.is_empty() => vec![RegistryError::warning(

@@ -18,6 +18,7 @@
 mod assertion;
 mod config;
 mod dsig;
+mod key_cache;
 mod keys;
 mod policy;
 mod scan;

@@ -12,9 +12,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use libxml::parser::{Parser, ParserOptions};
 use libxml::tree::{Document, Node};
 use libxml::xpath::Context;
-use xmlsec::{XmlSecDocumentExt, XmlSecKey, XmlSecKeyFormat, XmlSecSignatureContext};
+use xmlsec::{XmlSecDocumentExt, XmlSecSignatureContext};
 
 use super::SamlError;
+use super::key_cache;
 use super::ns;
 use super::scan::Scan;
 use super::tree::Element;
@@ -33,7 +34,7 @@ const PREFIXES: [(&str, &str); 5] = [
 ];
 
 /// Public key material we hand to libxmlsec1.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum KeyMaterial {
     /// An X.509 certificate (DER); its public key is used, the certificate itself is not checked.
     CertDer(Vec<u8>),
@@ -71,6 +72,9 @@ impl SignedDocument {
             no_error: true,
             no_warning: true,
             no_net: true,
+            // Short text nodes stored in the node itself: fewer allocations. Nothing changes
+            // the tree after the parse (registering IDs only marks attributes).
+            compact: true,
             // The scan refused any other declared encoding; never let libxml2 decode differently.
             encoding: Some("UTF-8"),
             ..ParserOptions::default()
@@ -102,16 +106,17 @@ impl SignedDocument {
     /// most one, and that one directly in the header. `None` when there is no header.
     pub fn security(&self, scan: &Scan) -> Result<Option<SecurityHeader>, SamlError> {
         // One XPath context for the whole check (each one re-registers the prefixes).
-        let mut ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
+        let ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
         for (prefix, href) in PREFIXES {
             ctx.register_namespace(prefix, href)
                 .map_err(|_| SamlError::Malformed("xpath"))?;
         }
-        let mut find = |xpath: &str| {
-            ctx.findnodes(xpath, None)
+        let find = |xpath: &str| {
+            ctx.evaluate(xpath)
                 .map_err(|_| SamlError::Malformed("xpath"))
         };
-        let anywhere = find(ANY_ASSERTION_XPATH)?;
+        // Read-only handles (no wrapper registered per node) where only an attribute is read.
+        let anywhere = find(ANY_ASSERTION_XPATH)?.get_readonly_nodes_as_vec();
         let ids: Vec<String> = anywhere
             .iter()
             .map(|n| n.get_attribute_no_ns("ID").unwrap_or_default())
@@ -124,7 +129,7 @@ impl SignedDocument {
         if anywhere.len() > 1 {
             return Err(SamlError::Malformed("more than one SAML assertion"));
         }
-        let headers = find(SECURITY_XPATH)?;
+        let headers = find(SECURITY_XPATH)?.get_nodes_as_vec();
         if headers.len() != scan.security_headers {
             return Err(SamlError::Malformed(
                 "the envelope reads differently to two parsers",
@@ -159,6 +164,7 @@ impl SignedDocument {
             return Err(outside);
         }
         let body_wsu_id = find(BODY_XPATH)?
+            .get_readonly_nodes_as_vec()
             .first()
             .and_then(|b| b.get_attribute_ns("Id", ns::WSU));
         Ok(Some(SecurityHeader {
@@ -218,20 +224,21 @@ pub(super) fn warm_up() -> Result<(), SamlError> {
 
 fn verify_node(node: &Node, key: &KeyMaterial) -> Result<bool, SamlError> {
     // The bindings panic on a few "cannot happen" states (allocation failure, unknown status);
-    // never let that unwind into a request handler.
+    // never let that unwind into a request handler. A key lent to a context that panicked goes
+    // with it and is loaded again next time.
     catch_unwind(AssertUnwindSafe(|| {
-        let (bytes, format) = match key {
-            KeyMaterial::CertDer(der) => (der.as_slice(), XmlSecKeyFormat::CertDer),
-            KeyMaterial::PublicDer(der) => (der.as_slice(), XmlSecKeyFormat::Der),
-        };
-        let Ok(key) = XmlSecKey::from_memory(bytes, format, None) else {
+        let Some(loaded) = key_cache::take(key) else {
             return Ok(false);
         };
         let mut ctx = XmlSecSignatureContext::new();
-        ctx.insert_key(key);
+        ctx.insert_key(loaded);
         // An error (digest mismatch is a status, not an error) means the signature could not
         // be processed: treat it as not verified.
-        Ok(ctx.verify_node(node).unwrap_or(false))
+        let verified = ctx.verify_node(node).unwrap_or(false);
+        if let Some(loaded) = ctx.release_key() {
+            key_cache::give_back(key, loaded);
+        }
+        Ok(verified)
     }))
     .unwrap_or(Err(SamlError::BadSignature))
 }

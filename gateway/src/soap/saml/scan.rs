@@ -63,6 +63,33 @@ impl Scan {
     }
 }
 
+/// The namespaces the pass tells apart (compared where they are read, never copied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// No namespace.
+    None,
+    Soap12,
+    Wsse,
+    Wsu,
+    Saml2,
+    Xml,
+    Other,
+}
+
+impl Known {
+    fn of(namespace: &str) -> Self {
+        match namespace {
+            "" => Self::None,
+            ns::SOAP12 => Self::Soap12,
+            ns::WSSE => Self::Wsse,
+            ns::WSU => Self::Wsu,
+            ns::SAML2 => Self::Saml2,
+            ns::XML => Self::Xml,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// Scans `envelope`; any XML problem is `Malformed`.
 pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
     if envelope.len() > MAX_ENVELOPE_BYTES {
@@ -79,8 +106,9 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
     // Every ID-like attribute value seen so far (`ID`, `Id`, `AssertionID` in any namespace,
     // `xml:id`): a value may appear once.
     let mut ids: HashSet<String> = HashSet::new();
-    // Names of open elements (namespace, local).
-    let mut path: Vec<(String, String)> = Vec::new();
+    // One entry per open element: whether it is `soap:Header` (all the path the checks below
+    // need; names are compared where they are read, so nothing is copied per element).
+    let mut path: Vec<bool> = Vec::new();
     let mut seen_root = false;
 
     loop {
@@ -88,8 +116,8 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
             .read_resolved_event()
             .map_err(|_| SamlError::Malformed("not well-formed XML"))?;
         let element_ns = match &resolved {
-            ResolveResult::Bound(n) => n.as_ref().to_owned(),
-            ResolveResult::Unbound => String::new(),
+            ResolveResult::Bound(n) => Known::of(n.as_ref()),
+            ResolveResult::Unbound => Known::None,
             ResolveResult::Unknown(_) => return Err(SamlError::Malformed("unbound prefix")),
         };
         match event {
@@ -105,7 +133,8 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     return Err(SamlError::Malformed("nesting too deep"));
                 }
                 out.add_nodes(1)?;
-                let local = start.local_name().as_ref().to_owned();
+                let local = start.local_name();
+                let local = local.as_ref();
                 let mut assertion_id = None;
                 for attr in start.attributes() {
                     let attr = attr.map_err(|_| SamlError::Malformed("bad attribute"))?;
@@ -117,49 +146,47 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     out.add_nodes(2)?;
                     let (ans, alocal) = reader.resolver().resolve_attribute(attr.key);
                     let ans = match ans {
-                        ResolveResult::Bound(n) => n.as_ref().to_owned(),
-                        ResolveResult::Unbound => String::new(),
+                        ResolveResult::Bound(n) => Known::of(n.as_ref()),
+                        ResolveResult::Unbound => Known::None,
                         ResolveResult::Unknown(_) => {
                             return Err(SamlError::Malformed("unbound attribute prefix"));
                         }
                     };
                     let alocal = alocal.as_ref();
-                    if ans == ns::WSU && alocal == "Id" {
+                    if ans == Known::Wsu && alocal == "Id" {
                         out.wsu_ids += 1;
                     }
-                    if !is_id_attr(&ans, alocal) {
+                    if !is_id_attr(ans, alocal) {
                         continue;
                     }
                     let value = attr
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|_| SamlError::Malformed("bad attribute value"))?
                         .into_owned();
-                    if !ids.insert(value.clone()) {
+                    if ids.contains(&value) {
                         return Err(SamlError::Malformed("duplicate ID"));
                     }
-                    if ans.is_empty() && alocal == "ID" {
-                        assertion_id = Some(value);
+                    if ans == Known::None && alocal == "ID" {
+                        assertion_id = Some(value.clone());
                     }
+                    ids.insert(value);
                 }
                 let depth = path.len();
-                if depth == 0 && !(element_ns == ns::SOAP12 && local == "Envelope") {
+                if depth == 0 && !(element_ns == Known::Soap12 && local == "Envelope") {
                     return Err(SamlError::Malformed("not a SOAP 1.2 envelope"));
                 }
-                if element_ns == ns::SAML2 && local == "Assertion" {
+                if element_ns == Known::Saml2 && local == "Assertion" {
                     out.assertion_ids.push(assertion_id.unwrap_or_default());
                 }
-                let is_security = depth == 2
-                    && path[1].0 == ns::SOAP12
-                    && path[1].1 == "Header"
-                    && element_ns == ns::WSSE
-                    && local == "Security";
+                let is_security =
+                    depth == 2 && path[1] && element_ns == Known::Wsse && local == "Security";
                 if is_security {
                     out.security_headers += 1;
                     if out.security_headers > 1 {
                         return Err(SamlError::Malformed("more than one wsse:Security header"));
                     }
                 }
-                path.push((element_ns, local));
+                path.push(element_ns == Known::Soap12 && local == "Header");
             }
             Event::End(_) => {
                 path.pop();
@@ -221,8 +248,8 @@ fn is_xmlns(attr: &Attribute<'_>) -> bool {
 
 /// Attribute names that XML-DSig references can point at, in any namespace (libxml2's
 /// `xmlHasProp`, used to register IDs, ignores namespaces too).
-fn is_id_attr(ns: &str, local: &str) -> bool {
-    matches!(local, "ID" | "Id" | "AssertionID") || (ns == ns::XML && local == "id")
+fn is_id_attr(ns: Known, local: &str) -> bool {
+    matches!(local, "ID" | "Id" | "AssertionID") || (ns == Known::Xml && local == "id")
 }
 
 fn predefined_entity(name: &str) -> Option<&'static str> {

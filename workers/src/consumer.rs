@@ -67,22 +67,24 @@ fn reconnect_backoff() -> impl Iterator<Item = Duration> {
 pub async fn consume(worker: Arc<Worker>, stage: Stage, shutdown: CancellationToken) {
     let mut backoff = reconnect_backoff();
     while !shutdown.is_cancelled() {
-        match consume_once(&worker, stage, &shutdown).await {
-            Ok(()) => break,
-            Err(error) => {
-                // A consumer that got going starts its backoff afresh.
-                if worker.consumers.get(stage) == Some(ConsumerState::Consuming) {
-                    backoff = reconnect_backoff();
-                }
-                worker.consumers.set(stage, ConsumerState::Reconnecting);
-                let pause = backoff.next().unwrap_or(RECONNECT_MAX);
-                tracing::warn!(stage = stage.as_str(), %error, retry_in_ms = pause.as_millis() as u64,
-                    "Consumer stopped; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(pause) => {}
+        let error = match subscribe(&worker, stage).await {
+            Ok(subscription) => {
+                // It got going: the next outage starts the backoff afresh.
+                backoff = reconnect_backoff();
+                match deliver(&worker, stage, subscription, &shutdown).await {
+                    Ok(()) => break,
+                    Err(error) => error,
                 }
             }
+            Err(error) => error,
+        };
+        worker.consumers.set(stage, ConsumerState::Reconnecting);
+        let pause = backoff.next().unwrap_or(RECONNECT_MAX);
+        tracing::warn!(stage = stage.as_str(), %error, retry_in_ms = pause.as_millis() as u64,
+            "Consumer stopped; reconnecting");
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(pause) => {}
         }
     }
     worker.consumers.set(stage, ConsumerState::Stopped);
@@ -99,17 +101,20 @@ enum ConsumeError {
     Closed,
 }
 
-async fn consume_once(
-    worker: &Arc<Worker>,
-    stage: Stage,
-    shutdown: &CancellationToken,
-) -> Result<(), ConsumeError> {
+/// A consumer on a stage queue: its channel, its deliveries and its tag.
+struct Subscription {
+    channel: lapin::Channel,
+    consumer: lapin::Consumer,
+    tag: String,
+}
+
+async fn subscribe(worker: &Worker, stage: Stage) -> Result<Subscription, ConsumeError> {
     let channel = worker.amqp.channel().await?;
     channel
         .basic_qos(worker.config.prefetch, BasicQosOptions::default())
         .await?;
     let tag = format!("xhuma-worker-{}-{}", stage.as_str(), uuid::Uuid::new_v4());
-    let mut consumer = channel
+    let consumer = channel
         .basic_consume(
             worker.amqp.names().stage(stage).into(),
             tag.clone().into(),
@@ -117,6 +122,27 @@ async fn consume_once(
             FieldTable::default(),
         )
         .await?;
+    Ok(Subscription {
+        channel,
+        consumer,
+        tag,
+    })
+}
+
+/// Runs deliveries until `shutdown` (`Ok`) or a broker error, then lets in-flight jobs finish
+/// within the grace period. The stage counts as consuming only while deliveries can arrive,
+/// not while in-flight jobs drain.
+async fn deliver(
+    worker: &Arc<Worker>,
+    stage: Stage,
+    subscription: Subscription,
+    shutdown: &CancellationToken,
+) -> Result<(), ConsumeError> {
+    let Subscription {
+        channel,
+        mut consumer,
+        tag,
+    } = subscription;
     worker.consumers.set(stage, ConsumerState::Consuming);
     tracing::info!(
         stage = stage.as_str(),
@@ -126,10 +152,7 @@ async fn consume_once(
     let tracker = TaskTracker::new();
     let result = loop {
         tokio::select! {
-            _ = shutdown.cancelled() => {
-                worker.consumers.set(stage, ConsumerState::Stopped);
-                break Ok(());
-            }
+            _ = shutdown.cancelled() => break Ok(()),
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => {
                     let worker = worker.clone();
@@ -140,6 +163,11 @@ async fn consume_once(
             },
         }
     };
+    let state = match result {
+        Ok(()) => ConsumerState::Stopped,
+        Err(_) => ConsumerState::Reconnecting,
+    };
+    worker.consumers.set(stage, state);
     // Stop new deliveries, then give in-flight jobs the grace period. Whatever is still
     // unacked when the channel closes goes back to the queue for another worker.
     let _ = channel

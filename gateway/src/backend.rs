@@ -14,6 +14,7 @@ use xhuma_common::audit::RequestContext;
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::identity::Requester;
 use xhuma_common::job::JobFailure;
+use xhuma_common::nhs::{PdsSearch, PdsSearchOutcome};
 use xhuma_common::patient::{Demographics, PdsOutcome};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -117,6 +118,13 @@ pub trait Backend: Send + Sync + 'static {
         nhs: NhsNumber,
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Discovery, BackendError>>;
+
+    /// ITI-55/ITI-47 without an NHS number: a PDS single-match search by demographics.
+    fn search<'a>(
+        &'a self,
+        query: &'a PdsSearch,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<PdsSearchOutcome, BackendError>>;
 
     /// ITI-55/ITI-47 after a match: start fetching the patient's record in the background so
     /// it is cached before ITI-38 arrives. Called only when the discovery answers with a match

@@ -19,6 +19,7 @@ use xhuma_common::cache::{Cache, CacheError, LeaseOutcome};
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
 use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::{NhsConfig, PdsClient};
+use xhuma_common::nhs::{PdsSearch, PdsSearchOutcome};
 use xhuma_common::patient::{Demographics, PdsOutcome};
 use xhuma_common::queue::{Amqp, QueueError};
 
@@ -279,6 +280,54 @@ impl Backend for Records {
                 PdsOutcome::NotFound => (AuditOutcome::NotFound, None),
             };
             self.audit_event(caller, audited, Some(nhs), None, detail);
+            Ok(outcome)
+        })
+    }
+
+    fn search<'a>(
+        &'a self,
+        query: &'a PdsSearch,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<PdsSearchOutcome, BackendError>> {
+        Box::pin(async move {
+            let outcome = match self.inner.pds.search(query, &caller.correlation_id).await {
+                Ok(o) => o,
+                Err(e) => {
+                    self.audit_event(
+                        caller,
+                        AuditOutcome::Failed,
+                        None,
+                        None,
+                        Some("pds search unavailable"),
+                    );
+                    return Err(BackendError::Unavailable(e.to_string()));
+                }
+            };
+            // Who searched, and whom the search found (never the demographics searched by).
+            let (audited, nhs, detail) = match &outcome {
+                PdsSearchOutcome::Match(found) => match found.as_ref() {
+                    PdsOutcome::Found(d) => (AuditOutcome::Success, Some(d.nhs_number), None),
+                    PdsOutcome::Superseded { current, .. } => (
+                        AuditOutcome::Success,
+                        Some(current.nhs_number),
+                        Some("search: superseded"),
+                    ),
+                    PdsOutcome::Restricted => {
+                        (AuditOutcome::Denied, None, Some("search: restricted"))
+                    }
+                    PdsOutcome::Deceased { .. } => {
+                        (AuditOutcome::NotFound, None, Some("search: deceased"))
+                    }
+                    PdsOutcome::NotFound => (AuditOutcome::NotFound, None, Some("search")),
+                },
+                PdsSearchOutcome::NoMatch => (AuditOutcome::NotFound, None, Some("search")),
+                PdsSearchOutcome::TooManyMatches => (
+                    AuditOutcome::NotFound,
+                    None,
+                    Some("search: more than one match"),
+                ),
+            };
+            self.audit_event(caller, audited, nhs, None, detail);
             Ok(outcome)
         })
     }

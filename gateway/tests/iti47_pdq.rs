@@ -26,18 +26,24 @@ fn check(r: &Reply) -> String {
 }
 
 #[tokio::test]
-async fn official_pdq_query_without_nhs_number_is_a_query_error() {
+async fn official_pdq_query_by_demographics_is_a_pds_search() {
     let req = wrap_pdq(&fixture("schemas/examples/ihe/PDQV3/01_PDQQuery1.xml"));
     validate("iti47-request", req.as_bytes(), false);
     let (app, backend) = standard_app();
     let body = check(&post_soap(&app, PATH, req).await);
-    assert!(body.contains("<queryResponseCode code=\"QE\"/>"), "{body}");
+    // Jimmy Jones, born 1963-08-04: PDS has no such patient, so no match (AA/NF).
+    assert!(body.contains("<queryResponseCode code=\"NF\"/>"), "{body}");
+    assert!(body.contains("<typeCode code=\"AA\"/>"), "{body}");
     assert!(body.contains(
         "<wsa:Action env:mustUnderstand=\"true\">urn:hl7-org:v3:PRPA_IN201306UV02</wsa:Action>"
     ));
     // The demographic query (with its xsi:type match criterion) is echoed and stays valid.
     assert!(body.contains("Jimmy"));
-    assert!(backend.calls().is_empty());
+    assert!(
+        backend.calls().iter().all(|c| c.starts_with("search")),
+        "{:?}",
+        backend.calls()
+    );
 }
 
 #[tokio::test]

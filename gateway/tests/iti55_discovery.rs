@@ -117,16 +117,79 @@ async fn superseded_number_answers_with_the_current_patient() {
     assert!(body.contains(&format!("extension=\"{}\"", current.nhs_number)));
 }
 
+/// Epic's XCPD often carries demographics only: without an NHS number the gateway asks PDS
+/// for a single match by family name and birth date (given names, gender and postcode too).
+#[tokio::test]
+async fn demographics_only_query_is_a_pds_search() {
+    let (app, backend) = standard_app();
+    let no_id = synthetic("iti55_request_single_id.xml")
+        .replace("root=\"2.16.840.1.113883.2.1.4.1\"", "root=\"1.2.3.4\"");
+    let r = post_soap(&app, PATH, no_id.clone()).await;
+    let body = r.text();
+    assert_eq!(r.status, 200, "{body}");
+    validate("iti55-response", &r.body, false);
+    assert!(body.contains(r#"<typeCode code="AA"/>"#), "{body}");
+    assert!(body.contains(r#"<queryResponseCode code="OK"/>"#), "{body}");
+    assert!(
+        body.contains("extension=\"9690937278\""),
+        "the NHS number found: {body}"
+    );
+    let calls = backend.calls();
+    assert!(calls.iter().any(|c| c.starts_with("search")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("prefetch")), "{calls:?}");
+
+    // Demographics that match nobody, or only in part: no match, never a guess.
+    for (from, to) in [
+        ("value=\"19381211\"", "value=\"19381212\""),
+        ("<given>Lucien</given>", "<given>Lucian</given>"),
+        ("<value code=\"M\"/>", "<value code=\"F\"/>"),
+    ] {
+        let (app, backend) = standard_app();
+        let r = post_soap(&app, PATH, no_id.replace(from, to)).await;
+        let body = r.text();
+        validate("iti55-response", &r.body, false);
+        assert!(
+            body.contains(r#"<queryResponseCode code="NF"/>"#),
+            "{to}: {body}"
+        );
+        assert!(!body.contains("<subject "), "{to}: {body}");
+        assert!(!backend.calls().iter().any(|c| c.starts_with("prefetch")));
+    }
+
+    // Two patients fit the demographics: no match (PDS says "more than one", we do not pick).
+    let mut b = FakeBackend::standard();
+    let mut twin = lucien();
+    twin.nhs_number = nhs("9690937286");
+    b.patients.insert(
+        twin.nhs_number,
+        xhuma_common::patient::PdsOutcome::Found(twin),
+    );
+    let (app, _) = app_with(b, &[]);
+    let body = post_soap(&app, PATH, no_id.clone()).await.text();
+    assert!(body.contains(r#"<queryResponseCode code="NF"/>"#), "{body}");
+
+    // Too little to search by (no birth date): a query error, and PDS is not asked.
+    let (app, backend) = standard_app();
+    let thin = no_id.replace("<value value=\"19381211\"/>", "<value value=\"1938\"/>");
+    let body = post_soap(&app, PATH, thin).await.text();
+    assert!(body.contains(r#"<queryResponseCode code="QE"/>"#), "{body}");
+    assert!(backend.calls().is_empty());
+}
+
 #[tokio::test]
 async fn missing_or_invalid_nhs_number_is_ae_qe() {
     let (app, backend) = standard_app();
     let req = synthetic("iti55_request_single_id.xml");
-    for (from, to) in [
-        ("root=\"2.16.840.1.113883.2.1.4.1\"", "root=\"1.2.3.4\""),
-        ("extension=\"9690937278\"", "extension=\"9690937277\""),
-        ("extension=\"9690937278\"", "extension=\"96909372\""),
+    // No NHS number and no family name to search by.
+    let no_id_no_name = req
+        .replace("root=\"2.16.840.1.113883.2.1.4.1\"", "root=\"1.2.3.4\"")
+        .replace("<family>SAMUAL</family>", "");
+    for body in [
+        no_id_no_name,
+        req.replace("extension=\"9690937278\"", "extension=\"9690937277\""),
+        req.replace("extension=\"9690937278\"", "extension=\"96909372\""),
     ] {
-        let r = post_soap(&app, PATH, req.replace(from, to)).await;
+        let r = post_soap(&app, PATH, body).await;
         let body = r.text();
         assert_eq!(r.status, 200, "{body}");
         validate("iti55-response", &r.body, false);

@@ -2,13 +2,17 @@
 //! PRPA_IN201306UV02 out.
 //!
 //! `parse` takes the NHS number from `livingSubjectId` (any number of ids and values, either
-//! OID the ITI-55 answer advertises) → `handle` asks the [`crate::backend::Backend`] (PDS
-//! lookup; on a match the backend enqueues the prefetch) → `render` writes the HL7 answer.
-//! Not found, restricted and deceased all answer AA/NF with no subject, so a restricted
-//! record cannot be told apart from an unknown one.
+//! OID the ITI-55 answer advertises), and the demographics → `handle` asks the
+//! [`crate::backend::Backend`] (a PDS read by NHS number; without one, a PDS single-match
+//! search by family name and birth date, with given names, gender and postcode when sent, as
+//! Epic's XCPD often carries demographics only; on a match the backend enqueues the prefetch)
+//! → `render` writes the HL7 answer. Not found, restricted, deceased and (for a search) more
+//! than one match all answer AA/NF with no subject, so a restricted record cannot be told
+//! apart from an unknown one and a search never guesses.
 
 use time::OffsetDateTime;
 use xhuma_common::NhsNumber;
+use xhuma_common::nhs::{PdsSearch, PdsSearchOutcome};
 use xhuma_common::patient::{Demographics, Gender, PdsOutcome};
 
 use super::Ctx;
@@ -58,6 +62,10 @@ pub struct Query {
     /// `M`, `F`, … from `livingSubjectAdministrativeGender`.
     pub gender: Option<String>,
     pub family: Option<String>,
+    /// `livingSubjectName/value/given`, in order.
+    pub given: Vec<String>,
+    /// `patientAddress/value/postalCode`.
+    pub postcode: Option<String>,
 }
 
 /// The answer before rendering.
@@ -67,7 +75,7 @@ pub enum Outcome {
     Match(Box<Demographics>),
     /// AA / NF, no subject (not found, restricted, deceased, demographics disagree).
     NoMatch,
-    /// AE / QE: the query lacks a usable NHS number.
+    /// AE / QE: the query lacks a usable NHS number and the demographics to search by.
     QueryError(&'static str),
     /// AE / AE: a service we depend on failed.
     Error(&'static str),
@@ -137,17 +145,72 @@ pub fn parse(payload: &Element) -> Result<Query, GatewayError> {
             .and_then(|v| v.child(HL7_NS, "family"))
             .map(|f| f.text_trimmed().to_string())
             .filter(|f| !f.is_empty()),
+        given: param_value("livingSubjectName")
+            .map(|v| {
+                v.children_named(HL7_NS, "given")
+                    .map(|g| g.text_trimmed().to_string())
+                    .filter(|g| !g.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        postcode: param_value("patientAddress")
+            .and_then(|v| v.child(HL7_NS, "postalCode"))
+            .map(|p| p.text_trimmed().to_string())
+            .filter(|p| !p.is_empty()),
+    })
+}
+
+/// The PDS search a demographics-only query asks for: family name and a full birth date at
+/// least (what PDS requires of a non-fuzzy search), with given names, gender and postcode when
+/// sent. `None` when the query does not carry enough.
+pub fn pds_search(q: &Query) -> Option<PdsSearch> {
+    let family = q.family.clone()?;
+    let digits: String = q
+        .birth_time
+        .as_deref()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if digits.len() < 8 {
+        return None;
+    }
+    let birth_date = format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..8]);
+    let gender = match q.gender.as_deref() {
+        Some("M") => Some(Gender::Male),
+        Some("F") => Some(Gender::Female),
+        _ => None,
+    };
+    Some(PdsSearch {
+        family: Some(family),
+        given: q.given.clone(),
+        gender,
+        birth_date: Some(birth_date),
+        postcode: q.postcode.clone(),
+        fuzzy: false,
     })
 }
 
 /// Looks the patient up and decides the answer.
 pub async fn handle(query: &Query, cx: &Ctx<'_>) -> Result<Outcome, GatewayError> {
-    let nhs = match query.nhs {
-        Ok(n) => n,
+    let outcome = match query.nhs {
+        Ok(nhs) => {
+            crate::caller::authorise_patient(cx.caller, cx.backend, nhs)?;
+            cx.backend.discover(nhs, cx.caller).await
+        }
         Err(IdProblem::Missing) => {
-            return Ok(Outcome::QueryError(
-                "The query must carry an NHS number in livingSubjectId.",
-            ));
+            let Some(search) = pds_search(query) else {
+                return Ok(Outcome::QueryError(
+                    "The query must carry an NHS number in livingSubjectId, or a family name \
+                     and a full birth date.",
+                ));
+            };
+            match cx.backend.search(&search, cx.caller).await {
+                Ok(PdsSearchOutcome::Match(found)) => Ok(*found),
+                Ok(PdsSearchOutcome::NoMatch | PdsSearchOutcome::TooManyMatches) => {
+                    return Ok(Outcome::NoMatch);
+                }
+                Err(e) => Err(e),
+            }
         }
         Err(IdProblem::Invalid) => {
             return Ok(Outcome::QueryError(
@@ -155,8 +218,7 @@ pub async fn handle(query: &Query, cx: &Ctx<'_>) -> Result<Outcome, GatewayError
             ));
         }
     };
-    crate::caller::authorise_patient(cx.caller, cx.backend, nhs)?;
-    let found = match cx.backend.discover(nhs, cx.caller).await {
+    let found = match outcome {
         Ok(PdsOutcome::Found(d)) => d,
         Ok(PdsOutcome::Superseded { current, .. }) => *current,
         Ok(PdsOutcome::Restricted | PdsOutcome::Deceased { .. } | PdsOutcome::NotFound) => {
@@ -164,6 +226,14 @@ pub async fn handle(query: &Query, cx: &Ctx<'_>) -> Result<Outcome, GatewayError
         }
         Err(e) => return Ok(Outcome::Error(discovery_error(&e)?)),
     };
+    // Found by demographics: the assertion may still name only one patient. Someone else is
+    // a security alert and, to the caller, no match (a refusal would confirm that the
+    // demographics they hold belong to a patient).
+    if query.nhs.is_err()
+        && crate::caller::authorise_patient(cx.caller, cx.backend, found.nhs_number).is_err()
+    {
+        return Ok(Outcome::NoMatch);
+    }
     if cx.config.demographic_check && !demographics_agree(query, &found) {
         return Ok(Outcome::NoMatch);
     }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tower::ServiceExt;
 use xhuma_common::NhsNumber;
 use xhuma_common::document::DocumentMeta;
+use xhuma_common::nhs::{PdsSearch, PdsSearchOutcome};
 use xhuma_common::patient::{Address, Demographics, Gender, PdsOutcome};
 use xhuma_gateway::backend::{
     Backend, BackendError, BoxFuture, Caller, Discovery, Documents, Retrieved, SecurityAlert,
@@ -130,6 +131,48 @@ impl Backend for FakeBackend {
                 .get(&nhs)
                 .cloned()
                 .unwrap_or(PdsOutcome::NotFound)),
+        };
+        Box::pin(async move { r })
+    }
+
+    fn search<'a>(
+        &'a self,
+        q: &'a PdsSearch,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<PdsSearchOutcome, BackendError>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("search as {}", caller.requester.subject_id));
+        // PDS's single-match semantics over the patients this backend knows.
+        let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+        let matches: Vec<&PdsOutcome> = self
+            .patients
+            .values()
+            .filter(|o| match o {
+                PdsOutcome::Found(d) => {
+                    q.family
+                        .as_deref()
+                        .zip(d.family.as_deref())
+                        .is_some_and(|(a, b)| same(a, b))
+                        && q.birth_date == d.birth_date
+                        && q.given.iter().all(|g| d.given.iter().any(|dg| same(g, dg)))
+                        && q.gender.is_none_or(|g| g == d.gender)
+                        && q.postcode.as_deref().is_none_or(|p| {
+                            d.address
+                                .as_ref()
+                                .and_then(|a| a.postal_code.as_deref())
+                                .is_some_and(|dp| same(p, dp))
+                        })
+                }
+                _ => false,
+            })
+            .collect();
+        let r = match (self.err(), matches.as_slice()) {
+            (Some(e), _) => Err(e),
+            (None, []) => Ok(PdsSearchOutcome::NoMatch),
+            (None, [one]) => Ok(PdsSearchOutcome::Match(Box::new((*one).clone()))),
+            (None, _) => Ok(PdsSearchOutcome::TooManyMatches),
         };
         Box::pin(async move { r })
     }

@@ -5,7 +5,8 @@
 //! `wsu:Timestamp` and without it (the header signature cut out here; the assertion's own
 //! signature still covers exactly what it did), plus a signer that names no certificate, so
 //! every pinned key is tried. The whole check runs, pre-pass included, as `caller.rs` runs it.
-//! Results go to docs/performance.md ("SAML verification cost").
+//! Results go to docs/performance.md ("SAML verification cost"); `saml_phases.py` beside this
+//! file splits a perf profile of it into the phases of a check.
 //!
 //! Time is the bench thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: the goal is
 //! CPU per request, and on the shared 2-core machine wall time also counts the time other

@@ -7,10 +7,10 @@ use xmlsec::{XmlSecKey, XmlSecKeyFormat};
 use super::dsig::KeyMaterial;
 use super::keys::MAX_TRUSTED_CERTS;
 
-/// Holder-of-key keys kept per thread beside the pinned ones (the gateways that call us each
-/// use one; an identity provider that mints a key per assertion only makes us load again).
+/// Room per thread beyond the largest trust store, for holder-of-key keys (each calling gateway
+/// uses one; an identity provider that mints a key per assertion only makes us load again).
 const MAX_HOLDER_KEYS: usize = 16;
-/// Most keys one thread keeps loaded.
+/// Most keys one thread keeps loaded, pinned and holder-of-key alike (one LRU).
 const MAX_KEYS: usize = MAX_TRUSTED_CERTS + MAX_HOLDER_KEYS;
 
 /// The libxmlsec1 keys this thread has loaded, by the DER they were loaded from.

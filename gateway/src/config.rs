@@ -32,6 +32,8 @@ pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 55_000;
 pub const XHUMA_MAX_CONCURRENT_REQUESTS: &str = "XHUMA_MAX_CONCURRENT_REQUESTS";
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+pub const XHUMA_SHUTDOWN_GRACE_MS: &str = "XHUMA_SHUTDOWN_GRACE_MS";
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
 pub const XHUMA_XML_WORKERS: &str = "XHUMA_XML_WORKERS";
 pub const XHUMA_XML_MEMORY_BYTES: &str = "XHUMA_XML_MEMORY_BYTES";
 pub const DEFAULT_XML_MEMORY_BYTES: usize = 32 * 1024 * 1024;
@@ -97,6 +99,10 @@ pub struct GatewayConfig {
     /// `XHUMA_MAX_CONCURRENT_REQUESTS`: SOAP requests served at once (default 256); beyond it
     /// the caller gets 503 with a SOAP fault instead of an unbounded queue.
     pub max_concurrent_requests: usize,
+    /// `XHUMA_SHUTDOWN_GRACE_MS` (default 30 000): after SIGTERM, how long requests in flight
+    /// may take to finish before the listener closes (Kubernetes'
+    /// `terminationGracePeriodSeconds` should be longer).
+    pub shutdown_grace: Duration,
     /// `XHUMA_XML_WORKERS` (default: the number of CPUs): request bodies parsed and SAML
     /// assertions checked at once, on the blocking pool rather than the async runtime's
     /// threads; more wait their turn (within the request deadline).
@@ -220,6 +226,7 @@ impl GatewayConfig {
                     DEFAULT_MAX_CONCURRENT_REQUESTS,
                 )?
                 .max(1),
+            shutdown_grace: env.millis(XHUMA_SHUTDOWN_GRACE_MS, DEFAULT_SHUTDOWN_GRACE_MS)?,
             xml_workers: env.parse(XHUMA_XML_WORKERS, cpus)?.max(1),
             xml_memory_bytes,
             request_memory_bytes,
@@ -317,6 +324,7 @@ mod tests {
             // Less than one 4 MiB envelope's libxml2 tree.
             (XHUMA_XML_MEMORY_BYTES, "8388608"),
             (XHUMA_REQUEST_MEMORY_BYTES, "33554432"),
+            (XHUMA_SHUTDOWN_GRACE_MS, "soon"),
         ] {
             assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var);
         }

@@ -11,9 +11,6 @@ use xhuma_gateway::inbound::{self, InboundConfig};
 use xhuma_gateway::records::Records;
 use xhuma_gateway::{AppState, GatewayConfig, ops, router};
 
-/// In-flight requests get this long to finish after the signal.
-const GRACE: Duration = Duration::from_secs(30);
-
 fn main() -> ExitCode {
     xhuma_common::process::run("xhuma-gateway", GatewayConfig::from_env(), run)
 }
@@ -34,6 +31,7 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
     .await
     .context("connecting to RabbitMQ and Redis")?;
     let listen = config.listen;
+    let grace = config.shutdown_grace;
     let state = AppState::new(config, Arc::new(records.clone())).context("loading SAML trust")?;
     // Health and metrics stay outside the rate limit: probes must not be throttled.
     let load = state.load();
@@ -48,7 +46,7 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
         rate_limit_per_sec = inbound.rate_per_sec,
         "Gateway listening"
     );
-    inbound::serve(listener, app, tls, &inbound, shutdown, GRACE)
+    inbound::serve(listener, app, tls, &inbound, shutdown, grace)
         .await
         .context("serving")?;
     records.audit().flush(Duration::from_secs(5)).await;

@@ -145,6 +145,23 @@ pub fn ts(s: Option<&str>) -> Option<String> {
     s.and_then(parse).map(|d| d.ts())
 }
 
+/// True when the FHIR date `s` lies wholly before the calendar day of `now`
+/// (compared at the date's own precision: `2019` is before any day of 2020,
+/// not before a day of 2019). Malformed dates are never "before".
+pub fn before(s: Option<&str>, now: time::OffsetDateTime) -> bool {
+    let Some(d) = s.and_then(parse) else {
+        return false;
+    };
+    let day: String = d.ts().chars().take(8).collect();
+    let today = format!(
+        "{:04}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    );
+    day.as_str() < &today[..day.len()]
+}
+
 /// Display form for narrative; malformed input is shown as given (trimmed,
 /// so the clinician still sees what the GP system sent).
 pub fn display(s: Option<&str>) -> String {
@@ -206,6 +223,20 @@ mod tests {
             Some("20210326111505+0000".into())
         );
         assert_eq!(display(Some("2019-07-08T14:35:00+01:00")), "08-Jul-2019");
+    }
+
+    #[test]
+    fn before_compares_at_the_dates_precision() {
+        let now = time::macros::datetime!(2026-11-22 07:00:00 UTC);
+        assert!(before(Some("2026-11-21"), now));
+        assert!(!before(Some("2026-11-22"), now));
+        assert!(!before(Some("2026-11-22T00:00:00Z"), now));
+        assert!(before(Some("2025"), now));
+        assert!(!before(Some("2026"), now));
+        assert!(before(Some("2026-10"), now));
+        assert!(!before(Some("2027-01-01"), now));
+        assert!(!before(Some("garbage"), now));
+        assert!(!before(None, now));
     }
 
     #[test]

@@ -23,6 +23,13 @@ pub struct ResourceHead {
     pub id: Option<String>,
 }
 
+/// Only `meta.security` of any resource (read when the raw JSON mentions it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SecurityHead {
+    pub meta: Option<Meta>,
+}
+
 /// One parsed resource. `Other` keeps resource types the converter does not
 /// render (QuestionnaireResponse, HealthcareService, OperationOutcome…).
 #[derive(Debug)]

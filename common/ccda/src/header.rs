@@ -7,7 +7,7 @@
 //! the first Organization with an ODS code).
 
 use crate::codes::{self, NHS_NUMBER, ODS};
-use crate::fhir::{HumanName, Organization, Patient, Resource};
+use crate::fhir::{Extensions, HumanName, Organization, Patient, Resource};
 use crate::index::{Index, Parsed};
 use crate::xml::Xml;
 
@@ -71,12 +71,14 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     );
     x.leaf("title", &[], "GP Connect: Access Record Structured");
     x.empty("effectiveTime", &[("value", &now)]);
+    let (code, display) = confidentiality(ix);
+    report.confidentiality = code.to_string();
     x.empty(
         "confidentialityCode",
         &[
-            ("code", "N"),
+            ("code", code),
             ("codeSystem", "2.16.840.1.113883.5.25"),
-            ("displayName", "normal"),
+            ("displayName", display),
         ],
     );
     x.empty("languageCode", &[("code", "en-GB")]);
@@ -177,6 +179,34 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.open("structuredBody", &[]);
 }
 
+/// The document's `confidentialityCode` (HL7 BasicConfidentialityKind) from
+/// GP Connect's flags: `V` when any resource is labelled very restricted;
+/// `R` when any is labelled restricted or `NOPAT` (no disclosure to the
+/// patient without the clinician's authorisation), or a List says
+/// confidential items were withheld (`confidential-items`), since the
+/// document then describes a record with sensitive content; else `N`.
+pub fn confidentiality(ix: &Index) -> (&'static str, &'static str) {
+    let labelled = |code: &str| {
+        ix.entries
+            .iter()
+            .any(|e| e.security.iter().any(|c| c == code))
+    };
+    if labelled("V") {
+        return ("V", "very restricted");
+    }
+    let withheld = ix.entries.iter().any(|e| match &e.parsed {
+        Parsed::Ok(Resource::List(l)) => l
+            .exts("ListWarningCode-1")
+            .any(|w| w.value_code.as_deref() == Some("confidential-items")),
+        _ => false,
+    });
+    if labelled("R") || labelled("NOPAT") || withheld {
+        ("R", "restricted")
+    } else {
+        ("N", "normal")
+    }
+}
+
 pub fn nhs_number(p: &Patient) -> Option<&str> {
     p.identifier
         .iter()
@@ -190,13 +220,28 @@ pub fn nhs_number(p: &Patient) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-/// official → usual → first.
+/// The name to show: official → usual → any other current one (not `old`,
+/// not `maiden`) → the first; only names that say something (a family or
+/// given name, or a text) count.
 pub fn best_name(names: &[HumanName]) -> Option<&HumanName> {
-    names
-        .iter()
-        .find(|n| n.use_.as_deref() == Some("official"))
-        .or_else(|| names.iter().find(|n| n.use_.as_deref() == Some("usual")))
-        .or(names.first())
+    let named: Vec<&HumanName> = names.iter().filter(|n| has_content(n)).collect();
+    let with_use = |u: &str| named.iter().copied().find(|n| n.use_.as_deref() == Some(u));
+    with_use("official")
+        .or_else(|| with_use("usual"))
+        .or_else(|| {
+            named
+                .iter()
+                .copied()
+                .find(|n| !matches!(n.use_.as_deref(), Some("old" | "maiden")))
+        })
+        .or(named.first().copied())
+}
+
+fn has_content(n: &HumanName) -> bool {
+    let some = |s: Option<&str>| s.is_some_and(|s| !s.trim().is_empty());
+    some(n.family.as_deref())
+        || n.given.iter().any(|g| !g.trim().is_empty())
+        || some(n.text.as_deref())
 }
 
 pub fn display_name(n: &HumanName) -> String {

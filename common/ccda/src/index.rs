@@ -36,6 +36,8 @@ pub struct Entry {
     pub resource_type: String,
     pub id: Option<String>,
     pub parsed: Parsed,
+    /// `meta.security` codes (`NOPAT`, or Confidentiality `R`/`V`), upper case.
+    pub security: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,15 @@ pub struct Index {
 
 impl Index {
     pub fn build(bytes: &[u8]) -> Result<Index, ConvertError> {
+        Index::build_for(bytes, None)
+    }
+
+    /// Indexes the bundle and picks its patient: the one the Lists' `subject`
+    /// names, else the only Patient, else (several Patients, no subject) the
+    /// one with the `expected` NHS number. Lists naming different patients,
+    /// a subject that is not in the bundle, or a choice it cannot make are
+    /// errors: a document about the wrong patient is worse than none.
+    pub fn build_for(bytes: &[u8], expected: Option<&str>) -> Result<Index, ConvertError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ConvertError::NotUtf8)?;
         let bundle: Bundle<'_> = serde_json::from_str(text).map_err(|e| ConvertError::NotJson {
             line: e.line(),
@@ -115,18 +126,71 @@ impl Index {
             ix.entries.push(entry);
             ix.index_list_extras(i);
         }
-        ix.patient = ix
-            .entries
-            .iter()
-            .position(|e| matches!(e.parsed, Parsed::Ok(Resource::Patient(_))))
-            .ok_or_else(|| {
-                if ix.entries.iter().any(|e| e.resource_type == "Patient") {
-                    ConvertError::UnreadablePatient
-                } else {
-                    ConvertError::NoPatient
-                }
-            })?;
+        ix.patient = ix.pick_patient(expected)?;
         Ok(ix)
+    }
+
+    fn pick_patient(&self, expected: Option<&str>) -> Result<usize, ConvertError> {
+        let mut subjects: Vec<&str> = Vec::new();
+        for e in &self.entries {
+            if let Parsed::Ok(Resource::List(l)) = &e.parsed
+                && let Some(s) = l.subject.as_ref().and_then(|r| r.target())
+            {
+                let key = ref_key(s);
+                if !subjects.contains(&key) {
+                    subjects.push(key);
+                }
+            }
+        }
+        let readable =
+            |i: &usize| matches!(self.entries[*i].parsed, Parsed::Ok(Resource::Patient(_)));
+        match subjects.as_slice() {
+            [] => {}
+            [one] => {
+                return match self.index_of(one, None) {
+                    Some(i) if readable(&i) => Ok(i),
+                    Some(i) if self.entries[i].resource_type == "Patient" => {
+                        Err(ConvertError::UnreadablePatient)
+                    }
+                    _ if !self.entries.iter().any(|e| e.resource_type == "Patient") => {
+                        Err(ConvertError::NoPatient)
+                    }
+                    _ => Err(ConvertError::SubjectNotInBundle),
+                };
+            }
+            _ => return Err(ConvertError::ConflictingSubjects),
+        }
+        let patients: Vec<usize> = (0..self.entries.len())
+            .filter(|i| self.entries[*i].resource_type == "Patient")
+            .collect();
+        let ok: Vec<usize> = patients.iter().copied().filter(readable).collect();
+        match (ok.as_slice(), expected) {
+            ([one], _) => Ok(*one),
+            ([], _) if patients.is_empty() => Err(ConvertError::NoPatient),
+            ([], _) => Err(ConvertError::UnreadablePatient),
+            (many, Some(want)) => {
+                let matching: Vec<usize> = many
+                    .iter()
+                    .copied()
+                    .filter(|i| match &self.entries[*i].parsed {
+                        Parsed::Ok(Resource::Patient(p)) => {
+                            crate::header::nhs_number(p) == Some(want)
+                        }
+                        _ => false,
+                    })
+                    .collect();
+                match matching.as_slice() {
+                    [one] => Ok(*one),
+                    [] => Err(ConvertError::PatientMismatch),
+                    _ => Err(ConvertError::AmbiguousPatient {
+                        patients: many.len(),
+                    }),
+                }
+            }
+            (many, None) => Err(ConvertError::AmbiguousPatient {
+                patients: many.len(),
+            }),
+        }
     }
 
     /// Contained resources and consultation → encounter links of the List at `i`.
@@ -286,6 +350,24 @@ pub fn is_list_code(list: &List, code: &str) -> bool {
 }
 
 fn parse_entry(raw: &str, n: usize) -> Entry {
+    let mut e = parse_resource(raw, n);
+    if raw.contains("\"security\"")
+        && let Ok(h) = serde_json::from_str::<crate::fhir::SecurityHead>(raw)
+    {
+        e.security = h
+            .meta
+            .map(|m| m.security)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.code)
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+            .collect();
+    }
+    e
+}
+
+fn parse_resource(raw: &str, n: usize) -> Entry {
     // Fast path: type sniffed from the first member, one typed parse, id from
     // the model. Unknown types and errors take the slow path (which finds the id).
     if let Some(t) = Resource::sniff_type(raw)
@@ -297,6 +379,7 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
             resource_type: t.to_string(),
             id,
             parsed: Parsed::Ok(r),
+            security: Vec::new(),
         };
     }
     let head: ResourceHead = match serde_json::from_str(raw) {
@@ -306,6 +389,7 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
                 resource_type: "Unknown".into(),
                 id: Some(format!("entry-{n}")),
                 parsed: Parsed::Unreadable(why(&e)),
+                security: Vec::new(),
             };
         }
     };
@@ -318,6 +402,7 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
         resource_type,
         id: head.id,
         parsed,
+        security: Vec::new(),
     }
 }
 
@@ -325,6 +410,14 @@ fn parse_entry(raw: &str, n: usize) -> Entry {
 /// (serde's message can quote the offending value).
 fn why(e: &serde_json::Error) -> String {
     format!("could not be read (data error near column {})", e.column())
+}
+
+/// `Type/id` of a reference (a full URL keeps only its last two segments).
+fn ref_key(r: &str) -> &str {
+    match r.rmatch_indices('/').nth(1) {
+        Some((i, _)) => &r[i + 1..],
+        None => r,
+    }
 }
 
 fn short(s: &str) -> String {

@@ -8,7 +8,8 @@
 //! context always give byte-identical output.
 //!
 //! Failure model: a bundle that cannot describe a patient (not JSON, not a
-//! Bundle, no readable Patient) is a [`ConvertError`]. Everything else is
+//! Bundle, no readable Patient, no way to tell which Patient the Lists are
+//! about, or not the patient the caller asked for) is a [`ConvertError`]. Everything else is
 //! recoverable: a resource that cannot be read or resolved becomes a visible
 //! "could not be shown — see GP record" row in its section and a warning in
 //! the report; its neighbours are never dropped.
@@ -37,6 +38,10 @@ pub struct Context {
     /// Author device name and version.
     pub software_name: String,
     pub software_version: String,
+    /// The NHS number the document was requested for. When set, a bundle
+    /// about anyone else is refused ([`ConvertError::PatientMismatch`])
+    /// instead of becoming a document.
+    pub expected_nhs_number: Option<String>,
 }
 
 /// Per-section summary for logs, the CLI and tests.
@@ -61,6 +66,9 @@ pub struct Report {
     pub patient_name: Option<String>,
     pub practice_ods: Option<String>,
     pub practice_name: Option<String>,
+    /// The document's `confidentialityCode` (`N`, `R` or `V`), for the
+    /// registry metadata that describes it.
+    pub confidentiality: String,
 }
 
 #[derive(Debug)]
@@ -84,6 +92,19 @@ pub enum ConvertError {
     UnreadablePatient,
     #[error("input is larger than the {limit} byte limit")]
     TooLarge { limit: usize },
+    /// The record's patient is not the one requested (`Context::expected_nhs_number`).
+    /// Neither number is in the message: it is logged and the numbers are PHI.
+    #[error("bundle's patient is not the requested patient")]
+    PatientMismatch,
+    /// The Lists say the record is about different patients.
+    #[error("bundle's Lists have different subjects")]
+    ConflictingSubjects,
+    /// The Lists' subject is not a Patient in the bundle.
+    #[error("bundle's List subject is not a Patient in the bundle")]
+    SubjectNotInBundle,
+    /// Several Patients, and nothing says which one the record is about.
+    #[error("bundle has {patients} Patient resources and no List subject to choose one")]
+    AmbiguousPatient { patients: usize },
 }
 
 /// Inputs above this size are refused (the largest real record seen is ~3 MB).
@@ -99,7 +120,14 @@ impl Context {
             freshness_window: "24 hours".into(),
             software_name: "Xhuma".into(),
             software_version: env!("CARGO_PKG_VERSION").into(),
+            expected_nhs_number: None,
         }
+    }
+
+    /// Refuse bundles about any patient but `nhs_number` (see [`ConvertError::PatientMismatch`]).
+    pub fn for_patient(mut self, nhs_number: impl Into<String>) -> Self {
+        self.expected_nhs_number = Some(nhs_number.into());
+        self
     }
 
     /// A stable id for `key` (e.g. `AllergyIntolerance/123`) within this document.
@@ -118,7 +146,13 @@ pub fn convert(bundle_json: &[u8], cx: &Context) -> Result<Conversion, ConvertEr
             limit: MAX_BUNDLE_BYTES,
         });
     }
-    let ix = index::Index::build(bundle_json)?;
+    let expected = cx.expected_nhs_number.as_deref().map(str::trim);
+    let ix = index::Index::build_for(bundle_json, expected)?;
+    if let Some(want) = expected
+        && header::nhs_number(ix.patient()) != Some(want)
+    {
+        return Err(ConvertError::PatientMismatch);
+    }
     let mut report = Report {
         warnings: ix.warnings.clone(),
         ..Report::default()

@@ -1,53 +1,34 @@
-//! Golden C-CDA documents for a handful of small fixtures (reviewed by hand;
-//! regenerate with `INSTA_UPDATE=always cargo test -p xhuma-ccda --test
-//! snapshots` and review the diff). Together they cover contained ended
-//! allergies, a Medicus-style medication, body-site and uncategorised
-//! observations, a text document, a DiagnosticReport with nested results, and
-//! a consultation.
+//! Golden C-CDA documents: one per fixture bundle (every file under
+//! `shared/fixtures/gpconnect/bundles` and `shared/fixtures/xhuma/bundles`
+//! that converts) and one per in-memory variant (`support::variants`), in
+//! `tests/snapshots/snapshots__<fixture>.snap`. A new fixture gets a new
+//! snapshot. Regenerate with `INSTA_UPDATE=always cargo nextest run -p
+//! xhuma-ccda --test snapshots` (or `cargo insta review`) and review the diff:
+//! it is the change an EHR will see.
 
 mod support;
 
 use xhuma_ccda::convert;
 
-fn snap(rel: &str) -> String {
-    let c = convert(&support::fixture(rel), &support::context())
-        .unwrap_or_else(|e| panic!("{rel}: {e}"));
-    String::from_utf8(c.xml).expect("utf8")
-}
-
 #[test]
-fn allergies_contained_resolved() {
-    insta::assert_snapshot!(snap(
-        "gpconnect/bundles/edge-cases/allergies-contained-resolved-9728951256.json"
-    ));
-}
-
-#[test]
-fn medicus_based_on() {
-    insta::assert_snapshot!(snap(
-        "gpconnect/bundles/edge-cases/medicus-basedon-9302014592.json"
-    ));
-}
-
-#[test]
-fn body_site() {
-    insta::assert_snapshot!(snap(
-        "gpconnect/bundles/edge-cases/bodysite-1239577290.json"
-    ));
-}
-
-#[test]
-fn related_observations() {
-    insta::assert_snapshot!(snap(
-        "gpconnect/bundles/edge-cases/unit-fhir-bundle-observations-with-related-observations.json"
-    ));
-}
-
-#[test]
-fn one_consultation() {
-    insta::assert_snapshot!(snap(
-        "gpconnect/bundles/edge-cases/unit-1-consultation-resource.json"
-    ));
+fn every_fixture_document_matches_its_snapshot() {
+    let cx = support::context();
+    let mut failed = Vec::new();
+    let docs = support::documents();
+    for (name, bytes) in &docs {
+        let c = convert(bytes, &cx).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let xml = String::from_utf8(c.xml).expect("utf8");
+        let r = std::panic::catch_unwind(|| {
+            insta::with_settings!({ omit_expression => true, description => name.as_str() }, {
+                insta::assert_snapshot!(name.as_str(), xml);
+            });
+        });
+        if r.is_err() {
+            failed.push(name.clone());
+        }
+    }
+    assert!(docs.len() >= 50, "only {} documents", docs.len());
+    assert!(failed.is_empty(), "snapshots differ: {failed:?}");
 }
 
 #[test]

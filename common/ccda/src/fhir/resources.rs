@@ -91,6 +91,8 @@ pub struct List {
     pub contained: Vec<Box<RawValue>>,
     pub title: Option<String>,
     pub code: Option<CodeableConcept>,
+    /// The patient the List is about: the document's patient.
+    pub subject: Option<Reference>,
     pub encounter: Option<Reference>,
     pub note: Vec<Annotation>,
     pub entry: Vec<ListEntry>,
@@ -136,6 +138,9 @@ pub struct Dosage {
     pub text: Option<String>,
     #[serde(rename = "patientInstruction")]
     pub patient_instruction: Option<String>,
+    /// The structured dose (`1 tablet`), when the GP system sends one.
+    #[serde(rename = "doseQuantity")]
+    pub dose_quantity: Option<Quantity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +242,15 @@ pub struct Immunization {
     #[serde(rename = "doseQuantity")]
     pub dose_quantity: Option<Quantity>,
     pub note: Vec<Annotation>,
+    pub explanation: Option<ImmunizationExplanation>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ImmunizationExplanation {
+    pub reason: Vec<CodeableConcept>,
+    #[serde(rename = "reasonNotGiven")]
+    pub reason_not_given: Vec<CodeableConcept>,
 }
 
 #[derive(Debug, Default, Deserialize)]

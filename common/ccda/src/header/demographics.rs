@@ -89,26 +89,74 @@ pub fn telecoms(x: &mut Xml, t: &[ContactPoint], max: usize) {
     }
 }
 
+/// A US Realm Person Name (fielded: `given`, `family`). `use="L"` (legal)
+/// only for the `official` name. A name sent only as `text` is split into
+/// fields (`SMITH, John`, or `Mr John Smith`: the last word is the family
+/// name), so the patient is never shown nameless.
 pub fn person_name(x: &mut Xml, n: Option<&HumanName>) {
     let Some(n) = n else {
         x.empty("name", &[("nullFlavor", "UNK")]);
         return;
     };
-    x.open("name", &[("use", "L")]);
-    for p in &n.prefix {
+    let fielded = n.family.as_deref().is_some_and(|f| !f.trim().is_empty())
+        || n.given.iter().any(|g| !g.trim().is_empty());
+    let (prefix, given, family): (Vec<&str>, Vec<&str>, Option<&str>) = if fielded {
+        (
+            n.prefix.iter().map(String::as_str).collect(),
+            n.given
+                .iter()
+                .map(String::as_str)
+                .filter(|g| !g.trim().is_empty())
+                .collect(),
+            n.family.as_deref().filter(|f| !f.trim().is_empty()),
+        )
+    } else {
+        split_text_name(n.text.as_deref().unwrap_or(""))
+    };
+    if n.use_.as_deref() == Some("official") {
+        x.open("name", &[("use", "L")]);
+    } else {
+        x.open("name", &[]);
+    }
+    for p in prefix {
         x.leaf("prefix", &[], p);
     }
-    for g in &n.given {
+    for g in &given {
         x.leaf("given", &[], g);
     }
-    if n.given.is_empty() {
+    if given.is_empty() {
         x.empty("given", &[("nullFlavor", "UNK")]);
     }
-    match n.family.as_deref() {
+    match family {
         Some(f) => x.leaf("family", &[], f),
         None => x.empty("family", &[("nullFlavor", "UNK")]),
     }
     x.close();
+}
+
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "dame",
+];
+
+/// `(prefixes, given names, family name)` of a free-text name.
+fn split_text_name(text: &str) -> (Vec<&str>, Vec<&str>, Option<&str>) {
+    if let Some((family, rest)) = text.split_once(',') {
+        let (prefix, given) = titles(rest.split_whitespace().collect());
+        let family = Some(family.trim()).filter(|f| !f.is_empty());
+        return (prefix, given, family);
+    }
+    let (prefix, mut words) = titles(text.split_whitespace().collect());
+    let family = words.pop();
+    (prefix, words, family)
+}
+
+fn titles(words: Vec<&str>) -> (Vec<&str>, Vec<&str>) {
+    let n = words
+        .iter()
+        .take_while(|w| TITLES.contains(&w.trim_end_matches('.').to_ascii_lowercase().as_str()))
+        .count();
+    let (p, g) = words.split_at(n);
+    (p.to_vec(), g.to_vec())
 }
 
 pub fn gender(x: &mut Xml, g: Option<&str>) {
@@ -129,4 +177,23 @@ pub fn gender(x: &mut Xml, g: Option<&str>) {
             ("displayName", disp),
         ],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_text_name;
+
+    #[test]
+    fn text_names_are_split_into_fields() {
+        assert_eq!(
+            split_text_name("Mr John Henry SMITH"),
+            (vec!["Mr"], vec!["John", "Henry"], Some("SMITH"))
+        );
+        assert_eq!(
+            split_text_name("SMITH, Jane"),
+            (vec![], vec!["Jane"], Some("SMITH"))
+        );
+        assert_eq!(split_text_name("Cher"), (vec![], vec![], Some("Cher")));
+        assert_eq!(split_text_name("  "), (vec![], vec![], None));
+    }
 }

@@ -2,6 +2,10 @@
 //! reactions" (current) and "Ended allergies" → Allergies and Intolerances
 //! Section (entries required, V3) with one Allergy Concern Act per item.
 //!
+//! Severity (per reaction, a Severity Observation inside the Reaction
+//! Observation) and criticality (a Criticality Observation on the allergy)
+//! are coded, not only narrative: EHR reconciliation reads the entries.
+//!
 //! An allergy is shown as ended (concern `completed`, its own table) when it
 //! comes from the ended list, has `clinicalStatus` resolved, or carries the
 //! AllergyIntoleranceEnd extension: an ended allergy never appears active.
@@ -118,6 +122,87 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         s.end_table();
     }
     s.finish(x, report);
+}
+
+const OBSERVATION_VALUE: &str = "2.16.840.1.113883.5.1063";
+
+/// FHIR `reaction.severity` → the C-CDA Severity value set (SNOMED CT).
+fn severity(s: Option<&str>) -> Option<(&'static str, &'static str)> {
+    match s? {
+        "mild" => Some(("255604002", "Mild")),
+        "moderate" => Some(("6736007", "Moderate")),
+        "severe" => Some(("24484000", "Severe")),
+        _ => None,
+    }
+}
+
+/// FHIR `criticality` → the Criticality Observation value set (HL7ObservationValue).
+fn criticality(c: Option<&str>) -> Option<(&'static str, &'static str)> {
+    match c? {
+        "low" => Some(("CRITL", "low criticality")),
+        "high" => Some(("CRITH", "high criticality")),
+        "unable-to-assess" => Some(("CRITU", "unable to assess criticality")),
+        _ => None,
+    }
+}
+
+/// A Reaction Observation for one manifestation (`None`: a reaction recorded
+/// with a severity but no manifestation), with its Severity Observation.
+fn reaction_xml(
+    x: &mut Xml,
+    cx: &Context,
+    key: &str,
+    m: Option<&crate::fhir::CodeableConcept>,
+    sev: Option<(&str, &str)>,
+) {
+    x.open(
+        "entryRelationship",
+        &[("typeCode", "MFST"), ("inversionInd", "true")],
+    );
+    x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
+    template(x, "2.16.840.1.113883.10.20.22.4.9", "2014-06-09");
+    id(x, cx, key);
+    codes::fixed(
+        x,
+        "code",
+        "ASSERTION",
+        codes::ACT_CODE,
+        "ActCode",
+        "Assertion",
+    );
+    x.empty("statusCode", &[("code", "completed")]);
+    codes::concept(x, "value", m, Some("CD"), None);
+    if let Some((code, display)) = sev {
+        x.open(
+            "entryRelationship",
+            &[("typeCode", "SUBJ"), ("inversionInd", "true")],
+        );
+        x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
+        template(x, "2.16.840.1.113883.10.20.22.4.8", "2014-06-09");
+        codes::fixed(
+            x,
+            "code",
+            "SEV",
+            codes::ACT_CODE,
+            "ActCode",
+            "Severity Observation",
+        );
+        x.empty("statusCode", &[("code", "completed")]);
+        x.empty(
+            "value",
+            &[
+                ("xsi:type", "CD"),
+                ("code", code),
+                ("codeSystem", SNOMED),
+                ("codeSystemName", "SNOMED CT"),
+                ("displayName", display),
+            ],
+        );
+        x.close();
+        x.close();
+    }
+    x.close();
+    x.close();
 }
 
 fn is_ended(a: &AllergyIntolerance) -> bool {
@@ -297,29 +382,49 @@ fn entry_xml(
     x.close();
     x.close();
     x.close();
-    for (i, m) in a
-        .reaction
-        .iter()
-        .flat_map(|r| r.manifestation.iter())
-        .enumerate()
-    {
+    let mut i = 0;
+    for r in &a.reaction {
+        let sev = severity(r.severity.as_deref());
+        let manifestations: Vec<Option<&crate::fhir::CodeableConcept>> =
+            if r.manifestation.is_empty() && sev.is_some() {
+                vec![None]
+            } else {
+                r.manifestation.iter().map(Some).collect()
+            };
+        for m in manifestations {
+            reaction_xml(x, cx, &format!("{key}/reaction/{i}"), m, sev);
+            i += 1;
+        }
+    }
+    if let Some((code, display)) = criticality(a.criticality.as_deref()) {
         x.open(
             "entryRelationship",
-            &[("typeCode", "MFST"), ("inversionInd", "true")],
+            &[("typeCode", "SUBJ"), ("inversionInd", "true")],
         );
         x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-        template(x, "2.16.840.1.113883.10.20.22.4.9", "2014-06-09");
-        id(x, cx, &format!("{key}/reaction/{i}"));
+        x.empty(
+            "templateId",
+            &[("root", "2.16.840.1.113883.10.20.22.4.145")],
+        );
         codes::fixed(
             x,
             "code",
-            "ASSERTION",
-            codes::ACT_CODE,
-            "ActCode",
-            "Assertion",
+            "82606-5",
+            LOINC,
+            "LOINC",
+            "Allergy or intolerance criticality",
         );
         x.empty("statusCode", &[("code", "completed")]);
-        codes::concept(x, "value", Some(m), Some("CD"), None);
+        x.empty(
+            "value",
+            &[
+                ("xsi:type", "CD"),
+                ("code", code),
+                ("codeSystem", OBSERVATION_VALUE),
+                ("codeSystemName", "HL7ObservationValue"),
+                ("displayName", display),
+            ],
+        );
         x.close();
         x.close();
     }

@@ -1,15 +1,18 @@
 //! Medications: GP Connect "Medications and medical devices" → the
 //! Medications Section (entries required, V2) with two tables, "Active
-//! Medications" and "Past Medications", split on
-//! `MedicationStatement.status == active`. (One section, not two: the CCD
-//! allows exactly one Medications Section, and consumers such as Medplum
-//! reject medication entries under any other section template.)
+//! Medications" and "Past Medications". Which table a medication goes in is
+//! decided by [`status::classify`] from the statement *and* its authorisation
+//! (plan status, status reason, end dates, authorisation expiry), not from
+//! `MedicationStatement.status` alone. (One section, not two: the CCD allows
+//! exactly one Medications Section, and consumers such as Medplum reject
+//! medication entries under any other section template.)
 //!
 //! Each MedicationStatement becomes a Medication Activity with: the Medication
-//! code (dm+d/SNOMED first, EMIS/Multilex/Gemscript as translations), the
-//! dosage as a Free Text Sig, the authorising MedicationRequest (`intent`
-//! plan, via `basedOn`) as a Medication Supply Order with its repeats, and
-//! each issue (`intent` order, `basedOn` → plan) as a further supply order.
+//! code (dm+d/SNOMED first, EMIS/Multilex/Gemscript as translations), a coded
+//! `doseQuantity` when the dosage has a structured dose, the dosage text as a
+//! Free Text Sig, the authorising MedicationRequest (`intent` plan, via
+//! `basedOn`) as a Medication Supply Order with its repeats, and each issue
+//! (`intent` order, `basedOn` → plan) as a further supply order.
 
 use super::{Item, notes};
 use crate::codes::LOINC;
@@ -21,7 +24,9 @@ use crate::{Context, Report, dates, describe};
 use std::collections::HashMap;
 
 mod entry;
+mod status;
 use entry::entry_xml;
+use status::Status;
 
 static SPEC: Spec = Spec {
     title: "Medications",
@@ -53,6 +58,7 @@ const PAST_COLS: &[&str] = &[
     "Start date",
     "End date",
     "Status",
+    "Status reason",
     "Last issued",
     "Notes",
 ];
@@ -64,6 +70,7 @@ pub(super) struct Med<'a> {
     pub(super) plan_ref: Option<&'a str>,
     pub(super) issues: Vec<(&'a str, &'a MedicationRequest)>,
     pub(super) name: Option<String>,
+    pub(super) status: Status<'a>,
 }
 
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
@@ -90,7 +97,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         Item::Ok {
             res: Resource::MedicationStatement(ms),
             ..
-        } => ms.status.as_deref() != Some("active"),
+        } => status::classify(ms, plan_of(ix, ms).1, cx.now).past,
         _ => false,
     });
     for (caption, cols, group) in [
@@ -116,6 +123,18 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     s.finish(x, report);
 }
 
+/// The authorising plan: the statement's `basedOn` reference and what it resolves to.
+fn plan_of<'a>(
+    ix: &'a Index,
+    ms: &'a MedicationStatement,
+) -> (Option<&'a str>, Option<&'a MedicationRequest>) {
+    let plan_ref = ms.based_on.first().and_then(|b| b.target());
+    match ix.get(plan_ref) {
+        Some(Resource::MedicationRequest(r)) => (plan_ref, Some(&**r)),
+        _ => (plan_ref, None),
+    }
+}
+
 type Issues<'a> = HashMap<String, Vec<(&'a str, &'a MedicationRequest)>>;
 
 fn one(
@@ -128,11 +147,7 @@ fn one(
     ms: &MedicationStatement,
 ) {
     let label = entry.label();
-    let plan_ref = ms.based_on.first().and_then(|b| b.target());
-    let plan = match ix.get(plan_ref) {
-        Some(Resource::MedicationRequest(r)) => Some(&**r),
-        _ => None,
-    };
+    let (plan_ref, plan) = plan_of(ix, ms);
     if plan.is_none() {
         s.warnings.push(format!(
             "{label}: authorising MedicationRequest not found; shown without prescription details"
@@ -159,6 +174,7 @@ fn one(
         plan_ref,
         issues: is,
         name,
+        status: status::classify(ms, plan, cx.now),
     };
     let rid = s.next_id();
     row(s, &rid, &med);
@@ -273,13 +289,7 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
             }
         }
     }
-    if let Some(reason) = m
-        .plan
-        .and_then(|p| p.ext("MedicationStatusReason-1"))
-        .and_then(|e| e.ext("statusReason"))
-        .and_then(|e| e.value_codeable_concept.as_ref())
-        .and_then(|c| c.label())
-    {
+    if let Some(reason) = m.status.reason.filter(|_| !m.status.past) {
         note_lines.push(format!("Status reason: {reason}"));
     }
     if !m.issues.is_empty() {
@@ -296,7 +306,7 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
         .clone()
         .unwrap_or_else(|| "(medication not identified)".into());
     let sig = cell_id(format!("{rid}-sig"), dosage);
-    if ms.status.as_deref() == Some("active") {
+    if !m.status.past {
         let (allowed, issued, expiry) = m.plan.map(repeats).unwrap_or((None, None, None));
         let rep = match (issued, allowed) {
             (Some(i), Some(a)) => format!("{i} of {a}"),
@@ -322,14 +332,6 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
             ],
         );
     } else {
-        let status = match ms.status.as_deref() {
-            Some("stopped") => "Stopped",
-            Some("completed") => "Completed",
-            Some("entered-in-error") => "Entered in error",
-            Some("intended") => "Intended",
-            Some(other) => other,
-            None => "",
-        };
         s.row(
             rid,
             &[
@@ -338,8 +340,9 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
                 cell(qty),
                 cell(kind),
                 cell(start),
-                cell(dates::display(period.and_then(|p| p.end.as_deref()))),
-                cell(status),
+                cell(dates::display(m.status.ended)),
+                cell(m.status.label),
+                cell(m.status.reason.unwrap_or("")),
                 cell(dates::display(last_issue)),
                 cell(note_lines.join("\n")),
             ],

@@ -1,6 +1,10 @@
 //! Problems: GP Connect "Problems" (ProblemHeader Conditions) → Problem
 //! Section (entries required, V3), one Problem Concern Act per problem.
 //!
+//! Each Problem Observation carries a coded Problem Status observation
+//! (active / inactive / resolved…, from `clinicalStatus`), so an EHR need not
+//! infer the status from the concern act or the table it sits in.
+//!
 //! Active and inactive problems get separate tables; significance, onset,
 //! end and the items the GP linked to the problem (RelatedClinicalContent,
 //! ActualProblem) are shown in the narrative.
@@ -217,7 +221,38 @@ fn entry_xml(
         abated.as_deref(),
     );
     codes::concept(x, "value", code, Some("CD"), Some(&format!("#{rid}-name")));
+    if let Some((code, display)) = problem_status(c.clinical_status.as_deref()) {
+        x.open("entryRelationship", &[("typeCode", "REFR")]);
+        x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
+        template(x, "2.16.840.1.113883.10.20.22.4.6", "2019-06-20");
+        codes::fixed(x, "code", "33999-4", LOINC, "LOINC", "Status");
+        x.empty("statusCode", &[("code", "completed")]);
+        x.empty(
+            "value",
+            &[
+                ("xsi:type", "CD"),
+                ("code", code),
+                ("codeSystem", SNOMED),
+                ("codeSystemName", "SNOMED CT"),
+                ("displayName", display),
+            ],
+        );
+        x.close();
+        x.close();
+    }
     x.close();
     x.close();
     x.close();
+}
+
+/// FHIR `Condition.clinicalStatus` → the C-CDA Problem Status value set (SNOMED CT).
+fn problem_status(s: Option<&str>) -> Option<(&'static str, &'static str)> {
+    match s? {
+        "active" => Some(("55561003", "Active")),
+        "recurrence" => Some(("246455001", "Recurrence")),
+        "inactive" => Some(("73425007", "Inactive")),
+        "remission" => Some(("277022003", "Remission phase")),
+        "resolved" => Some(("413322009", "Problem resolved")),
+        _ => None,
+    }
 }

@@ -69,3 +69,220 @@ pub fn name(p: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// Cases the fixtures do not hold, made from a fixture in memory (the
+/// fixtures stay read-only): `(name, bundle bytes)`. They are converted,
+/// snapshotted and validated like the fixtures.
+///
+/// - `variant-not-given-immunisations`: dougill with two immunisations
+///   recorded as not given, one refused (maps to ActReason PATOBJ), one
+///   with a reason that has no ActReason (nullFlavor OTH, SNOMED kept).
+/// - `variant-two-patients`: meyers with a second, unrelated Patient placed
+///   first in the bundle; the Lists' subject decides.
+/// - `variant-text-name`: dougill whose only name is a `usual` text name.
+/// - `variant-stopped-plan`: nel with every plan of an active statement
+///   stopped, with a status reason.
+/// - `variant-allergy-criticality`: gainsford whose first three allergies
+///   have criticality low, high and unable-to-assess, the first with a
+///   moderate reaction and the second with a severity but no manifestation.
+pub fn variants() -> Vec<(String, Vec<u8>)> {
+    use serde_json::{Value, json};
+    let load =
+        |rel: &str| -> Value { serde_json::from_slice(&fixture(rel)).expect("fixture JSON") };
+    let entries =
+        |b: &mut Value| -> Vec<Value> { b["entry"].as_array().cloned().unwrap_or_default() };
+    let mut out = Vec::new();
+
+    let mut b = load("gpconnect/bundles/emis-uat/9465701483-dougill.json");
+    let mut n = 0;
+    for e in b["entry"].as_array_mut().expect("entries") {
+        let r = &mut e["resource"];
+        if r["resourceType"] == "Immunization" && n < 2 {
+            r["notGiven"] = json!(true);
+            r["explanation"] = if n == 0 {
+                json!({"reasonNotGiven": [{"coding": [{"system": "http://snomed.info/sct",
+                    "code": "1343531000000105", "display": "Immunisation declined"}]}]})
+            } else {
+                json!({"reasonNotGiven": [{"coding": [{"system": "http://snomed.info/sct",
+                    "code": "1343541000000101", "display": "Vaccination course postponed"}]}]})
+            };
+            n += 1;
+        }
+    }
+    out.push(("variant-not-given-immunisations".to_string(), b));
+
+    let mut b = load("gpconnect/bundles/emis-uat/9465701262-meyers.json");
+    let mut es = entries(&mut b);
+    es.insert(
+        0,
+        json!({"resource": {"resourceType": "Patient", "id": "other-patient",
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}],
+            "name": [{"use": "official", "family": "Other", "given": ["Not", "This"]}],
+            "gender": "male", "birthDate": "1950-01-01"}}),
+    );
+    b["entry"] = Value::Array(es);
+    out.push(("variant-two-patients".to_string(), b));
+
+    let mut b = load("gpconnect/bundles/emis-uat/9465701483-dougill.json");
+    for e in b["entry"].as_array_mut().expect("entries") {
+        if e["resource"]["resourceType"] == "Patient" {
+            e["resource"]["name"] = json!([{"use": "usual", "text": "Ms Cedar Ursella DOUGILL"}]);
+        }
+    }
+    out.push(("variant-text-name".to_string(), b));
+
+    let mut b = load("gpconnect/bundles/emis-uat/9465701459-nel.json");
+    let es = entries(&mut b);
+    let plans: Vec<String> = es
+        .iter()
+        .filter(|e| {
+            e["resource"]["resourceType"] == "MedicationStatement"
+                && e["resource"]["status"] == "active"
+        })
+        .filter_map(|e| {
+            e["resource"]["basedOn"][0]["reference"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    for e in b["entry"].as_array_mut().expect("entries") {
+        let r = &mut e["resource"];
+        let key = format!("MedicationRequest/{}", r["id"].as_str().unwrap_or(""));
+        if r["resourceType"] == "MedicationRequest" && plans.contains(&key) {
+            r["status"] = json!("stopped");
+            r["extension"].as_array_mut().expect("extensions").push(json!({
+                "url": "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-MedicationStatusReason-1",
+                "extension": [
+                    {"url": "statusChangeDate", "valueDateTime": "2020-02-03"},
+                    {"url": "statusReason", "valueCodeableConcept": {"text": "Adverse reaction"}}
+                ]}));
+        }
+    }
+    out.push(("variant-stopped-plan".to_string(), b));
+
+    let mut b = load("gpconnect/bundles/emis-uat/9465698679-gainsford.json");
+    let mut n = 0;
+    for e in b["entry"].as_array_mut().expect("entries") {
+        let r = &mut e["resource"];
+        if r["resourceType"] == "AllergyIntolerance" && n < 3 {
+            r["criticality"] = json!(["low", "high", "unable-to-assess"][n]);
+            if n == 0 {
+                r["reaction"] = json!([{"severity": "moderate", "manifestation": [{"coding": [{
+                    "system": "http://snomed.info/sct", "code": "271807003", "display": "Rash"}]}]}]);
+            }
+            if n == 1 {
+                r["reaction"] = json!([{"severity": "severe", "description": "Collapsed"}]);
+            }
+            n += 1;
+        }
+    }
+    out.push(("variant-allergy-criticality".to_string(), b));
+
+    out.into_iter()
+        .map(|(n, v)| (n, serde_json::to_vec_pretty(&v).expect("serialise")))
+        .collect()
+}
+
+/// Every fixture that should convert, and every variant: `(name, bytes)`.
+pub fn documents() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = bundles()
+        .into_iter()
+        .filter(|p| !expect_error(p))
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("read fixture");
+            (name(&p).trim_end_matches(".json").to_string(), bytes)
+        })
+        .collect();
+    out.extend(variants());
+    out
+}
+
+/// One `<section>` of a produced document, read back with quick-xml (not
+/// with anything from the converter).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct XmlSection {
+    pub title: String,
+    /// `<entry>` children of the section.
+    pub entries: usize,
+    /// Narrative cells saying the item could not be shown.
+    pub unreadable: usize,
+}
+
+/// The sections of `xml` in document order.
+pub fn xml_sections(xml: &[u8]) -> Vec<XmlSection> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut out: Vec<XmlSection> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    loop {
+        match r.read_event_into(&mut buf).expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                if name == "section" {
+                    open.push(out.len());
+                    out.push(XmlSection::default());
+                }
+                if name == "entry"
+                    && stack.last().is_some_and(|p| p == "section")
+                    && let Some(&i) = open.last()
+                {
+                    out[i].entries += 1;
+                }
+                stack.push(name);
+            }
+            Event::Empty(e) => {
+                if e.local_name().as_ref() == "entry"
+                    && stack.last().is_some_and(|p| p == "section")
+                    && let Some(&i) = open.last()
+                {
+                    out[i].entries += 1;
+                }
+            }
+            Event::Text(t) => {
+                let text = t.into_inner().into_owned();
+                let n = stack.len();
+                if let Some(&i) = open.last() {
+                    if n >= 2 && stack[n - 1] == "title" && stack[n - 2] == "section" {
+                        out[i].title.push_str(&text);
+                    }
+                    if stack.last().is_some_and(|p| p == "td")
+                        && text.contains("could not be shown")
+                    {
+                        out[i].unreadable += 1;
+                    }
+                }
+            }
+            Event::End(_) => {
+                let closed = stack.pop();
+                if closed.as_deref() == Some("section") {
+                    open.pop();
+                }
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+    out
+}
+
+/// The text of the `<section>` titled `title` (from its title to its end).
+pub fn section_text(xml: &[u8], title: &str) -> String {
+    let s = String::from_utf8_lossy(xml);
+    let Some(start) = s.find(&format!("<title>{title}</title>")) else {
+        return String::new();
+    };
+    let rest = &s[start..];
+    rest[..rest.find("</section>").unwrap_or(rest.len())].to_string()
+}
+
+/// The bundle bytes of the variant `name`.
+pub fn variant(name: &str) -> Vec<u8> {
+    variants()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no variant {name}"))
+}

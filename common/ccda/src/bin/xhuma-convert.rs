@@ -9,6 +9,7 @@
 //! `--now RFC3339` and `--id UUID` fix the clock and document id (for
 //! reproducible output); by default the document id is derived from the file
 //! content so re-running gives the same bytes within one second.
+//! `--nhs NUMBER` refuses a bundle about anyone else (as the worker does).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,11 +20,14 @@ struct Args {
     inputs: Vec<PathBuf>,
     now: Option<time::OffsetDateTime>,
     id: Option<uuid::Uuid>,
+    nhs: Option<String>,
     quiet: bool,
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: xhuma-convert [--now RFC3339] [--id UUID] [-q] bundle.json > ccd.xml");
+    eprintln!(
+        "usage: xhuma-convert [--now RFC3339] [--id UUID] [--nhs NUMBER] [-q] bundle.json > ccd.xml"
+    );
     eprintln!("       xhuma-convert [--now RFC3339] [-q] --out DIR FILE|DIR...");
     ExitCode::from(64)
 }
@@ -34,6 +38,7 @@ fn parse_args() -> Option<Args> {
         inputs: Vec::new(),
         now: None,
         id: None,
+        nhs: None,
         quiet: false,
     };
     let mut it = std::env::args_os().skip(1);
@@ -51,6 +56,7 @@ fn parse_args() -> Option<Args> {
                 );
             }
             Some("--id") => a.id = Some(uuid::Uuid::parse_str(it.next()?.to_str()?).ok()?),
+            Some("--nhs") => a.nhs = Some(it.next()?.to_str()?.to_string()),
             Some("-q" | "--quiet") => a.quiet = true,
             Some("-h" | "--help") => return None,
             _ => a.inputs.push(PathBuf::from(arg)),
@@ -93,7 +99,11 @@ fn context(bytes: &[u8], a: &Args) -> Context {
         }
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &h.to_be_bytes())
     });
-    Context::new(now, id)
+    let cx = Context::new(now, id);
+    match &a.nhs {
+        Some(n) => cx.for_patient(n.clone()),
+        None => cx,
+    }
 }
 
 fn summary(name: &str, c: &Conversion) -> String {

@@ -253,9 +253,7 @@ fn row(s: &mut Section, rid: &str, m: &Med<'_>) {
         )
         .collect::<Vec<_>>()
         .join("\n");
-    let last_issue = ms
-        .ext("MedicationStatementLastIssueDate-1")
-        .and_then(|e| e.value_date_time.as_deref())
+    let last_issue = status::last_issue_date(ms)
         .or_else(|| m.issues.last().and_then(|(_, r)| r.authored_on.as_deref()));
     let qty = m
         .issues

@@ -70,6 +70,17 @@ pub(super) fn classify<'a>(
             ..past("Authorisation expired", "completed")
         };
     }
+    if let Some(plan) = plan
+        && is_acute(plan)
+        && let Some(days) = supply_days(plan)
+        && let Some(issued) = last_issue_date(ms)
+        && supply_ran_out(issued, days, now)
+    {
+        return Status {
+            ended: ended.or(Some(issued)),
+            ..past("Ended (acute supply issued and used)", "completed")
+        };
+    }
     Status {
         past: false,
         label: "Active",
@@ -77,6 +88,54 @@ pub(super) fn classify<'a>(
         ended: None,
         act_status: "active",
     }
+}
+
+/// `MedicationStatementLastIssueDate-1`: when the medication was last issued.
+pub(in crate::sections) fn last_issue_date(ms: &MedicationStatement) -> Option<&str> {
+    ms.ext("MedicationStatementLastIssueDate-1")
+        .and_then(|e| e.value_date_time.as_deref().or(e.value_date.as_deref()))
+}
+
+fn is_acute(plan: &MedicationRequest) -> bool {
+    plan.ext("PrescriptionType-1")
+        .and_then(|e| e.value_codeable_concept.as_ref())
+        .is_some_and(|c| c.coding.iter().any(|c| c.code.as_deref() == Some("acute")))
+}
+
+/// `dispenseRequest.expectedSupplyDuration` in whole days (UCUM `d`, `wk`).
+fn supply_days(plan: &MedicationRequest) -> Option<i64> {
+    let q = plan
+        .dispense_request
+        .as_ref()?
+        .expected_supply_duration
+        .as_ref()?;
+    let v = q.value.as_ref()?.as_f64()?;
+    let per = match q.code.as_deref().or(q.unit.as_deref())? {
+        "d" | "day" | "days" => 1.0,
+        "wk" | "week" | "weeks" => 7.0,
+        _ => return None,
+    };
+    let days = v * per;
+    (days.is_finite() && (0.0..=3660.0).contains(&days)).then_some(days.ceil() as i64)
+}
+
+/// True when `issued + days` is before the calendar day of `now` (a day-precision date only).
+fn supply_ran_out(issued: &str, days: i64, now: time::OffsetDateTime) -> bool {
+    let Some(ts) = dates::ts(Some(issued)).filter(|t| t.len() >= 8) else {
+        return false;
+    };
+    let ymd = |a: usize, b: usize| ts[a..b].parse::<i32>().ok();
+    let (Some(y), Some(m), Some(d)) = (ymd(0, 4), ymd(4, 6), ymd(6, 8)) else {
+        return false;
+    };
+    let Ok(month) = time::Month::try_from(m as u8) else {
+        return false;
+    };
+    let Ok(date) = time::Date::from_calendar_date(y, month, d as u8) else {
+        return false;
+    };
+    date.checked_add(time::Duration::days(days))
+        .is_some_and(|end| end < now.date())
 }
 
 fn status_reason(plan: &MedicationRequest) -> Option<&str> {
@@ -161,6 +220,32 @@ mod tests {
             (st.past, st.label, st.ended),
             (true, "Authorisation expired", Some("2024-05-01"))
         );
+    }
+
+    #[test]
+    fn an_acute_supply_that_ran_out_is_past() {
+        let acute = |days: u32| {
+            plan(&format!(
+                r#"{{"status": "active", "intent": "plan",
+                    "extension": [{{"url": "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-PrescriptionType-1",
+                        "valueCodeableConcept": {{"coding": [{{"code": "acute"}}]}}}}],
+                    "dispenseRequest": {{"expectedSupplyDuration": {{"value": {days}, "code": "d"}}}}}}"#
+            ))
+        };
+        let issued = |date: &str| {
+            ms(&format!(
+                r#"{{"status": "active", "extension": [{{"url": "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-MedicationStatementLastIssueDate-1",
+                    "valueDateTime": "{date}"}}]}}"#
+            ))
+        };
+        let (s, p) = (issued("2024-03-01"), acute(28));
+        let st = classify(&s, Some(&p), NOW);
+        assert_eq!((st.past, st.ended), (true, Some("2024-03-01")));
+        // still within its supply
+        assert!(!classify(&issued("2026-11-10"), Some(&acute(28)), NOW).past);
+        // no duration, or not acute: the last issue alone decides nothing
+        let p = plan(r#"{"status": "active", "intent": "plan"}"#);
+        assert!(!classify(&issued("2010-01-01"), Some(&p), NOW).past);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::ConvertError;
 use crate::fhir::{Bundle, List, Resource, ResourceHead};
 use std::collections::HashMap;
 
+mod patient;
+
 /// GP Connect primary List codes (SNOMED CT).
 pub mod list_code {
     pub const ALLERGIES: &str = "886921000000105";
@@ -128,69 +130,6 @@ impl Index {
         }
         ix.patient = ix.pick_patient(expected)?;
         Ok(ix)
-    }
-
-    fn pick_patient(&self, expected: Option<&str>) -> Result<usize, ConvertError> {
-        let mut subjects: Vec<&str> = Vec::new();
-        for e in &self.entries {
-            if let Parsed::Ok(Resource::List(l)) = &e.parsed
-                && let Some(s) = l.subject.as_ref().and_then(|r| r.target())
-            {
-                let key = ref_key(s);
-                if !subjects.contains(&key) {
-                    subjects.push(key);
-                }
-            }
-        }
-        let readable =
-            |i: &usize| matches!(self.entries[*i].parsed, Parsed::Ok(Resource::Patient(_)));
-        match subjects.as_slice() {
-            [] => {}
-            [one] => {
-                return match self.index_of(one, None) {
-                    Some(i) if readable(&i) => Ok(i),
-                    Some(i) if self.entries[i].resource_type == "Patient" => {
-                        Err(ConvertError::UnreadablePatient)
-                    }
-                    _ if !self.entries.iter().any(|e| e.resource_type == "Patient") => {
-                        Err(ConvertError::NoPatient)
-                    }
-                    _ => Err(ConvertError::SubjectNotInBundle),
-                };
-            }
-            _ => return Err(ConvertError::ConflictingSubjects),
-        }
-        let patients: Vec<usize> = (0..self.entries.len())
-            .filter(|i| self.entries[*i].resource_type == "Patient")
-            .collect();
-        let ok: Vec<usize> = patients.iter().copied().filter(readable).collect();
-        match (ok.as_slice(), expected) {
-            ([one], _) => Ok(*one),
-            ([], _) if patients.is_empty() => Err(ConvertError::NoPatient),
-            ([], _) => Err(ConvertError::UnreadablePatient),
-            (many, Some(want)) => {
-                let matching: Vec<usize> = many
-                    .iter()
-                    .copied()
-                    .filter(|i| match &self.entries[*i].parsed {
-                        Parsed::Ok(Resource::Patient(p)) => {
-                            crate::header::nhs_number(p) == Some(want)
-                        }
-                        _ => false,
-                    })
-                    .collect();
-                match matching.as_slice() {
-                    [one] => Ok(*one),
-                    [] => Err(ConvertError::PatientMismatch),
-                    _ => Err(ConvertError::AmbiguousPatient {
-                        patients: many.len(),
-                    }),
-                }
-            }
-            (many, None) => Err(ConvertError::AmbiguousPatient {
-                patients: many.len(),
-            }),
-        }
     }
 
     /// Contained resources and consultation → encounter links of the List at `i`.
@@ -410,14 +349,6 @@ fn parse_resource(raw: &str, n: usize) -> Entry {
 /// (serde's message can quote the offending value).
 fn why(e: &serde_json::Error) -> String {
     format!("could not be read (data error near column {})", e.column())
-}
-
-/// `Type/id` of a reference (a full URL keeps only its last two segments).
-fn ref_key(r: &str) -> &str {
-    match r.rmatch_indices('/').nth(1) {
-        Some((i, _)) => &r[i + 1..],
-        None => r,
-    }
 }
 
 fn short(s: &str) -> String {

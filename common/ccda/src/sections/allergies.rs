@@ -11,12 +11,15 @@
 //! AllergyIntoleranceEnd extension: an ended allergy never appears active.
 
 use super::{Item, id, items, ivl, notes, open_concern, template, text_ref, ts};
+
+mod reactions;
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{AllergyIntolerance, Extensions, Resource};
 use crate::index::{Index, list_code};
 use crate::narrative::{Section, Spec, cell, cell_id};
 use crate::xml::Xml;
 use crate::{Context, Report, dates, describe};
+use reactions::{criticality_xml, reaction_xml, severity};
 
 static SPEC: Spec = Spec {
     title: "Allergies and adverse reactions",
@@ -122,87 +125,6 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         s.end_table();
     }
     s.finish(x, report);
-}
-
-const OBSERVATION_VALUE: &str = "2.16.840.1.113883.5.1063";
-
-/// FHIR `reaction.severity` → the C-CDA Severity value set (SNOMED CT).
-fn severity(s: Option<&str>) -> Option<(&'static str, &'static str)> {
-    match s? {
-        "mild" => Some(("255604002", "Mild")),
-        "moderate" => Some(("6736007", "Moderate")),
-        "severe" => Some(("24484000", "Severe")),
-        _ => None,
-    }
-}
-
-/// FHIR `criticality` → the Criticality Observation value set (HL7ObservationValue).
-fn criticality(c: Option<&str>) -> Option<(&'static str, &'static str)> {
-    match c? {
-        "low" => Some(("CRITL", "low criticality")),
-        "high" => Some(("CRITH", "high criticality")),
-        "unable-to-assess" => Some(("CRITU", "unable to assess criticality")),
-        _ => None,
-    }
-}
-
-/// A Reaction Observation for one manifestation (`None`: a reaction recorded
-/// with a severity but no manifestation), with its Severity Observation.
-fn reaction_xml(
-    x: &mut Xml,
-    cx: &Context,
-    key: &str,
-    m: Option<&crate::fhir::CodeableConcept>,
-    sev: Option<(&str, &str)>,
-) {
-    x.open(
-        "entryRelationship",
-        &[("typeCode", "MFST"), ("inversionInd", "true")],
-    );
-    x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-    template(x, "2.16.840.1.113883.10.20.22.4.9", "2014-06-09");
-    id(x, cx, key);
-    codes::fixed(
-        x,
-        "code",
-        "ASSERTION",
-        codes::ACT_CODE,
-        "ActCode",
-        "Assertion",
-    );
-    x.empty("statusCode", &[("code", "completed")]);
-    codes::concept(x, "value", m, Some("CD"), None);
-    if let Some((code, display)) = sev {
-        x.open(
-            "entryRelationship",
-            &[("typeCode", "SUBJ"), ("inversionInd", "true")],
-        );
-        x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-        template(x, "2.16.840.1.113883.10.20.22.4.8", "2014-06-09");
-        codes::fixed(
-            x,
-            "code",
-            "SEV",
-            codes::ACT_CODE,
-            "ActCode",
-            "Severity Observation",
-        );
-        x.empty("statusCode", &[("code", "completed")]);
-        x.empty(
-            "value",
-            &[
-                ("xsi:type", "CD"),
-                ("code", code),
-                ("codeSystem", SNOMED),
-                ("codeSystemName", "SNOMED CT"),
-                ("displayName", display),
-            ],
-        );
-        x.close();
-        x.close();
-    }
-    x.close();
-    x.close();
 }
 
 fn is_ended(a: &AllergyIntolerance) -> bool {
@@ -396,38 +318,7 @@ fn entry_xml(
             i += 1;
         }
     }
-    if let Some((code, display)) = criticality(a.criticality.as_deref()) {
-        x.open(
-            "entryRelationship",
-            &[("typeCode", "SUBJ"), ("inversionInd", "true")],
-        );
-        x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-        x.empty(
-            "templateId",
-            &[("root", "2.16.840.1.113883.10.20.22.4.145")],
-        );
-        codes::fixed(
-            x,
-            "code",
-            "82606-5",
-            LOINC,
-            "LOINC",
-            "Allergy or intolerance criticality",
-        );
-        x.empty("statusCode", &[("code", "completed")]);
-        x.empty(
-            "value",
-            &[
-                ("xsi:type", "CD"),
-                ("code", code),
-                ("codeSystem", OBSERVATION_VALUE),
-                ("codeSystemName", "HL7ObservationValue"),
-                ("displayName", display),
-            ],
-        );
-        x.close();
-        x.close();
-    }
+    criticality_xml(x, a.criticality.as_deref());
     x.close();
     x.close();
     x.close();

@@ -6,7 +6,8 @@
 //! "could not be shown" row. Lookups: `Type/id`, `#id` inside a List's
 //! `contained`, primary Lists by SNOMED code, consultation List by Encounter.
 //! Maps are only used for lookups, never iterated, so output order is the
-//! bundle's and stays deterministic.
+//! bundle's and stays deterministic. Which Patient the record is about is
+//! decided once, in `patient`.
 
 use crate::ConvertError;
 use crate::fhir::{Bundle, List, Resource, ResourceHead};

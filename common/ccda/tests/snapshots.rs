@@ -29,6 +29,22 @@ fn every_fixture_document_matches_its_snapshot() {
     }
     assert!(docs.len() >= 50, "only {} documents", docs.len());
     assert!(failed.is_empty(), "snapshots differ: {failed:?}");
+
+    // and no golden file outlives its fixture
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    for e in std::fs::read_dir(&dir).expect("snapshot dir").flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = file
+            .strip_prefix("snapshots__")
+            .and_then(|f| f.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        assert!(
+            stem == "skelly_normal_report" || docs.iter().any(|(n, _)| n == stem),
+            "{file} has no fixture any more: delete it"
+        );
+    }
 }
 
 #[test]

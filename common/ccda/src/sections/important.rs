@@ -51,6 +51,19 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report, rest: &
             dedup(withheld).join(", ")
         ));
     }
+    let labelled = |code: &str| {
+        ix.entries
+            .iter()
+            .any(|e| e.security.iter().any(|c| c == code))
+    };
+    if labelled("NOPAT") || labelled("R") || labelled("V") {
+        flags.push(
+            "Some items are marked by the GP as sensitive: not to be disclosed to the patient, family \
+             or caregivers without the authorisation of the clinician responsible; the document's \
+             confidentiality is set to match."
+                .into(),
+        );
+    }
     let in_transit = rest
         .warnings
         .iter()

@@ -186,13 +186,15 @@ fn confidentiality_follows_the_gp_connect_flags() {
         code(&doc("gpconnect/bundles/emis-uat/9465701262-meyers.json")),
         "R"
     );
-    // resources labelled NOPAT
-    assert_eq!(
-        code(&doc(
-            "gpconnect/bundles/edge-cases/unit-fhir_bundle_with_duplicated_medication_requests.json"
-        )),
-        "R"
+    // resources labelled NOPAT: restricted, and the clinician is told why
+    let nopat = doc(
+        "gpconnect/bundles/edge-cases/unit-fhir_bundle_with_duplicated_medication_requests.json",
     );
+    assert_eq!(code(&nopat), "R");
+    let sensitive = "marked by the GP as sensitive";
+    assert!(support::section_text(&nopat, "Important Information").contains(sensitive));
+    let meyers = doc("gpconnect/bundles/emis-uat/9465701262-meyers.json");
+    assert!(!support::section_text(&meyers, "Important Information").contains(sensitive));
     // neither
     assert_eq!(
         code(&doc("gpconnect/bundles/emis-uat/9465701483-dougill.json")),

@@ -44,6 +44,7 @@ const CURRENT: &[&str] = &[
 const ENDED: &[&str] = &[
     "Allergen",
     "Reaction",
+    "Severity / criticality",
     "Type",
     "Onset",
     "Ended",
@@ -186,6 +187,26 @@ fn category(a: &AllergyIntolerance) -> (&'static str, &'static str, &'static str
     }
 }
 
+/// `severe; criticality low`, for the narrative (the entries code both).
+fn severity_text(a: &AllergyIntolerance) -> String {
+    let sev = a
+        .reaction
+        .iter()
+        .filter_map(|r| r.severity.as_deref())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let crit = a
+        .criticality
+        .as_deref()
+        .map(|c| format!("criticality {c}"))
+        .unwrap_or_default();
+    [sev, crit]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn row(s: &mut Section, rid: &str, a: &AllergyIntolerance, ended: bool) {
     let name = describe::concept(a.code.as_ref());
     let mut note = notes(&a.note);
@@ -201,6 +222,7 @@ fn row(s: &mut Section, rid: &str, a: &AllergyIntolerance, ended: bool) {
             &[
                 cell_id(format!("{rid}-name"), name),
                 cell(reactions(a)),
+                cell(severity_text(a)),
                 cell(cat),
                 cell(onset_s),
                 cell(dates::display(end)),
@@ -209,22 +231,7 @@ fn row(s: &mut Section, rid: &str, a: &AllergyIntolerance, ended: bool) {
             ],
         );
     } else {
-        let sev = a
-            .reaction
-            .iter()
-            .filter_map(|r| r.severity.as_deref())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let crit = a
-            .criticality
-            .as_deref()
-            .map(|c| format!("criticality {c}"))
-            .unwrap_or_default();
-        let sc = [sev, crit]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let sc = severity_text(a);
         s.row(
             rid,
             &[

@@ -63,15 +63,21 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     let now = OffsetDateTime::now_utc();
     let convert_started = std::time::Instant::now();
     let freshness = freshness_window(worker.config.redis.document_ttl);
+    let expected = job.nhs_number.to_string();
     let conversion = tokio::task::spawn_blocking(move || {
-        let mut cx = xhuma_ccda::Context::new(now, document_id);
+        // The converter picks the job's patient among several Patients and refuses a record
+        // about anyone else (the check below then only confirms what it found).
+        let mut cx = xhuma_ccda::Context::new(now, document_id).for_patient(expected);
         // The document's caveat tells the clinician how stale a cached copy can be.
         cx.freshness_window = freshness;
         xhuma_ccda::convert(&bundle, &cx)
     })
     .await
     .map_err(|_| JobError::ConvertPanicked)?
-    .map_err(JobError::Convert)?;
+    .map_err(|e| match e {
+        xhuma_ccda::ConvertError::PatientMismatch => wrong_patient(&job.job_id),
+        e => JobError::Convert(e),
+    })?;
     metrics::histogram!("xhuma_conversion_seconds").record(convert_started.elapsed().as_secs_f64());
     metrics::histogram!("xhuma_conversion_output_bytes").record(conversion.xml.len() as f64);
 
@@ -82,9 +88,7 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
         .as_deref()
         .and_then(|n| xhuma_common::NhsNumber::parse(n.trim()).ok());
     if record_patient != Some(job.nhs_number) {
-        tracing::error!(job.id = %job.job_id, "GP Connect returned another patient's record");
-        metrics::counter!("xhuma_wrong_patient_total", "stage" => "gpconnect").increment(1);
-        return Err(JobError::WrongPatient);
+        return Err(wrong_patient(&job.job_id));
     }
     let meta = DocumentMeta {
         unique_id: job.unique_id.clone(),
@@ -110,6 +114,14 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
         Stored::Current => Ok(Outcome::Cached),
         Stored::Superseded => Ok(Outcome::Superseded),
     }
+}
+
+/// GP Connect returned another patient's record: counted, logged without either number, and
+/// dead-lettered by the caller.
+fn wrong_patient(job_id: &impl std::fmt::Display) -> JobError {
+    tracing::error!(job.id = %job_id, "GP Connect returned another patient's record");
+    metrics::counter!("xhuma_wrong_patient_total", "stage" => "gpconnect").increment(1);
+    JobError::WrongPatient
 }
 
 /// "4 hours", "90 minutes": the cache TTL as the document's data-freshness caveat says it.

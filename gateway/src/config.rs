@@ -173,29 +173,30 @@ impl GatewayConfig {
                 reason: "must be between 8 and 1024".into(),
             });
         }
-        let xml_memory_bytes = env.parse(XHUMA_XML_MEMORY_BYTES, DEFAULT_XML_MEMORY_BYTES)?;
-        let largest = SamlVerifier::max_libxml_bytes(max_body_bytes);
-        if xml_memory_bytes < largest {
-            return Err(ConfigError {
-                var: XHUMA_XML_MEMORY_BYTES,
-                reason: format!(
-                    "must be at least {largest} for a request of XHUMA_MAX_BODY_BYTES \
-                     ({max_body_bytes})"
-                ),
-            });
-        }
-        let request_memory_bytes =
-            env.parse(XHUMA_REQUEST_MEMORY_BYTES, DEFAULT_REQUEST_MEMORY_BYTES)?;
-        let largest = request_reservation(max_body_bytes);
-        if request_memory_bytes < largest {
-            return Err(ConfigError {
-                var: XHUMA_REQUEST_MEMORY_BYTES,
-                reason: format!(
-                    "must be at least {largest} for a request of XHUMA_MAX_BODY_BYTES \
-                     ({max_body_bytes})"
-                ),
-            });
-        }
+        // A budget that cannot hold one request of the largest allowed body would refuse it.
+        let budget = |var: &'static str, default: usize, largest: usize| {
+            let bytes = env.parse(var, default)?;
+            if bytes < largest {
+                return Err(ConfigError {
+                    var,
+                    reason: format!(
+                        "must be at least {largest} for a request of XHUMA_MAX_BODY_BYTES \
+                         ({max_body_bytes})"
+                    ),
+                });
+            }
+            Ok(bytes)
+        };
+        let xml_memory_bytes = budget(
+            XHUMA_XML_MEMORY_BYTES,
+            DEFAULT_XML_MEMORY_BYTES,
+            SamlVerifier::max_libxml_bytes(max_body_bytes),
+        )?;
+        let request_memory_bytes = budget(
+            XHUMA_REQUEST_MEMORY_BYTES,
+            DEFAULT_REQUEST_MEMORY_BYTES,
+            request_reservation(max_body_bytes),
+        )?;
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         let default_requester = Requester {
             subject_id: env.string(XHUMA_DEFAULT_REQUESTER_SUBJECT, DEFAULT_REQUESTER_SUBJECT),

@@ -140,3 +140,23 @@ async fn soap_call(
         Err(_) => Err(fail(user, &format!("{name}: body not read"), &mut metric)),
     }
 }
+
+/// ITI-38 for `nhs`, then ITI-39 for the document it advertises, checking each answer: the
+/// read both `cached_reads` and `ehr_flow` end with.
+async fn read_record(user: &mut GooseUser, nhs: &str) -> TransactionResult {
+    let (mut m, body) = soap_call(user, soap::ITI38_PATH, "ITI-38", soap::iti38(nhs)).await?;
+    let Some(unique_id) = soap::iti38_unique_id(&body).map(str::to_owned) else {
+        return Err(fail(user, "ITI-38: no document uniqueId", &mut m));
+    };
+    let (mut m, body) = soap_call(
+        user,
+        soap::ITI39_PATH,
+        "ITI-39",
+        soap::iti39(nhs, &unique_id),
+    )
+    .await?;
+    if !soap::iti39_has_ccda(&body) {
+        return Err(fail(user, "ITI-39: no C-CDA document", &mut m));
+    }
+    Ok(())
+}

@@ -9,26 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use goose::prelude::*;
 
-use super::{Which, fail, next_patient, soap_call};
+use super::{Which, next_patient, read_record};
 use crate::soap;
 
 pub async fn run(user: &mut GooseUser) -> TransactionResult {
     let nhs = next_patient(Which::CachedReads)?;
-    let (mut m, body) = soap_call(user, soap::ITI38_PATH, "ITI-38", soap::iti38(&nhs)).await?;
-    let Some(unique_id) = soap::iti38_unique_id(&body).map(str::to_owned) else {
-        return Err(fail(user, "ITI-38: no document uniqueId", &mut m));
-    };
-    let (mut m, body) = soap_call(
-        user,
-        soap::ITI39_PATH,
-        "ITI-39",
-        soap::iti39(&nhs, &unique_id),
-    )
-    .await?;
-    if !soap::iti39_has_ccda(&body) {
-        return Err(fail(user, "ITI-39: no C-CDA document", &mut m));
-    }
-    Ok(())
+    read_record(user, &nhs).await
 }
 
 /// Sends ITI-55 then ITI-38 for every patient, `concurrency` at a time, until each ITI-38

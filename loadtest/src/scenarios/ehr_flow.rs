@@ -3,7 +3,7 @@
 
 use goose::prelude::*;
 
-use super::{Which, fail, next_patient, soap_call};
+use super::{Which, fail, next_patient, read_record, soap_call};
 use crate::soap;
 
 pub async fn run(user: &mut GooseUser) -> TransactionResult {
@@ -12,19 +12,5 @@ pub async fn run(user: &mut GooseUser) -> TransactionResult {
     if !soap::iti55_found(&body, &nhs) {
         return Err(fail(user, "ITI-55: patient not found (no AA)", &mut m));
     }
-    let (mut m, body) = soap_call(user, soap::ITI38_PATH, "ITI-38", soap::iti38(&nhs)).await?;
-    let Some(unique_id) = soap::iti38_unique_id(&body).map(str::to_owned) else {
-        return Err(fail(user, "ITI-38: no document uniqueId", &mut m));
-    };
-    let (mut m, body) = soap_call(
-        user,
-        soap::ITI39_PATH,
-        "ITI-39",
-        soap::iti39(&nhs, &unique_id),
-    )
-    .await?;
-    if !soap::iti39_has_ccda(&body) {
-        return Err(fail(user, "ITI-39: no C-CDA document", &mut m));
-    }
-    Ok(())
+    read_record(user, &nhs).await
 }

@@ -58,9 +58,21 @@ struct RunArgs {
     /// nhs-sim base URL (patients, counters).
     #[arg(long, default_value = "http://127.0.0.1:9100")]
     sim: String,
-    /// Patients `cached_reads` warms before its window.
+    /// Patients `cached_reads` (and `iti38_reads`, `iti39_reads`) warms before its window.
     #[arg(long, default_value_t = 200)]
     warm: usize,
+    /// Read only these patients (repeatable) instead of `--warm` synthetic ones, e.g. the
+    /// fixture patient 9692136744 whose C-CDA is about 600 KB.
+    #[arg(long = "patient", value_name = "NHS")]
+    read_patients: Vec<String>,
+    /// `iti38_reads`/`iti39_reads`: build (and sign) this many requests before the window, so
+    /// signing does not share the cores with the gateway while it is measured.
+    #[arg(long, default_value_t = 0)]
+    presign: usize,
+    /// Send ITI-39 as MTOM (multipart/related), so the answer carries the document as an
+    /// attachment.
+    #[arg(long)]
+    mtom: bool,
     /// Concurrent warm-up requests.
     #[arg(long, default_value_t = 8)]
     warm_concurrency: usize,
@@ -198,25 +210,26 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
     }
     a.goose.host = Some(host.clone());
     let users = a.goose.users.unwrap_or(8);
+    soap::set_mtom(a.mtom);
 
     let all = patients::synthetic(client, &a.sim).await?;
-    let warm_n = if a.scenario == Which::CachedReads {
-        a.warm
-    } else {
-        0
-    };
     let slices = Slices::split(&all, a.warm, PROBE_RESERVE)?;
     let (ehr, discovery) = slices.cold.split_at(slices.cold.len() / 2);
     let mine = match a.scenario {
-        Which::CachedReads => slices.warm[..warm_n].to_vec(),
+        _ if a.scenario.warmed() && !a.read_patients.is_empty() => a.read_patients.clone(),
+        Which::CachedReads | Which::Iti38Reads | Which::Iti39Reads => slices.warm.clone(),
         Which::EhrFlow => ehr.to_vec(),
         Which::DiscoveryOnly => discovery.to_vec(),
     };
     anyhow::ensure!(!mine.is_empty(), "no patients for {}", a.scenario.name());
+    anyhow::ensure!(
+        a.read_patients.is_empty() || a.scenario.warmed(),
+        "--patient is for the warmed scenarios (cached_reads, iti38_reads, iti39_reads)"
+    );
     let count = mine.len();
-    if a.scenario == Which::CachedReads {
+    if a.scenario.warmed() {
         eprintln!("loadtest: warming {count} patients…");
-        let took = scenarios::warm(
+        let (took, documents) = scenarios::warm(
             client,
             &host,
             &mine,
@@ -225,6 +238,19 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
         )
         .await?;
         eprintln!("loadtest: warm in {:.1} s", took.as_secs_f64());
+        scenarios::set_documents(documents)?;
+        if a.presign > 0 {
+            let started = Instant::now();
+            let (which, patients, n) = (a.scenario, mine.clone(), a.presign);
+            let built =
+                tokio::task::spawn_blocking(move || scenarios::presign(which, &patients, n))
+                    .await
+                    .context("presign task")??;
+            eprintln!(
+                "loadtest: {built} requests built before the window in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         probe::drain(
             client,
             &a.sim,
@@ -268,7 +294,7 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
     let drained = Snapshot::take(client, &targets).await?;
 
     let rotation = a.scenario.rotation().context("rotation vanished")?;
-    let cached = a.scenario == Which::CachedReads;
+    let cached = a.scenario.warmed();
     let section = report::render(&report::Run {
         scenario: a.scenario.name(),
         users,

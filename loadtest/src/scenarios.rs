@@ -5,11 +5,15 @@
 //!   is fetched from GP Connect and converted while the EHR waits).
 //! - `cached_reads`: ITI-38 + ITI-39 for patients warmed beforehand (the cache path).
 //! - `discovery_only`: ITI-55 alone (PDS + lease + enqueue; workers prefetch behind it).
+//! - `iti38_reads`, `iti39_reads`: one warm transaction alone, so that the report's CPU per
+//!   request is that path's own cost (issue 12's table by path).
 
 mod cached_reads;
 mod discovery_only;
 mod ehr_flow;
+mod single_reads;
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use goose::metrics::GooseRequestMetric;
@@ -19,10 +23,12 @@ use crate::patients::Rotation;
 use crate::soap;
 
 pub use cached_reads::warm;
+pub use single_reads::presign;
 
 use cached_reads::run as cached_reads_tx;
 use discovery_only::run as discovery_only_tx;
 use ehr_flow::run as ehr_flow_tx;
+use single_reads::{iti38 as iti38_tx, iti39 as iti39_tx};
 
 /// Which scenario a run drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,11 +39,19 @@ pub enum Which {
     CachedReads,
     #[value(name = "discovery_only")]
     DiscoveryOnly,
+    #[value(name = "iti38_reads")]
+    Iti38Reads,
+    #[value(name = "iti39_reads")]
+    Iti39Reads,
 }
 
 static EHR_FLOW: OnceLock<Rotation> = OnceLock::new();
 static CACHED_READS: OnceLock<Rotation> = OnceLock::new();
 static DISCOVERY_ONLY: OnceLock<Rotation> = OnceLock::new();
+static ITI38_READS: OnceLock<Rotation> = OnceLock::new();
+static ITI39_READS: OnceLock<Rotation> = OnceLock::new();
+/// The document uniqueId of each warmed patient (what ITI-38 advertised during the warm-up).
+static DOCUMENTS: OnceLock<HashMap<String, String>> = OnceLock::new();
 
 // === impl Which ===
 
@@ -47,7 +61,17 @@ impl Which {
             Which::EhrFlow => "ehr_flow",
             Which::CachedReads => "cached_reads",
             Which::DiscoveryOnly => "discovery_only",
+            Which::Iti38Reads => "iti38_reads",
+            Which::Iti39Reads => "iti39_reads",
         }
+    }
+
+    /// Reads documents warmed before the window (rather than starting new patients).
+    pub fn warmed(self) -> bool {
+        matches!(
+            self,
+            Which::CachedReads | Which::Iti38Reads | Which::Iti39Reads
+        )
     }
 
     fn slot(self) -> &'static OnceLock<Rotation> {
@@ -55,6 +79,8 @@ impl Which {
             Which::EhrFlow => &EHR_FLOW,
             Which::CachedReads => &CACHED_READS,
             Which::DiscoveryOnly => &DISCOVERY_ONLY,
+            Which::Iti38Reads => &ITI38_READS,
+            Which::Iti39Reads => &ITI39_READS,
         }
     }
 
@@ -79,8 +105,28 @@ impl Which {
                 .register_transaction(transaction!(cached_reads_tx).set_name("cached_reads")),
             Which::DiscoveryOnly => scenario!("discovery_only")
                 .register_transaction(transaction!(discovery_only_tx).set_name("discovery_only")),
+            Which::Iti38Reads => scenario!("iti38_reads")
+                .register_transaction(transaction!(iti38_tx).set_name("iti38_reads")),
+            Which::Iti39Reads => scenario!("iti39_reads")
+                .register_transaction(transaction!(iti39_tx).set_name("iti39_reads")),
         }
     }
+}
+
+/// Keeps the uniqueId of each warmed patient's document; once per process.
+pub fn set_documents(documents: HashMap<String, String>) -> anyhow::Result<()> {
+    DOCUMENTS
+        .set(documents)
+        .map_err(|_| anyhow::anyhow!("documents set twice"))
+}
+
+/// The uniqueId of a warmed patient's document.
+fn document_of(nhs: &str) -> Result<&'static str, Box<TransactionError>> {
+    DOCUMENTS
+        .get()
+        .and_then(|d| d.get(nhs))
+        .map(String::as_str)
+        .ok_or_else(|| Box::new(TransactionError::Custom("no warmed document".into())))
 }
 
 /// The next patient of a scenario, or a transaction error when none were set.
@@ -113,9 +159,16 @@ async fn soap_call(
     name: &str,
     body: String,
 ) -> Result<(GooseRequestMetric, String), Box<TransactionError>> {
+    // ITI-39 goes as MTOM when `--mtom` said so (its answer then carries the document as an
+    // attachment); everything else as plain SOAP 1.2.
+    let (content_type, body) = if path == soap::ITI39_PATH {
+        soap::packaged(body)
+    } else {
+        (soap::CONTENT_TYPE.to_owned(), body)
+    };
     let builder = user
         .get_request_builder(&GooseMethod::Post, path)?
-        .header(reqwest::header::CONTENT_TYPE, soap::CONTENT_TYPE)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body);
     let request = GooseRequest::builder()
         .method(GooseMethod::Post)

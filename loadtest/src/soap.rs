@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use base64::Engine;
@@ -43,6 +44,32 @@ const SECURITY: &str = r#"<wsse:Security xmlns:wsse="http://docs.oasis-open.org/
 </saml2:AttributeStatement>
 </saml2:Assertion>
 </wsse:Security>"#;
+
+/// `--mtom`: ITI-39 requests go as MTOM (see [`packaged`]).
+static MTOM: AtomicBool = AtomicBool::new(false);
+const MTOM_BOUNDARY: &str = "MIMEBoundary_xhuma_loadtest";
+const MTOM_ROOT: &str = "root.message@xhuma-loadtest";
+
+/// From now on, [`packaged`] wraps envelopes in MTOM.
+pub fn set_mtom(on: bool) {
+    MTOM.store(on, Ordering::Relaxed);
+}
+
+/// The Content-Type and body an envelope is sent with: plain SOAP 1.2, or (after
+/// `set_mtom(true)`) a one-part `multipart/related` with the envelope as its
+/// `application/xop+xml` root, as an MTOM client such as Epic sends ITI-39.
+pub fn packaged(envelope: String) -> (String, String) {
+    if !MTOM.load(Ordering::Relaxed) {
+        return (CONTENT_TYPE.to_owned(), envelope);
+    }
+    let content_type = format!(
+        r#"multipart/related; boundary="{MTOM_BOUNDARY}"; type="application/xop+xml"; start="<{MTOM_ROOT}>"; start-info="application/soap+xml""#
+    );
+    let body = format!(
+        "--{MTOM_BOUNDARY}\r\nContent-Type: application/xop+xml; charset=UTF-8; type=\"application/soap+xml\"\r\nContent-Transfer-Encoding: 8bit\r\nContent-ID: <{MTOM_ROOT}>\r\n\r\n{envelope}\r\n--{MTOM_BOUNDARY}--\r\n"
+    );
+    (content_type, body)
+}
 
 /// The signer and audience of `--signed`, set once before any request is built.
 struct Signing {
@@ -190,9 +217,12 @@ pub fn iti38_unique_id(body: &str) -> Option<&str> {
     Some(&body[start..start + len])
 }
 
-/// ITI-39 returned an inline document that decodes to a C-CDA. Only the first few hundred
-/// characters are decoded.
+/// ITI-39 returned a C-CDA: inline, as a document that decodes to one (only the first few
+/// hundred characters are decoded), or as an MTOM attachment the envelope refers to.
 pub fn iti39_has_ccda(body: &str) -> bool {
+    if body.contains("xop:Include") || body.contains(":Include href=\"cid:") {
+        return body.contains("<ClinicalDocument");
+    }
     let Some(open) = body.find("Document>") else {
         return false;
     };

@@ -1,7 +1,8 @@
 //! `cached_reads`: ITI-38 + ITI-39 for patients whose documents are already in Redis: the
 //! path most EHR traffic takes once prefetch has done its job. `warm` fills the cache first,
-//! outside the measured window.
+//! outside the measured window (for `iti38_reads` and `iti39_reads` too).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,14 +19,15 @@ pub async fn run(user: &mut GooseUser) -> TransactionResult {
 }
 
 /// Sends ITI-55 then ITI-38 for every patient, `concurrency` at a time, until each ITI-38
-/// advertises a document (a few attempts each, bounded by `deadline`). Returns how long it took.
+/// advertises a document (a few attempts each, bounded by `deadline`). Returns how long it took
+/// and each patient's document uniqueId.
 pub async fn warm(
     client: &reqwest::Client,
     gateway: &str,
     patients: &[String],
     concurrency: usize,
     deadline: Duration,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, HashMap<String, String>)> {
     let started = Instant::now();
     let patients = Arc::new(patients.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
@@ -38,19 +40,22 @@ pub async fn warm(
             next.clone(),
         );
         tasks.spawn(async move {
+            let mut found = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(nhs) = patients.get(i) else {
-                    return Ok::<(), anyhow::Error>(());
+                    return Ok::<_, anyhow::Error>(found);
                 };
-                warm_one(&client, &gateway, nhs, started + deadline).await?;
+                let unique_id = warm_one(&client, &gateway, nhs, started + deadline).await?;
+                found.push((nhs.clone(), unique_id));
             }
         });
     }
+    let mut documents = HashMap::new();
     while let Some(done) = tasks.join_next().await {
-        done.context("warm task")??;
+        documents.extend(done.context("warm task")??);
     }
-    Ok(started.elapsed())
+    Ok((started.elapsed(), documents))
 }
 
 async fn warm_one(
@@ -58,7 +63,7 @@ async fn warm_one(
     gateway: &str,
     nhs: &str,
     until: Instant,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let found = soap::post(client, gateway, soap::ITI55_PATH, soap::iti55(nhs)).await?;
     anyhow::ensure!(
         soap::iti55_found(&found, nhs),
@@ -66,8 +71,8 @@ async fn warm_one(
     );
     loop {
         let answer = soap::post(client, gateway, soap::ITI38_PATH, soap::iti38(nhs)).await?;
-        if soap::iti38_unique_id(&answer).is_some() {
-            return Ok(());
+        if let Some(unique_id) = soap::iti38_unique_id(&answer) {
+            return Ok(unique_id.to_owned());
         }
         anyhow::ensure!(
             Instant::now() < until,

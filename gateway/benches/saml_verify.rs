@@ -13,6 +13,11 @@
 //! processes hold the core.
 
 use std::hint::black_box;
+
+/// The gateway's allocator (`src/main.rs`), so the bench measures what the gateway runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use criterion::measurement::{Measurement, ValueFormatter};

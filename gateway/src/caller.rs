@@ -24,7 +24,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::offload::{Offload, OffloadError};
 use crate::soap::envelope::Envelope;
-use crate::soap::saml::{SamlError, SamlVerifier, VerifiedAssertion};
+use crate::soap::saml::{SamlError, SamlVerifier, Scanned, VerifiedAssertion};
 
 /// Where a request came from, as the connection says.
 #[derive(Debug, Clone, Default)]
@@ -48,10 +48,40 @@ fn correlation_from(message_id: Option<&str>) -> String {
     }
 }
 
+/// The SAML check as far as `app` took it on the blocking pool, next to the envelope parse.
+#[derive(Debug)]
+pub enum SamlCheck {
+    /// Done: the trees it built fitted the memory budget at once (an ordinary request).
+    Done(Box<Result<Option<VerifiedAssertion>, SamlError>>),
+    /// Scanned only: its trees must wait for room in the budget.
+    Scanned(Scanned),
+}
+
+/// The SAML check, run where the envelope was just parsed (already on the blocking pool, so
+/// an ordinary request needs no second hop): the pre-pass, then — when the memory budget has
+/// room for its trees right now — the signatures and claims.
+pub fn precheck(
+    verifier: &SamlVerifier,
+    offload: &Offload,
+    envelope: &[u8],
+    now: OffsetDateTime,
+) -> SamlCheck {
+    match SamlVerifier::scan(envelope) {
+        Err(e) => SamlCheck::Done(Box::new(Err(e))),
+        Ok(scanned) => match offload.try_memory(scanned.tree_bytes()) {
+            Some(_room) => {
+                SamlCheck::Done(Box::new(verifier.verify_scanned(envelope, scanned, now)))
+            }
+            None => SamlCheck::Scanned(scanned),
+        },
+    }
+}
+
 /// Verifies the request's credentials and builds its [`Caller`].
 #[allow(clippy::too_many_arguments)]
 pub async fn admit(
     env: &Envelope,
+    check: SamlCheck,
     verifier: &Arc<SamlVerifier>,
     offload: &Offload,
     cfg: &GatewayConfig,
@@ -83,7 +113,7 @@ pub async fn admit(
             document: None,
         });
     };
-    let verified = match check(verifier, offload, env.raw.clone(), now).await? {
+    let verified = match finish(check, verifier, offload, env.raw.clone(), now).await? {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "SAML assertion refused");
@@ -194,24 +224,23 @@ fn patient_mismatch(
     });
 }
 
-/// The SAML check on the blocking pool: the pre-pass, then — once the budget has room for the
-/// libxml2 tree it will build — the parse and the signatures. The outer error is ours (the
-/// work panicked), the inner one the caller's.
-async fn check(
+/// The rest of the SAML check, on the blocking pool once the budget has room for the trees it
+/// will build — the header tree and the signatures. The outer error is ours (the work
+/// panicked), the inner one the caller's.
+async fn finish(
+    check: SamlCheck,
     verifier: &Arc<SamlVerifier>,
     offload: &Offload,
     raw: Bytes,
     now: OffsetDateTime,
 ) -> Result<Result<Option<VerifiedAssertion>, SamlError>, GatewayError> {
-    let envelope = raw.clone();
-    let scanned = match offload.run(0, move || SamlVerifier::scan(&envelope)).await {
-        Ok(Ok(scanned)) => scanned,
-        Ok(Err(e)) => return Ok(Err(e)),
-        Err(e) => return Err(offload_error(e)),
+    let scanned = match check {
+        SamlCheck::Done(result) => return Ok(*result),
+        SamlCheck::Scanned(scanned) => scanned,
     };
     let verifier = verifier.clone();
     match offload
-        .run(scanned.libxml_bytes(), move || {
+        .run(scanned.tree_bytes(), move || {
             verifier.verify_scanned(&raw, scanned, now)
         })
         .await

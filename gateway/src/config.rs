@@ -107,7 +107,7 @@ pub struct GatewayConfig {
     /// assertions checked at once, on the blocking pool rather than the async runtime's
     /// threads; more wait their turn (within the request deadline).
     pub xml_workers: usize,
-    /// `XHUMA_XML_MEMORY_BYTES` (default 32 MiB): what the libxml2 trees of the SAML checks in
+    /// `XHUMA_XML_MEMORY_BYTES` (default 32 MiB): what the signed-XML trees of the SAML checks in
     /// progress may hold in all, counted before each parse from the envelope's size and node
     /// count. Must fit the largest body `XHUMA_MAX_BODY_BYTES` allows.
     pub xml_memory_bytes: usize,
@@ -190,7 +190,7 @@ impl GatewayConfig {
         let xml_memory_bytes = budget(
             XHUMA_XML_MEMORY_BYTES,
             DEFAULT_XML_MEMORY_BYTES,
-            SamlVerifier::max_libxml_bytes(max_body_bytes),
+            SamlVerifier::max_tree_bytes(max_body_bytes),
         )?;
         let request_memory_bytes = budget(
             XHUMA_REQUEST_MEMORY_BYTES,
@@ -322,7 +322,7 @@ mod tests {
             (XHUMA_MAX_BODY_BYTES, "12"),
             (XHUMA_LISTEN_ADDR, "nowhere"),
             (XHUMA_XCPD_DEMOGRAPHIC_CHECK, "perhaps"),
-            // Less than one 4 MiB envelope's libxml2 tree.
+            // Less than one 4 MiB envelope's signed-XML trees.
             (XHUMA_XML_MEMORY_BYTES, "8388608"),
             (XHUMA_REQUEST_MEMORY_BYTES, "33554432"),
             (XHUMA_SHUTDOWN_GRACE_MS, "soon"),

@@ -11,6 +11,12 @@ use xhuma_gateway::inbound::{self, InboundConfig};
 use xhuma_gateway::records::Records;
 use xhuma_gateway::{AppState, GatewayConfig, ops, router};
 
+/// mimalloc instead of glibc malloc: request handling allocates and frees many small strings
+/// on several threads, and glibc's malloc/free (arena locks, consolidation) were a quarter of
+/// the gateway's CPU per request (docs/performance.md, "Where the gateway's CPU goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     xhuma_common::process::run("xhuma-gateway", GatewayConfig::from_env(), run)
 }

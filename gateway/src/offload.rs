@@ -1,16 +1,16 @@
 //! CPU-heavy request work, off the async runtime and bounded.
 //!
 //! `app` hands the MTOM split and envelope parse, and `caller` the SAML check (quick-xml
-//! pre-pass, libxml2 parse, libxmlsec1), to [`Offload::run`]: each runs on tokio's blocking
+//! pre-pass, header tree, canonicalisation and RSA), to [`Offload::run`]: each runs on tokio's blocking
 //! pool, at most `XHUMA_XML_WORKERS` at once. Before this, four signed 2 MB ITI-55s parsed on
 //! the runtime's own threads made `/health/live` take 2.6 s and Redis calls time out, so other
 //! callers' requests failed (docs/reliability.md, hostile finding 3). Work that builds a
-//! libxml2 tree also draws its size from a memory budget (`XHUMA_XML_MEMORY_BYTES`), and each
+//! signed-XML tree also draws its size from a memory budget (`XHUMA_XML_MEMORY_BYTES`), and each
 //! request, before its body is parsed, [`Offload::reserve`]s its body plus the most its parsed
 //! envelope may cost (`XHUMA_REQUEST_MEMORY_BYTES`) until it is answered: so the sum of those
 //! trees is bounded whatever the number of requests in flight (sixteen 2 MB ITI-55s at once
 //! had taken the gateway to 466 MiB). The two budgets are separate because a request holds its
-//! reservation while it waits for the libxml2 one; libxml2 work waits for nothing, so nothing
+//! reservation while it waits for the tree one; tree work waits for nothing, so nothing
 //! can wait in a circle.
 
 use std::sync::Arc;
@@ -113,6 +113,15 @@ impl Offload {
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .await
             .map_err(|_| OffloadError::Panicked)
+    }
+
+    /// `bytes` of the memory budget now, or `None` when they are not free at once (or others
+    /// are already waiting: the semaphore hands released room to waiters first). Work that
+    /// gets room this way runs where it is, already off the runtime; the rest waits in
+    /// [`Self::run`].
+    pub fn try_memory(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
+        self.memory.kib.clone().try_acquire_many_owned(kib).ok()
     }
 
     /// Free slots, for tests and metrics.

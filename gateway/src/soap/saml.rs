@@ -1,24 +1,26 @@
 //! SAML 2.0 assertions in the WS-Security header: verified, then turned into the [`Requester`].
 //!
-//! envelope bytes → [`scan`] (quick-xml pre-pass: DTDs, entities, duplicate IDs, depth and
-//! namespace names with references refused; every assertion's ID noted) → [`dsig`] (libxml2
-//! parse; the same assertions as the pre-pass, at most one, in the header; the header copied
-//! into a [`tree`] from the libxml2 nodes) → [`assertion`] (typed view) → [`policy`] (signature
-//! shape, algorithms) → libxmlsec1 verifies the enveloped signature of that very node, with a
-//! pinned key from [`keys`] → issuer, audience and validity windows → holder-of-key proof over
-//! `wsu:Timestamp` → [`xspa`] → `Requester` for GP Connect and the audit trail.
+//! envelope bytes → [`scan`] (quick-xml pre-pass: DTDs, entities, duplicate IDs, depth, node
+//! count and namespace names with references refused; every assertion's ID noted; where the
+//! header is) → [`dsig`] (the header built into a [`tree`]; the same assertions as the
+//! pre-pass, at most one, in the header) → [`assertion`] (typed view) → [`policy`] (signature
+//! shape, algorithms) → the enveloped signature of that very element verified
+//! ([`c14n`] + digest + RSA with a pinned key from [`keys`]) → issuer, audience and validity
+//! windows → holder-of-key proof over `wsu:Timestamp` → [`xspa`] → `Requester` for GP Connect
+//! and the audit trail.
 //!
-//! One XML truth: claims are read only from the libxml2 node whose signature verified, and the
-//! envelope is refused when the two parsers could see different assertions (CVE-2025-25291/25292
-//! class: ruby-saml's REXML/Nokogiri disagreement). Signature wrapping: the element we read is
-//! the single `saml2:Assertion` in the envelope, directly under `/Envelope/Header/Security`; its
-//! signature must be its own direct child with one reference to `#<its ID>`, IDs are unique
-//! across the envelope, and only that element's `ID` is registered for reference resolution.
+//! One XML truth: claims are read only from the tree element whose canonical form the verified
+//! signature covers, and the envelope is refused when the pre-pass and the tree could see
+//! different assertions (CVE-2025-25291/25292 class: ruby-saml's REXML/Nokogiri disagreement).
+//! Signature wrapping: the element we read is the single `saml2:Assertion` in the envelope,
+//! directly under `/Envelope/Header/Security`; its signature must be its own direct child with
+//! one reference to `#<its ID>`, and IDs are unique across the envelope; a header signature
+//! may name only the `wsu:Timestamp` or `soap:Body`.
 
 mod assertion;
+mod c14n;
 mod config;
 mod dsig;
-mod key_cache;
 mod keys;
 mod policy;
 mod scan;
@@ -32,8 +34,8 @@ use xhuma_common::identity::Requester;
 pub use config::*;
 
 use assertion::{Assertion, HolderKey, SecurityParts, SignatureInfo, Timestamp};
-use dsig::{KeyMaterial, SecurityHeader, SignedDocument};
-use keys::TrustedCert;
+use dsig::SignedDocument;
+use keys::{PublicKey, TrustedCert};
 
 /// Namespaces we match on.
 mod ns {
@@ -103,14 +105,14 @@ pub fn scan_for_fuzzing(envelope: &[u8]) -> Result<(usize, Vec<String>, usize), 
 #[derive(Debug)]
 pub struct Scanned {
     scan: scan::Scan,
-    libxml_bytes: usize,
+    tree_bytes: usize,
 }
 
 impl Scanned {
-    /// An upper bound on what the libxml2 parse of the check will allocate (0 when the
-    /// envelope has no `wsse:Security` header, so nothing is parsed).
-    pub fn libxml_bytes(&self) -> usize {
-        self.libxml_bytes
+    /// An upper bound on what the trees of the check will allocate (0 when the envelope has
+    /// no `wsse:Security` header, so nothing is built).
+    pub fn tree_bytes(&self) -> usize {
+        self.tree_bytes
     }
 }
 
@@ -197,7 +199,6 @@ impl SamlVerifier {
     /// Loads the trusted certificates named in `cfg`.
     pub fn new(cfg: &SamlConfig) -> Result<Self, SamlError> {
         let trust = keys::load_trust(&cfg.trust_pems)?;
-        dsig::warm_up()?;
         if trust.is_empty() && !cfg.allow_unsigned {
             tracing::warn!(
                 "No SAML trust certificates configured: every assertion will be refused"
@@ -237,26 +238,26 @@ impl SamlVerifier {
         self.verify_scanned(envelope, scanned, now)
     }
 
-    /// The pre-pass alone (no libxml2): what must be refused before any tree is built, and
-    /// the size of the tree the check will build ([`Scanned::libxml_bytes`]), so the caller
-    /// can wait for room in a memory budget before [`Self::verify_scanned`].
+    /// The pre-pass alone: what must be refused before any tree is built, and the size of
+    /// the trees the check will build ([`Scanned::tree_bytes`]), so the caller can wait for
+    /// room in a memory budget before [`Self::verify_scanned`].
     pub fn scan(envelope: &[u8]) -> Result<Scanned, SamlError> {
         let scan = scan::scan(envelope)?;
-        let libxml_bytes = if scan.security_headers == 0 {
+        let tree_bytes = if scan.security_headers == 0 {
             0
         } else {
-            scan.libxml_bytes(envelope.len())
+            scan.tree_bytes(envelope.len())
         };
-        Ok(Scanned { scan, libxml_bytes })
+        Ok(Scanned { scan, tree_bytes })
     }
 
-    /// The most a check of an `envelope_len`-byte envelope can make libxml2 allocate.
-    pub fn max_libxml_bytes(envelope_len: usize) -> usize {
+    /// The most the check of an `envelope_len`-byte envelope can allocate for its trees.
+    pub fn max_tree_bytes(envelope_len: usize) -> usize {
         scan::Scan {
             nodes: scan::MAX_NODES,
             ..scan::Scan::default()
         }
-        .libxml_bytes(envelope_len)
+        .tree_bytes(envelope_len)
     }
 
     /// The rest of [`Self::verify_assertion`], for an envelope [`Self::scan`] accepted.
@@ -275,13 +276,12 @@ impl SamlVerifier {
             }
             return self.absent();
         }
-        // One XML truth from here on: every claim below is read from libxml2's parse, the
-        // same tree whose signature nodes libxmlsec1 verifies.
-        let doc = SignedDocument::parse(envelope)?;
-        let security = doc.security(&scan)?.ok_or(SamlError::Malformed(
+        // One XML truth from here on: every claim below is read from this tree, the same
+        // elements whose canonical form the signatures cover.
+        let doc = SignedDocument::parse(envelope, &scan)?.ok_or(SamlError::Malformed(
             "the envelope reads differently to two parsers",
         ))?;
-        let parts = assertion::security_parts(&security.tree)?;
+        let parts = assertion::security_parts(&doc.security)?;
         if let Some(ts) = &parts.timestamp {
             self.check_timestamp(ts, now)?;
         }
@@ -300,10 +300,8 @@ impl SamlVerifier {
         };
         let mut holder_of_key = None;
         if let (true, Some(sig)) = (signed, &a.signature) {
-            doc.register_ids(true, scan.wsu_ids > 0)?;
-            self.check_signature(&security, sig, now)?;
-            holder_of_key =
-                self.check_holder_of_key(&security, &parts, &a, security.body_wsu_id.as_deref())?;
+            self.check_signature(&doc, element, sig, now)?;
+            holder_of_key = self.check_holder_of_key(&doc, &parts, &a)?;
         }
         self.check_claims(&a, now)?;
         if self.cfg.require_holder_of_key && holder_of_key.is_none() {
@@ -348,7 +346,8 @@ impl SamlVerifier {
     /// The enveloped signature verifies with a pinned certificate that is valid now.
     fn check_signature(
         &self,
-        doc: &SecurityHeader,
+        doc: &SignedDocument<'_>,
+        assertion: &tree::Element,
         sig: &SignatureInfo,
         now: OffsetDateTime,
     ) -> Result<(), SamlError> {
@@ -367,7 +366,7 @@ impl SamlVerifier {
             return Err(SamlError::UntrustedCertificate);
         }
         for c in candidates {
-            if doc.verify_assertion(&KeyMaterial::CertDer(c.der.clone()))? {
+            if doc.verify_assertion(assertion, sig, &c.key)? {
                 return Ok(());
             }
         }
@@ -433,10 +432,9 @@ impl SamlVerifier {
     /// when one does.
     fn check_holder_of_key(
         &self,
-        doc: &SecurityHeader,
+        doc: &SignedDocument<'_>,
         parts: &SecurityParts<'_>,
         a: &Assertion,
-        body_id: Option<&str>,
     ) -> Result<Option<String>, SamlError> {
         if parts.signatures.is_empty() {
             return Ok(None);
@@ -448,13 +446,19 @@ impl SamlVerifier {
             .find_map(|c| c.key.clone())
             .ok_or(SamlError::HolderOfKey)?;
         let key = match key {
-            HolderKey::CertDer(der) => KeyMaterial::CertDer(der),
+            HolderKey::CertDer(der) => {
+                PublicKey::from_cert(&der).map_err(|_| SamlError::HolderOfKey)?
+            }
             HolderKey::Rsa { modulus, exponent } => {
-                KeyMaterial::PublicDer(keys::rsa_spki_der(&modulus, &exponent))
+                PublicKey::from_spki(keys::rsa_spki_der(&modulus, &exponent))
             }
         };
         let ts_id = parts.timestamp.as_ref().and_then(|t| t.id.clone());
-        let allowed: Vec<&str> = ts_id.iter().map(String::as_str).chain(body_id).collect();
+        let allowed: Vec<&str> = ts_id
+            .iter()
+            .map(String::as_str)
+            .chain(doc.body_wsu_id())
+            .collect();
         let mut covers_timestamp = None;
         for (index, element) in parts.signatures.iter().enumerate() {
             let sig = assertion::signature(element)?;
@@ -462,7 +466,7 @@ impl SamlVerifier {
                 return Err(SamlError::HolderOfKey);
             }
             let ids = policy::header_signature(&sig, &allowed, self.cfg.allow_sha1)?;
-            if !doc.verify_header_signature(index, &key)? {
+            if !doc.verify_header_signature(index, &sig, &key)? {
                 return Err(SamlError::HolderOfKey);
             }
             if ts_id.as_ref().is_some_and(|t| ids.contains(t)) {
@@ -471,4 +475,37 @@ impl SamlVerifier {
         }
         Ok(covers_timestamp)
     }
+}
+
+/// The signature check alone, for the test that compares it with libxmlsec1 (not an API):
+/// whether the assertion's enveloped signature verifies with the certificate `pinned` (DER),
+/// and each signature directly in `wsse:Security` with the certificate `holder`. No policy,
+/// claim or time check.
+#[doc(hidden)]
+pub fn signature_verdicts(
+    envelope: &[u8],
+    pinned: &[u8],
+    holder: &[u8],
+) -> Result<(bool, Vec<bool>), SamlError> {
+    let scan = scan::scan(envelope)?;
+    let doc = SignedDocument::parse(envelope, &scan)?.ok_or(SamlError::Missing)?;
+    let parts = assertion::security_parts(&doc.security)?;
+    let key = |der: &[u8]| PublicKey::from_cert(der).map_err(|_| SamlError::Setup("bad key"));
+    let (pinned, holder) = (key(pinned)?, key(holder)?);
+    let assertion_ok = match parts
+        .assertion
+        .and_then(|a| a.child(ns::DS, "Signature").map(|s| (a, s)))
+    {
+        Some((a, s)) => doc.verify_assertion(a, &assertion::signature(s)?, &pinned)?,
+        None => false,
+    };
+    let mut header = Vec::new();
+    for (i, s) in parts.signatures.iter().enumerate() {
+        let sig = assertion::signature(s)?;
+        header.push(
+            doc.verify_header_signature(i, &sig, &holder)
+                .unwrap_or(false),
+        );
+    }
+    Ok((assertion_ok, header))
 }

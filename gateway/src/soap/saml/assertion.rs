@@ -79,6 +79,8 @@ pub(super) struct AttributeValue {
 #[derive(Debug, Clone)]
 pub(super) struct SignatureInfo {
     pub c14n: String,
+    /// `CanonicalizationMethod/InclusiveNamespaces/@PrefixList` (`#default` as "").
+    pub c14n_prefixes: Vec<String>,
     pub method: String,
     pub references: Vec<ReferenceInfo>,
     /// Elements other than SignedInfo, SignatureValue and KeyInfo (e.g. `ds:Object`).
@@ -95,7 +97,11 @@ pub(super) struct SignatureInfo {
 pub(super) struct ReferenceInfo {
     pub uri: Option<String>,
     pub transforms: Vec<String>,
+    /// The exc-c14n transform's `InclusiveNamespaces/@PrefixList` (`#default` as "").
+    pub inclusive_prefixes: Vec<String>,
     pub digest: String,
+    /// `DigestValue`, whitespace removed (base64).
+    pub digest_value: String,
 }
 
 /// Splits the Security header into the parts we use.
@@ -254,15 +260,25 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
     };
     let references = si
         .children_named(ns::DS, "Reference")
-        .map(|r| ReferenceInfo {
-            uri: r.attr("URI").map(str::to_string),
-            transforms: r
+        .map(|r| {
+            let transforms: Vec<&Element> = r
                 .child(ns::DS, "Transforms")
                 .into_iter()
                 .flat_map(|t| t.children_named(ns::DS, "Transform"))
-                .map(|t| t.attr("Algorithm").unwrap_or_default().to_string())
-                .collect(),
-            digest: alg(r.child(ns::DS, "DigestMethod")),
+                .collect();
+            ReferenceInfo {
+                uri: r.attr("URI").map(str::to_string),
+                transforms: transforms
+                    .iter()
+                    .map(|t| t.attr("Algorithm").unwrap_or_default().to_string())
+                    .collect(),
+                inclusive_prefixes: transforms.iter().flat_map(|t| prefix_list(t)).collect(),
+                digest: alg(r.child(ns::DS, "DigestMethod")),
+                digest_value: r
+                    .child(ns::DS, "DigestValue")
+                    .map(|v| v.text().split_whitespace().collect())
+                    .unwrap_or_default(),
+            }
         })
         .collect();
     let key_info = sig.child(ns::DS, "KeyInfo");
@@ -284,6 +300,10 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
         });
     Ok(SignatureInfo {
         c14n: alg(si.child(ns::DS, "CanonicalizationMethod")),
+        c14n_prefixes: si
+            .child(ns::DS, "CanonicalizationMethod")
+            .map(prefix_list)
+            .unwrap_or_default(),
         method: alg(si.child(ns::DS, "SignatureMethod")),
         references,
         unexpected_children: sig.elements().any(|c| {
@@ -298,6 +318,19 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
             .unwrap_or_default(),
     })
 }
+
+/// The `InclusiveNamespaces PrefixList` inside a transform or canonicalisation method.
+fn prefix_list(method: &Element) -> Vec<String> {
+    method
+        .children_named(EXC_C14N_NS, "InclusiveNamespaces")
+        .filter_map(|i| i.attr("PrefixList"))
+        .flat_map(str::split_whitespace)
+        .map(|p| if p == "#default" { "" } else { p }.to_string())
+        .collect()
+}
+
+/// The namespace of `InclusiveNamespaces` (the algorithm URI itself).
+const EXC_C14N_NS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 
 fn holder_key(ki: &Element) -> Result<Option<HolderKey>, SamlError> {
     if let Some(cert) = ki

@@ -1,244 +1,227 @@
-//! The cryptographic check, delegated to libxmlsec1 (through the `xmlsec` bindings) over a
-//! libxml2 parse of the same envelope bytes.
+//! The cryptographic check: XML-DSig references and `SignedInfo` signatures over the one tree
+//! the claims are read from.
 //!
-//! Signatures are verified where they sit, so exclusive canonicalisation sees exactly what the
-//! signer saw. Before this runs, [`super::policy`] has pinned each signature's shape: one
-//! same-document reference to a known ID, only enveloped-signature / exc-c14n transforms, known
-//! algorithms. The key is always set by us (a pinned certificate, or the holder-of-key key from
-//! the verified assertion); `ds:KeyInfo` in the message is never used to find a key.
+//! envelope bytes + what [`super::scan`] found → [`SignedDocument::parse`] (the
+//! `wsse:Security` [`Element`] tree, and `soap:Body` when a signature names it) → for each
+//! signature: every reference's digest over the exclusive canonical form ([`super::c14n`]) of
+//! the element it names, then the RSA signature over the canonical `SignedInfo`
+//! (aws-lc-rs). Before this runs, [`super::policy`] has pinned each signature's shape: one
+//! same-document reference to a known ID, only enveloped-signature then exc-c14n (assertion)
+//! or exc-c14n alone (header), known algorithms. The key is always chosen by us (a pinned
+//! certificate, or the holder-of-key key of the verified assertion); `ds:KeyInfo` in the
+//! message is never used to find a key.
+//!
+//! This replaced libxml2 + libxmlsec1, which canonicalised the whole document four times per
+//! Epic request (docs/performance.md, "SAML verification cost"); libxmlsec1 stays in the tests
+//! as the oracle every signature must agree with (`tests/saml_dsig_oracle.rs`).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use libxml::parser::{Parser, ParserOptions};
-use libxml::tree::{Document, Node};
-use libxml::xpath::Context;
-use xmlsec::{XmlSecDocumentExt, XmlSecSignatureContext};
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 use super::SamlError;
-use super::key_cache;
+use super::assertion::{ReferenceInfo, SignatureInfo};
+use super::c14n;
+use super::keys::PublicKey;
 use super::ns;
+use super::policy;
 use super::scan::Scan;
-use super::tree::Element;
+use super::tree::{Binding, Element};
 
-const SECURITY_XPATH: &str = "/soap:Envelope/soap:Header/wsse:Security";
-const ASSERTION_XPATH: &str = "/soap:Envelope/soap:Header/wsse:Security/saml2:Assertion";
-const ANY_ASSERTION_XPATH: &str = "//saml2:Assertion";
-const BODY_XPATH: &str = "/soap:Envelope/soap:Body";
+/// Most elements of a `soap:Body` a header signature may cover (the envelope's own node limit
+/// applies too).
+const MAX_BODY_ELEMENTS: usize = 20_000;
 
-const PREFIXES: [(&str, &str); 5] = [
-    ("soap", ns::SOAP12),
-    ("wsse", ns::WSSE),
-    ("wsu", ns::WSU),
-    ("saml2", ns::SAML2),
-    ("ds", ns::DS),
-];
-
-/// Public key material we hand to libxmlsec1.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum KeyMaterial {
-    /// An X.509 certificate (DER); its public key is used, the certificate itself is not checked.
-    CertDer(Vec<u8>),
-    /// A DER `SubjectPublicKeyInfo`.
-    PublicDer(Vec<u8>),
-}
-
-/// The envelope parsed by libxml2, with the IDs that references may point at registered.
-pub(super) struct SignedDocument {
-    doc: Document,
-}
-
-/// The `wsse:Security` header as libxml2 parsed it: the owned copy the claims are read from,
-/// and handles on the very signature nodes that copy was made of.
-pub(super) struct SecurityHeader {
-    pub tree: Element,
-    /// The `ds:Signature` directly under the (single) assertion, when there is one.
-    assertion_signature: Option<Node>,
-    /// The `ds:Signature` elements directly under `wsse:Security`, in document order (the same
-    /// order as in `tree`).
-    header_signatures: Vec<Node>,
-    /// `wsu:Id` of `soap:Body`, when it has one.
-    pub body_wsu_id: Option<String>,
+/// The signed parts of one envelope: the `wsse:Security` tree, read from the bytes the
+/// pre-pass located.
+pub(super) struct SignedDocument<'a> {
+    envelope: &'a [u8],
+    scan: &'a Scan,
+    /// Bindings in scope at `wsse:Security`'s parent (the envelope's, then the header's).
+    header_scope: Vec<Binding>,
+    pub security: Element,
 }
 
 // === impl SignedDocument ===
 
-impl SignedDocument {
-    /// Parses strictly: no recovery, no network, no entity substitution (DTDs were already
-    /// refused by the scan).
-    pub fn parse(envelope: &[u8]) -> Result<Self, SamlError> {
-        let options = ParserOptions {
-            recover: false,
-            no_def_dtd: true,
-            no_error: true,
-            no_warning: true,
-            no_net: true,
-            // Short text nodes stored in the node itself: fewer allocations. Nothing changes
-            // the tree after the parse (registering IDs only marks attributes).
-            compact: true,
-            // The scan refused any other declared encoding; never let libxml2 decode differently.
-            encoding: Some("UTF-8"),
-            ..ParserOptions::default()
+impl<'a> SignedDocument<'a> {
+    /// Builds the `wsse:Security` tree. `None` when the envelope has no header.
+    pub fn parse(envelope: &'a [u8], scan: &'a Scan) -> Result<Option<Self>, SamlError> {
+        let Some(range) = scan.security_range.clone() else {
+            return Ok(None);
         };
-        let doc = Parser::default()
-            .parse_string_with_options(envelope, options)
-            .map_err(|_| SamlError::Malformed("not well-formed XML"))?;
-        Ok(Self { doc })
-    }
-
-    /// Registers the assertion's `ID` and, when asked, every `wsu:Id` as XML IDs, so that
-    /// `URI="#..."` references resolve to those elements and nothing else.
-    pub fn register_ids(&self, assertion: bool, wsu_ids: bool) -> Result<(), SamlError> {
-        if assertion {
-            self.doc
-                .specify_idattr(ASSERTION_XPATH, "ID", Some(&PREFIXES))
-                .map_err(|_| SamlError::Malformed("cannot register assertion ID"))?;
-        }
-        if wsu_ids {
-            self.doc
-                .specify_idattr("//*[@wsu:Id]", "Id", Some(&PREFIXES))
-                .map_err(|_| SamlError::Malformed("cannot register wsu:Id"))?;
-        }
-        Ok(())
-    }
-
-    /// The `wsse:Security` header, after proving that libxml2 and the quick-xml pre-pass saw
-    /// the same SAML assertions: the same number anywhere in the envelope, with the same IDs, at
-    /// most one, and that one directly in the header. `None` when there is no header.
-    pub fn security(&self, scan: &Scan) -> Result<Option<SecurityHeader>, SamlError> {
-        // One XPath context for the whole check (each one re-registers the prefixes).
-        let ctx = Context::new(&self.doc).map_err(|_| SamlError::Malformed("xpath"))?;
-        for (prefix, href) in PREFIXES {
-            ctx.register_namespace(prefix, href)
-                .map_err(|_| SamlError::Malformed("xpath"))?;
-        }
-        let find = |xpath: &str| {
-            ctx.evaluate(xpath)
-                .map_err(|_| SamlError::Malformed("xpath"))
-        };
-        // Read-only handles (no wrapper registered per node) where only an attribute is read.
-        let anywhere = find(ANY_ASSERTION_XPATH)?.get_readonly_nodes_as_vec();
-        let ids: Vec<String> = anywhere
+        let bytes = envelope
+            .get(range)
+            .ok_or(SamlError::Malformed("not well-formed XML"))?;
+        let header_scope: Vec<Binding> = scan
+            .envelope_ns
             .iter()
-            .map(|n| n.get_attribute_no_ns("ID").unwrap_or_default())
+            .chain(&scan.header_ns)
+            .cloned()
             .collect();
-        if ids != scan.assertion_ids {
+        if header_scope
+            .iter()
+            .any(|(_, uri)| !uri.is_empty() && !super::tree::is_absolute(uri))
+        {
+            return Err(SamlError::Malformed(
+                "relative namespace name in signed XML",
+            ));
+        }
+        let security = Element::parse(bytes, &header_scope, super::tree::MAX_ELEMENTS)?;
+        if !security.is(ns::WSSE, "Security") {
             return Err(SamlError::Malformed(
                 "the envelope reads differently to two parsers",
             ));
         }
-        if anywhere.len() > 1 {
+        // The pre-pass saw every assertion in the envelope; each must be this header's direct
+        // child (and there may be one), or the claims could come from one and the check
+        // from another.
+        let in_header: Vec<&str> = security
+            .children_named(ns::SAML2, "Assertion")
+            .map(|a| a.attr("ID").unwrap_or_default())
+            .collect();
+        if scan.assertion_ids.len() > 1 {
             return Err(SamlError::Malformed("more than one SAML assertion"));
         }
-        let headers = find(SECURITY_XPATH)?.get_nodes_as_vec();
-        if headers.len() != scan.security_headers {
+        if in_header != scan.assertion_ids {
             return Err(SamlError::Malformed(
-                "the envelope reads differently to two parsers",
+                "SAML assertion outside the WS-Security header",
             ));
         }
-        let outside = SamlError::Malformed("SAML assertion outside the WS-Security header");
-        let Some(security) = headers.into_iter().next() else {
-            return if anywhere.is_empty() {
-                Ok(None)
-            } else {
-                Err(outside)
-            };
-        };
-        let tree = Element::from_libxml(&security)?;
-        let mut in_header = 0;
-        let mut assertion_signature = None;
-        let mut header_signatures = Vec::new();
-        for child in security.get_child_elements() {
-            match element_name(&child) {
-                Some((ns::SAML2, "Assertion")) => {
-                    in_header += 1;
-                    assertion_signature = child
-                        .get_child_elements()
-                        .into_iter()
-                        .find(|c| element_name(c) == Some((ns::DS, "Signature")));
-                }
-                Some((ns::DS, "Signature")) => header_signatures.push(child),
-                _ => {}
-            }
-        }
-        if in_header != anywhere.len() {
-            return Err(outside);
-        }
-        let body_wsu_id = find(BODY_XPATH)?
-            .get_readonly_nodes_as_vec()
-            .first()
-            .and_then(|b| b.get_attribute_ns("Id", ns::WSU));
-        Ok(Some(SecurityHeader {
-            tree,
-            assertion_signature,
-            header_signatures,
-            body_wsu_id,
+        Ok(Some(Self {
+            envelope,
+            scan,
+            header_scope,
+            security,
         }))
     }
-}
 
-// === impl SecurityHeader ===
-
-impl SecurityHeader {
-    /// Verifies the assertion's enveloped signature (the node the claims were copied from)
-    /// with `key`.
-    pub fn verify_assertion(&self, key: &KeyMaterial) -> Result<bool, SamlError> {
-        let node = self
-            .assertion_signature
-            .as_ref()
-            .ok_or(SamlError::Malformed("signature not found"))?;
-        verify_node(node, key)
+    /// `wsu:Id` of `soap:Body`, when it has one.
+    pub fn body_wsu_id(&self) -> Option<&str> {
+        self.scan.body_wsu_id.as_deref()
     }
 
-    /// Verifies the `index`-th `ds:Signature` directly under `wsse:Security` with `key`.
+    /// The assertion's enveloped signature verifies with `key`: its reference digests the
+    /// assertion without the signature, and `SignedInfo` is signed by `key`.
+    pub fn verify_assertion(
+        &self,
+        assertion: &Element,
+        sig: &SignatureInfo,
+        key: &PublicKey,
+    ) -> Result<bool, SamlError> {
+        let signature = assertion
+            .child(ns::DS, "Signature")
+            .ok_or(SamlError::Malformed("signature not found"))?;
+        let [reference] = sig.references.as_slice() else {
+            return Ok(false);
+        };
+        let outside = self.scope_with(&[&self.security]);
+        if !digest_matches(assertion, &outside, reference, Some(signature)) {
+            return Ok(false);
+        }
+        let scope = self.scope_with(&[&self.security, assertion, signature]);
+        Ok(signed_info_verifies(signature, &scope, sig, key))
+    }
+
+    /// The `index`-th `ds:Signature` directly under `wsse:Security` verifies with `key`: each
+    /// reference (`#id` of the `wsu:Timestamp` or of `soap:Body`, as the policy allowed)
+    /// digests its element, and `SignedInfo` is signed by `key`.
     pub fn verify_header_signature(
         &self,
         index: usize,
-        key: &KeyMaterial,
+        sig: &SignatureInfo,
+        key: &PublicKey,
     ) -> Result<bool, SamlError> {
-        let node = self
-            .header_signatures
-            .get(index)
+        let signature = self
+            .security
+            .children_named(ns::DS, "Signature")
+            .nth(index)
             .ok_or(SamlError::Malformed("signature not found"))?;
-        verify_node(node, key)
+        let mut body: Option<Element> = None;
+        for reference in &sig.references {
+            let id = reference
+                .uri
+                .as_deref()
+                .and_then(|u| u.strip_prefix('#'))
+                .ok_or(SamlError::HolderOfKey)?;
+            let stamp = self
+                .security
+                .children_named(ns::WSU, "Timestamp")
+                .find(|t| t.attr_ns(ns::WSU, "Id") == Some(id));
+            let ok = match stamp {
+                Some(t) => digest_matches(t, &self.scope_with(&[&self.security]), reference, None),
+                None if self.body_wsu_id() == Some(id) => {
+                    if body.is_none() {
+                        body = Some(self.body()?);
+                    }
+                    match &body {
+                        Some(b) => digest_matches(b, &self.scan.envelope_ns, reference, None),
+                        None => false,
+                    }
+                }
+                None => return Err(SamlError::HolderOfKey),
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        let scope = self.scope_with(&[&self.security, signature]);
+        Ok(signed_info_verifies(signature, &scope, sig, key))
+    }
+
+    /// The bindings in scope inside the last of `path` (elements from `wsse:Security` down).
+    fn scope_with(&self, path: &[&Element]) -> Vec<Binding> {
+        let mut scope = self.header_scope.clone();
+        for e in path {
+            scope.extend(e.ns_decls.iter().cloned());
+        }
+        scope
+    }
+
+    /// `soap:Body` as a tree (only when a signature names it).
+    fn body(&self) -> Result<Element, SamlError> {
+        let range = self.scan.body_range.clone().ok_or(SamlError::HolderOfKey)?;
+        let bytes = self
+            .envelope
+            .get(range)
+            .ok_or(SamlError::Malformed("not well-formed XML"))?;
+        Element::parse(bytes, &self.scan.envelope_ns, MAX_BODY_ELEMENTS)
     }
 }
 
-/// (namespace, local name) of an element, for the namespaces we match on.
-fn element_name(node: &Node) -> Option<(&'static str, &'static str)> {
-    let href = node.get_namespace()?.get_href();
-    let ns = [ns::SAML2, ns::DS].into_iter().find(|n| *n == href)?;
-    let name = node.get_name();
-    ["Assertion", "Signature"]
-        .into_iter()
-        .find(|l| *l == name)
-        .map(|l| (ns, l))
+/// The reference's DigestValue is the digest of `target`'s canonical form (without `omit`).
+fn digest_matches(
+    target: &Element,
+    scope: &[Binding],
+    reference: &ReferenceInfo,
+    omit: Option<&Element>,
+) -> bool {
+    let algorithm = match reference.digest.as_str() {
+        policy::SHA1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+        policy::SHA256 => &digest::SHA256,
+        policy::SHA512 => &digest::SHA512,
+        _ => return false,
+    };
+    let Ok(expected) = STANDARD.decode(&reference.digest_value) else {
+        return false;
+    };
+    let octets = c14n::exclusive(target, scope, &reference.inclusive_prefixes, omit);
+    digest::digest(algorithm, &octets).as_ref() == expected.as_slice()
 }
 
-/// Initialises libxml2 and libxmlsec1 (their global state) once, from the thread that builds the
-/// verifier at start-up, so request threads never race on first use.
-pub(super) fn warm_up() -> Result<(), SamlError> {
-    SignedDocument::parse(b"<warm-up/>")?;
-    catch_unwind(|| drop(XmlSecSignatureContext::new()))
-        .map_err(|_| SamlError::Setup("cannot initialise libxmlsec1"))
-}
-
-fn verify_node(node: &Node, key: &KeyMaterial) -> Result<bool, SamlError> {
-    // The bindings panic on a few "cannot happen" states (allocation failure, unknown status);
-    // never let that unwind into a request handler. A key lent to a context that panicked goes
-    // with it and is loaded again next time.
-    catch_unwind(AssertUnwindSafe(|| {
-        let Some(loaded) = key_cache::take(key) else {
-            return Ok(false);
-        };
-        let mut ctx = XmlSecSignatureContext::new();
-        ctx.insert_key(loaded);
-        // An error (digest mismatch is a status, not an error) means the signature could not
-        // be processed: treat it as not verified.
-        let verified = ctx.verify_node(node).unwrap_or(false);
-        if let Some(loaded) = ctx.release_key() {
-            key_cache::give_back(key, loaded);
-        }
-        Ok(verified)
-    }))
-    .unwrap_or(Err(SamlError::BadSignature))
+/// `SignatureValue` is `key`'s signature over the canonical `SignedInfo`.
+fn signed_info_verifies(
+    signature: &Element,
+    scope: &[Binding],
+    sig: &SignatureInfo,
+    key: &PublicKey,
+) -> bool {
+    let Some(signed_info) = signature.child(ns::DS, "SignedInfo") else {
+        return false;
+    };
+    let Ok(value) = STANDARD.decode(&sig.value) else {
+        return false;
+    };
+    let octets = c14n::exclusive(signed_info, scope, &sig.c14n_prefixes, None);
+    key.verifies(&sig.method, &octets, &value)
 }

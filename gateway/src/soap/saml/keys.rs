@@ -1,17 +1,25 @@
-//! Trusted signer certificates (PEM files named in `XHUMA_SAML_TRUST_PEM`, read once at start-up)
-//! and the encoding of a holder-of-key `RSAKeyValue` as a DER `SubjectPublicKeyInfo`, the form
-//! libxmlsec1 loads.
+//! Trusted signer certificates (PEM files named in `XHUMA_SAML_TRUST_PEM`, read once at start-up),
+//! the RSA public keys signatures are verified with, and the encoding of a holder-of-key
+//! `RSAKeyValue` as a DER `SubjectPublicKeyInfo`.
 //!
 //! Trust is by pinning: an assertion verifies only with the public key of one of these
-//! certificates, while it is inside its validity period. Chains to a CA are not built.
+//! certificates, while it is inside its validity period. Chains to a CA are not built. A pinned
+//! key is parsed once, at start-up (turning DER into a key is several times the cost of an RSA
+//! verification); a holder-of-key key arrives with each message and is parsed for it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use aws_lc_rs::signature::{
+    ParsedPublicKey, RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256,
+    RSA_PKCS1_2048_8192_SHA512, RsaParameters, UnparsedPublicKey,
+};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 
 use super::SamlError;
+use super::policy;
 
 /// Most certificates accepted in the trust store (each failed verification tries them all).
 pub(super) const MAX_TRUSTED_CERTS: usize = 32;
@@ -22,6 +30,82 @@ pub(super) struct TrustedCert {
     pub der: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    pub key: Arc<PublicKey>,
+}
+
+/// An RSA public key (DER `SubjectPublicKeyInfo`), parsed once per signature algorithm when it
+/// is pinned.
+pub(super) struct PublicKey {
+    spki: Vec<u8>,
+    /// RSA-SHA1, RSA-SHA256, RSA-SHA512 (aws-lc-rs binds a parsed key to one algorithm).
+    parsed: Option<[ParsedPublicKey; 3]>,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("spki_bytes", &self.spki.len())
+            .field("parsed", &self.parsed.is_some())
+            .finish()
+    }
+}
+
+const ALGORITHMS: [(&str, &RsaParameters); 3] = [
+    (
+        policy::RSA_SHA1,
+        &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    ),
+    (policy::RSA_SHA256, &RSA_PKCS1_2048_8192_SHA256),
+    (policy::RSA_SHA512, &RSA_PKCS1_2048_8192_SHA512),
+];
+
+// === impl PublicKey ===
+
+impl PublicKey {
+    /// A key used for one message: parsed when it verifies.
+    pub fn from_spki(spki: Vec<u8>) -> Self {
+        Self { spki, parsed: None }
+    }
+
+    /// The public key of an X.509 certificate (the certificate itself is not checked).
+    pub fn from_cert(der: &[u8]) -> Result<Self, String> {
+        let cert =
+            Certificate::from_der(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        let spki = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| format!("cannot re-encode the public key: {e}"))?;
+        Ok(Self::from_spki(spki))
+    }
+
+    /// Parses the key for every algorithm now, for a key used again and again.
+    fn pinned(mut self) -> Result<Self, String> {
+        let parse = |params: &'static RsaParameters| {
+            ParsedPublicKey::new(params, &self.spki)
+                .map_err(|e| format!("not an RSA key of 2048 to 8192 bits: {e}"))
+        };
+        self.parsed = Some([
+            parse(ALGORITHMS[0].1)?,
+            parse(ALGORITHMS[1].1)?,
+            parse(ALGORITHMS[2].1)?,
+        ]);
+        Ok(self)
+    }
+
+    /// `signature` is this key's PKCS #1 v1.5 signature with `method` (an XML-DSig
+    /// SignatureMethod URI) over `message`.
+    pub fn verifies(&self, method: &str, message: &[u8], signature: &[u8]) -> bool {
+        let Some(i) = ALGORITHMS.iter().position(|(uri, _)| *uri == method) else {
+            return false;
+        };
+        match &self.parsed {
+            Some(parsed) => parsed[i].verify_sig(message, signature).is_ok(),
+            None => UnparsedPublicKey::new(ALGORITHMS[i].1, &self.spki)
+                .verify(message, signature)
+                .is_ok(),
+        }
+    }
 }
 
 // === impl TrustedCert ===
@@ -38,10 +122,12 @@ impl TrustedCert {
                 .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
                 .ok_or_else(|| "certificate date out of range".to_string())
         };
+        let der = cert
+            .to_der()
+            .map_err(|e| format!("cannot re-encode certificate: {e}"))?;
         Ok(Self {
-            der: cert
-                .to_der()
-                .map_err(|e| format!("cannot re-encode certificate: {e}"))?,
+            key: Arc::new(PublicKey::from_cert(&der)?.pinned()?),
+            der,
             not_before: at(&validity.not_before)?,
             not_after: at(&validity.not_after)?,
         })

@@ -1,4 +1,5 @@
-//! What a signature may look like before libxmlsec1 sees it, and the validity-window checks.
+//! What a signature may look like before [`super::dsig`] checks it, and the validity-window
+//! checks.
 //!
 //! Pinning the shape closes the classic XML-DSig holes: a reference to something other than the
 //! element we read (signature wrapping), remote or XPath/XSLT references and transforms,
@@ -19,7 +20,8 @@ pub(super) const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub(super) const SHA512: &str = "http://www.w3.org/2001/04/xmlenc#sha512";
 
 /// Checks an assertion's enveloped signature: one reference, to `#<assertion ID>`, transforms
-/// enveloped-signature then exc-c14n (either may be omitted, nothing else allowed).
+/// enveloped-signature then exc-c14n, nothing else (what every SAML signer writes; without
+/// exc-c14n the digest would be over inclusive Canonical XML, which we do not implement).
 pub(super) fn assertion_signature(
     sig: &SignatureInfo,
     assertion_id: &str,
@@ -33,19 +35,14 @@ pub(super) fn assertion_signature(
     if reference.uri.as_deref() != Some(expected.as_str()) {
         return Err(SamlError::BadSignature);
     }
-    let ok = reference
-        .transforms
-        .iter()
-        .all(|t| t == ENVELOPED || t == EXC_C14N)
-        && reference.transforms.iter().any(|t| t == ENVELOPED);
-    if !ok {
+    if reference.transforms != [ENVELOPED, EXC_C14N] {
         return Err(SamlError::BadSignature);
     }
     Ok(())
 }
 
 /// Checks a header (holder-of-key) signature: every reference is `#id` with an id in
-/// `allowed_ids`, transforms exc-c14n only. Returns the referenced ids.
+/// `allowed_ids`, one transform, exc-c14n. Returns the referenced ids.
 pub(super) fn header_signature(
     sig: &SignatureInfo,
     allowed_ids: &[&str],
@@ -63,7 +60,7 @@ pub(super) fn header_signature(
             .and_then(|u| u.strip_prefix('#'))
             .filter(|id| allowed_ids.contains(id))
             .ok_or(SamlError::HolderOfKey)?;
-        if !r.transforms.iter().all(|t| t == EXC_C14N) {
+        if r.transforms != [EXC_C14N] {
             return Err(SamlError::HolderOfKey);
         }
         ids.push(id.to_string());

@@ -1,14 +1,16 @@
-//! One namespace-aware pass over the whole SOAP envelope (quick-xml), before libxml2 sees it.
+//! One namespace-aware pass over the whole SOAP envelope (quick-xml), before any tree is built.
 //!
-//! It refuses what must never reach the XML-DSig library (DTDs, unknown entities, duplicate
-//! IDs, excessive depth, other encodings) and what would let two parsers disagree about the
-//! document: namespace names written with character or entity references or with whitespace
-//! (quick-xml compares them as written, libxml2 after decoding). It also notes every SAML 2.0
-//! assertion anywhere in the envelope, so the verifier can prove that this pass and libxml2 saw
-//! exactly the same assertions (same count, same IDs) before any claim is read. The claims
-//! themselves are read from the libxml2 tree ([`super::tree`]), never from this pass.
+//! It refuses what must never reach the signature check (DTDs, unknown entities, duplicate
+//! IDs, excessive depth, other encodings, more nodes than [`MAX_NODES`]) and what two readers
+//! of the same bytes could see differently: namespace names written with character or entity
+//! references or with whitespace. It notes every SAML 2.0 assertion anywhere in the envelope,
+//! so the verifier can prove the tree it reads claims from holds all of them (same count, same
+//! IDs, directly in the header) before any claim is read, and where `wsse:Security` and
+//! `soap:Body` are, with the namespace declarations above them, so [`super::tree`] can build
+//! just those. The claims themselves are read from that tree, never from this pass.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use quick_xml::events::Event;
 use quick_xml::events::attributes::Attribute;
@@ -22,14 +24,14 @@ use super::ns;
 const MAX_DEPTH: usize = 96;
 /// Largest envelope handed to the verifier (the HTTP layer normally limits far below this).
 pub(super) const MAX_ENVELOPE_BYTES: usize = 32 * 1024 * 1024;
-/// Most nodes libxml2 may build for one envelope: elements, attributes (two each: the
-/// attribute and its value), namespace declarations, text, CDATA, comments and PIs. A comment
-/// or PI carries nothing we read but costs libxml2 ~200 bytes, so without this 4 MiB of
-/// `<!---->` grew the gateway by 169 MiB before any signature was checked. An Epic request has
-/// a few hundred nodes; an ITI-39 for 20 documents about a thousand.
+/// Most nodes one envelope may have: elements, attributes (two each: the attribute and its
+/// value), namespace declarations, text, CDATA, comments and PIs. (When libxml2 parsed every
+/// signed envelope, 4 MiB of `<!---->` grew the gateway by 169 MiB before any signature was
+/// checked.) An Epic request has a few hundred nodes; an ITI-39 for 20 documents about a
+/// thousand.
 pub(super) const MAX_NODES: usize = 50_000;
-/// What libxml2 allocates per node, at most (`xmlNode` is 120 bytes; names and content are
-/// paid for by [`Scan::libxml_bytes`]'s share of the envelope size).
+/// What a tree node may cost, at most (names and content are paid for by
+/// [`Scan::tree_bytes`]'s share of the envelope size).
 const NODE_BYTES: usize = 256;
 
 /// What the pass found.
@@ -42,15 +44,23 @@ pub(super) struct Scan {
     pub assertion_ids: Vec<String>,
     /// How many `wsu:Id` attributes the envelope has.
     pub wsu_ids: usize,
-    /// The nodes libxml2 will build (at most [`MAX_NODES`]).
+    /// The envelope's nodes (at most [`MAX_NODES`]).
     pub nodes: usize,
+    /// Namespace declarations on `soap:Envelope`, then on `soap:Header`, as written.
+    pub envelope_ns: Vec<(String, String)>,
+    pub header_ns: Vec<(String, String)>,
+    /// Where `wsse:Security` is (start tag to end tag).
+    pub security_range: Option<Range<usize>>,
+    /// Where `soap:Body` is, and its `wsu:Id` (a header signature may cover it).
+    pub body_range: Option<Range<usize>>,
+    pub body_wsu_id: Option<String>,
 }
 
 impl Scan {
-    /// An upper bound on what libxml2's parse of an `envelope_len`-byte envelope with these
-    /// nodes allocates: the nodes, plus names and content, which are no larger than the bytes
-    /// they were written in (twice: the dictionary and the input buffer).
-    pub fn libxml_bytes(&self, envelope_len: usize) -> usize {
+    /// An upper bound on what the trees of the signature check of an `envelope_len`-byte
+    /// envelope with these nodes allocate: the nodes, plus names and content, which are no
+    /// larger than the bytes they were written in (twice: the tree and the canonical form).
+    pub fn tree_bytes(&self, envelope_len: usize) -> usize {
         self.nodes * NODE_BYTES + 2 * envelope_len
     }
 
@@ -106,12 +116,13 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
     // Every ID-like attribute value seen so far (`ID`, `Id`, `AssertionID` in any namespace,
     // `xml:id`): a value may appear once.
     let mut ids: HashSet<String> = HashSet::new();
-    // One entry per open element: whether it is `soap:Header` (all the path the checks below
-    // need; names are compared where they are read, so nothing is copied per element).
-    let mut path: Vec<bool> = Vec::new();
+    // One entry per open element: what it is, as far as the checks below care (names are
+    // compared where they are read, so nothing is copied per element), and where it started.
+    let mut path: Vec<(Open, usize)> = Vec::new();
     let mut seen_root = false;
 
     loop {
+        let before = position(&reader);
         let (resolved, event) = reader
             .read_resolved_event()
             .map_err(|_| SamlError::Malformed("not well-formed XML"))?;
@@ -135,12 +146,28 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                 out.add_nodes(1)?;
                 let local = start.local_name();
                 let local = local.as_ref();
+                let depth = path.len();
+                let parent = path.last().map(|(o, _)| *o);
+                let kind = match (depth, element_ns, local) {
+                    (1, Known::Soap12, "Header") => Open::Header,
+                    (1, Known::Soap12, "Body") => Open::Body,
+                    (2, Known::Wsse, "Security") if parent == Some(Open::Header) => Open::Security,
+                    _ => Open::Other,
+                };
                 let mut assertion_id = None;
                 for attr in start.attributes() {
                     let attr = attr.map_err(|_| SamlError::Malformed("bad attribute"))?;
                     if is_xmlns(&attr) {
                         out.add_nodes(1)?;
                         check_namespace_name(attr.value.as_bytes())?;
+                        if depth == 0 || kind == Open::Header {
+                            let binding = binding(&attr)?;
+                            if depth == 0 {
+                                out.envelope_ns.push(binding);
+                            } else {
+                                out.header_ns.push(binding);
+                            }
+                        }
                         continue;
                     }
                     out.add_nodes(2)?;
@@ -153,7 +180,8 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                         }
                     };
                     let alocal = alocal.as_ref();
-                    if ans == Known::Wsu && alocal == "Id" {
+                    let is_wsu_id = ans == Known::Wsu && alocal == "Id";
+                    if is_wsu_id {
                         out.wsu_ids += 1;
                     }
                     if !is_id_attr(ans, alocal) {
@@ -163,6 +191,9 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|_| SamlError::Malformed("bad attribute value"))?
                         .into_owned();
+                    if is_wsu_id && kind == Open::Body {
+                        out.body_wsu_id = Some(value.clone());
+                    }
                     if ids.contains(&value) {
                         return Err(SamlError::Malformed("duplicate ID"));
                     }
@@ -171,25 +202,32 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     }
                     ids.insert(value);
                 }
-                let depth = path.len();
                 if depth == 0 && !(element_ns == Known::Soap12 && local == "Envelope") {
                     return Err(SamlError::Malformed("not a SOAP 1.2 envelope"));
                 }
                 if element_ns == Known::Saml2 && local == "Assertion" {
                     out.assertion_ids.push(assertion_id.unwrap_or_default());
                 }
-                let is_security =
-                    depth == 2 && path[1] && element_ns == Known::Wsse && local == "Security";
-                if is_security {
+                if kind == Open::Security {
                     out.security_headers += 1;
                     if out.security_headers > 1 {
                         return Err(SamlError::Malformed("more than one wsse:Security header"));
                     }
                 }
-                path.push(element_ns == Known::Soap12 && local == "Header");
+                if kind == Open::Body && out.body_range.is_some() {
+                    return Err(SamlError::Malformed("more than one soap:Body"));
+                }
+                path.push((kind, before));
             }
             Event::End(_) => {
-                path.pop();
+                if let Some((kind, start)) = path.pop() {
+                    let range = Some(start..position(&reader));
+                    match kind {
+                        Open::Security => out.security_range = range,
+                        Open::Body => out.body_range = range,
+                        Open::Header | Open::Other => {}
+                    }
+                }
             }
             Event::GeneralRef(r) => {
                 out.add_nodes(1)?;
@@ -211,8 +249,8 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
                     }
                 }
             }
-            // Text is read from the libxml2 tree; comments and PIs carry nothing we read, but
-            // each is a libxml2 node.
+            // Text is read from the tree; comments and PIs carry nothing we read, but each is
+            // a node.
             Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {
                 out.add_nodes(1)?;
             }
@@ -226,9 +264,9 @@ pub(super) fn scan(envelope: &[u8]) -> Result<Scan, SamlError> {
     Ok(out)
 }
 
-/// A namespace name is compared as written by quick-xml and after decoding by libxml2: allow
-/// only values both read the same way (no `&` references, no whitespace that attribute-value
-/// normalisation would change, nothing that is not plain printable text).
+/// A namespace name is compared as written: allow only values every reader reads the same way
+/// (no `&` references, no whitespace that attribute-value normalisation would change, nothing
+/// that is not plain printable text).
 fn check_namespace_name(raw: &[u8]) -> Result<(), SamlError> {
     if raw
         .iter()
@@ -239,6 +277,28 @@ fn check_namespace_name(raw: &[u8]) -> Result<(), SamlError> {
         ));
     }
     Ok(())
+}
+
+/// The parts of an open element the pass tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Header,
+    Body,
+    Security,
+    Other,
+}
+
+/// Bytes read so far.
+fn position(reader: &NsReader<&[u8]>) -> usize {
+    usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
+}
+
+/// A namespace declaration (already checked) as (prefix, name).
+fn binding(attr: &Attribute<'_>) -> Result<(String, String), SamlError> {
+    let key: &str = attr.key.as_ref();
+    let prefix = key.strip_prefix("xmlns:").unwrap_or_default();
+    let value: &str = attr.value.as_ref();
+    Ok((prefix.to_string(), value.to_string()))
 }
 
 fn is_xmlns(attr: &Attribute<'_>) -> bool {

@@ -30,16 +30,10 @@ const PREFIXES: [(&str, &str); 5] = [
 
 /// DER of the first certificate in a PEM file.
 fn cert_der(pem: &[u8]) -> Vec<u8> {
-    use base64::Engine;
-    let text = std::str::from_utf8(pem).unwrap();
-    let body: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
+    use x509_cert::der::{DecodePem, Encode};
+    x509_cert::Certificate::from_pem(pem)
+        .unwrap()
+        .to_der()
         .unwrap()
 }
 
@@ -393,13 +387,4 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 
 fn rfind(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).rposition(|w| w == n)
-}
-
-#[test]
-#[ignore]
-fn dump_cases() {
-    for (i, c) in signed_cases().iter().enumerate() {
-        std::fs::write(format!("/tmp/case{i}.xml"), &c.envelope).unwrap();
-        eprintln!("case{i}: {}", c.name);
-    }
 }

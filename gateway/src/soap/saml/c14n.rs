@@ -66,10 +66,11 @@ impl Canonicaliser<'_> {
                 wanted.push(&a.prefix);
             }
         }
-        let utilised = wanted.len();
         wanted.extend(self.inclusive.iter().map(String::as_str));
         let mut declare: Vec<Binding> = Vec::new();
-        for (i, prefix) in wanted.iter().enumerate() {
+        // A listed prefix not in scope here is not declared; a visibly utilised one is always
+        // in scope (unbound prefixes were refused when the tree was built).
+        for prefix in &wanted {
             if *prefix == "xml" || declare.iter().any(|(p, _)| p == prefix) {
                 continue;
             }
@@ -83,13 +84,10 @@ impl Canonicaliser<'_> {
                 if uri != written.unwrap_or("") {
                     declare.push((String::new(), uri.to_string()));
                 }
-            } else if let Some(uri) = bound {
-                if written != Some(uri) {
-                    declare.push((prefix.to_string(), uri.to_string()));
-                }
-            } else if i < utilised {
-                // Unbound prefixes were refused when the tree was built.
-                debug_assert!(false, "unbound prefix {prefix}");
+            } else if let Some(uri) = bound
+                && written != Some(uri)
+            {
+                declare.push((prefix.to_string(), uri.to_string()));
             }
         }
         declare.sort_by(|a, b| a.0.cmp(&b.0));

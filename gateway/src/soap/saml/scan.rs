@@ -306,8 +306,9 @@ fn is_xmlns(attr: &Attribute<'_>) -> bool {
     key == "xmlns" || key.starts_with("xmlns:")
 }
 
-/// Attribute names that XML-DSig references can point at, in any namespace (libxml2's
-/// `xmlHasProp`, used to register IDs, ignores namespaces too).
+/// Attribute names that XML-DSig references can point at, in any namespace (ID registration in
+/// XML-DSig libraries, libxml2's `xmlHasProp`, ignores namespaces, so a value must be unique
+/// across all of them).
 fn is_id_attr(ns: Known, local: &str) -> bool {
     matches!(local, "ID" | "Id" | "AssertionID") || (ns == Known::Xml && local == "id")
 }

@@ -313,6 +313,7 @@ pub fn parse_within(
                     let value = a
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|_| XmlError::Entity)?;
+                    xml_chars(&value)?;
                     budget.spend(ATTRIBUTE_BYTES + local.as_ref().len() + value.len())?;
                     el.attributes.push(Attribute {
                         ns: ans,
@@ -332,8 +333,17 @@ pub fn parse_within(
                 el.span.end = usize::try_from(reader.buffer_position()).unwrap_or(el.span.start);
                 close(el, &mut stack, &mut root, &mut budget)?;
             }
-            Event::Text(t) => push_text(&mut stack, &t.xml10_content(), &mut budget)?,
+            Event::Text(t) => {
+                let text = t.xml10_content();
+                // `]]>` may not appear in character data (XML 1.0, production [14]).
+                if text.contains("]]>") {
+                    return Err(XmlError::Malformed);
+                }
+                xml_chars(&text)?;
+                push_text(&mut stack, &text, &mut budget)?;
+            }
             Event::CData(c) => {
+                xml_chars(c.as_ref())?;
                 push_text(&mut stack, c.as_ref(), &mut budget)?;
             }
             Event::GeneralRef(r) => {
@@ -348,10 +358,13 @@ pub fn parse_within(
                         _ => return Err(XmlError::Entity),
                     },
                 };
+                xml_chars(&s)?;
                 push_text(&mut stack, &s, &mut budget)?;
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Comment(c) => xml_chars(c.as_ref())?,
+            Event::PI(p) => xml_chars(p.as_ref())?,
+            Event::Decl(_) => {}
             Event::Eof => break,
         }
     }
@@ -359,6 +372,22 @@ pub fn parse_within(
         return Err(XmlError::Malformed);
     }
     root.ok_or(XmlError::Empty)
+}
+
+/// Every character is an XML 1.0 `Char` (production [2]), written or as a reference: no C0
+/// control other than tab, LF and CR, no U+FFFE or U+FFFF (Rust strings hold no surrogates).
+/// Every conforming parser refuses the others, so a document holding one is not XML, and
+/// nothing downstream (PDS, GP Connect, the audit trail) should see it. Before the SAML check
+/// stopped using libxml2, its parse of the whole envelope was what refused them.
+fn xml_chars(s: &str) -> Result<(), XmlError> {
+    let bad = |c: char| {
+        (c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if s.chars().any(bad) {
+        Err(XmlError::Malformed)
+    } else {
+        Ok(())
+    }
 }
 
 /// A `QName` of Namespaces in XML 1.0: `NCName` or `NCName:NCName`. quick-xml reads a name up

@@ -166,3 +166,26 @@ fn the_tree_costs_at_most_its_bound() {
     );
     assert!(parse_str(&big).is_ok());
 }
+
+#[test]
+fn characters_xml_does_not_allow_are_refused() {
+    for bad in [
+        "<a>x\u{0}y</a>",
+        "<a>\u{1}</a>",
+        "<a>\u{FFFE}</a>",
+        "<a>\u{FFFF}</a>",
+        "<a>&#x1;</a>",
+        "<a>&#xFFFE;</a>",
+        "<a k=\"&#x0B;\"/>",
+        "<a k=\"\u{1F}\"/>",
+        "<a><![CDATA[\u{7}]]></a>",
+        "<a><!--\u{2}--></a>",
+        "<a>x]]>y</a>",
+    ] {
+        assert_eq!(parse_str(bad), Err(XmlError::Malformed), "{bad:?}");
+    }
+    // Tab, LF, CR and everything from U+0020 up (bar U+FFFE/U+FFFF) are characters.
+    let ok =
+        parse_str("<a k=\"&#9;&#xA;&#xD;\">\t\n\r é \u{10000} &#xFFFD; ]]&gt; ]]</a>").unwrap();
+    assert!(ok.text.contains('\u{10000}'));
+}

@@ -20,6 +20,7 @@ pub const XHUMA_FAILURE_TTL_SECS: &str = "XHUMA_FAILURE_TTL_SECS";
 pub const DEFAULT_FAILURE_TTL_SECS: u64 = 30;
 pub const XHUMA_WORKER_LISTEN: &str = "XHUMA_WORKER_LISTEN";
 pub const DEFAULT_WORKER_LISTEN: &str = "127.0.0.1:9200";
+pub const XHUMA_GPC_DEMOGRAPHIC_CHECK: &str = "XHUMA_GPC_DEMOGRAPHIC_CHECK";
 pub const XHUMA_SHUTDOWN_GRACE_MS: &str = "XHUMA_SHUTDOWN_GRACE_MS";
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
 
@@ -47,6 +48,10 @@ pub struct WorkerConfig {
     pub listen: SocketAddr,
     /// `XHUMA_SHUTDOWN_GRACE_MS`: how long in-flight jobs may run after SIGTERM.
     pub grace: Duration,
+    /// `XHUMA_GPC_DEMOGRAPHIC_CHECK` (default true): the GP Connect stage reads PDS beside each
+    /// GP Connect call and refuses a record whose birth date, gender or family name disagree
+    /// (GP Connect GEN-07, [`crate::jobs::crosscheck`]).
+    pub demographic_check: bool,
 }
 
 impl WorkerConfig {
@@ -103,6 +108,7 @@ impl WorkerConfig {
                 })?,
             )?,
             grace: env.millis(XHUMA_SHUTDOWN_GRACE_MS, DEFAULT_SHUTDOWN_GRACE_MS)?,
+            demographic_check: env.bool(XHUMA_GPC_DEMOGRAPHIC_CHECK, true)?,
         })
     }
 }

@@ -38,6 +38,10 @@ pub enum JobError {
     /// GP Connect returned a record whose Patient is not the job's patient.
     #[error("the GP Connect record is for another patient")]
     WrongPatient,
+    /// GP Connect's Patient disagrees with PDS on a demographic (GEN-07); the field is named,
+    /// the values are PHI and stay out.
+    #[error("the GP Connect record's {} differs from PDS", .0.as_str())]
+    DemographicMismatch(crate::jobs::crosscheck::Mismatch),
     #[error("cache error")]
     Cache(#[from] CacheError),
     #[error("queue error")]
@@ -72,6 +76,7 @@ impl JobError {
             JobError::NoPractice | JobError::NoEndpoint => "no_endpoint",
             JobError::Convert(_) | JobError::ConvertPanicked => "conversion",
             JobError::WrongPatient => "wrong_patient",
+            JobError::DemographicMismatch(_) => "demographic_mismatch",
             JobError::Cache(_) => "cache",
             JobError::Queue(_) => "queue",
         }
@@ -109,6 +114,10 @@ impl JobError {
             JobError::WrongPatient => fail(
                 FailureKind::Internal,
                 "The GP record returned was for another patient",
+            ),
+            JobError::DemographicMismatch(_) => fail(
+                FailureKind::Internal,
+                "The GP record's demographics do not match PDS",
             ),
             JobError::Cache(_) | JobError::Queue(_) => Disposition::Retry { after: None },
             JobError::Upstream { source, .. } => {

@@ -1,6 +1,7 @@
 //! The work of each stage. Handlers take a decoded job and return what happened; the
 //! consumer decides about the message.
 
+pub mod crosscheck;
 pub mod gpconnect;
 pub mod sds;
 

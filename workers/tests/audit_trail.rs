@@ -1,5 +1,5 @@
 //! The audit trail of an end-to-end run: the ITI-55, ITI-38 and ITI-39 transactions and the
-//! worker's PDS-free GP Connect call land in PostgreSQL (via the audit queue and `xhuma-audit`)
+//! worker's GP Connect call land in PostgreSQL (via the audit queue and `xhuma-audit`)
 //! with who asked (from the SAML assertion), which patient, the document and the Ssp-TraceID.
 
 mod support;

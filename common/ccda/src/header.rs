@@ -30,6 +30,25 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     report.patient_name = name.map(display_name);
     report.practice_ods = practice.ods.map(str::to_string);
     report.practice_name = practice.org.and_then(|o| o.name.clone());
+    let current = || {
+        p.name
+            .iter()
+            .filter(|n| !matches!(n.use_.as_deref(), Some("old" | "maiden")))
+    };
+    report.demographics = crate::RecordDemographics {
+        families: current()
+            .filter_map(family_of)
+            .map(str::to_string)
+            .collect(),
+        text_names: current()
+            .filter(|n| family_of(n).is_none())
+            .filter_map(|n| n.text.as_deref().map(str::trim))
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        birth_date: p.birth_date.clone(),
+        gender: p.gender.clone(),
+    };
     if nhs.is_none() {
         report
             .warnings
@@ -235,6 +254,10 @@ pub fn best_name(names: &[HumanName]) -> Option<&HumanName> {
                 .find(|n| !matches!(n.use_.as_deref(), Some("old" | "maiden")))
         })
         .or(named.first().copied())
+}
+
+fn family_of(n: &HumanName) -> Option<&str> {
+    n.family.as_deref().map(str::trim).filter(|f| !f.is_empty())
 }
 
 fn has_content(n: &HumanName) -> bool {

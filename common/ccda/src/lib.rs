@@ -69,6 +69,22 @@ pub struct Report {
     /// The document's `confidentialityCode` (`N`, `R` or `V`), for the
     /// registry metadata that describes it.
     pub confidentiality: String,
+    /// The record's Patient as the GP Connect demographic cross-check (GEN-07) compares it
+    /// with PDS. PHI: for that comparison only, never logged.
+    pub demographics: RecordDemographics,
+}
+
+/// Birth date, gender and family names of the document's patient, as the GP record has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordDemographics {
+    /// Every current family name (`old` and `maiden` names left out).
+    pub families: Vec<String>,
+    /// The text of current names that have no structured family name.
+    pub text_names: Vec<String>,
+    /// `YYYY-MM-DD` (or partial) as GP Connect sent it.
+    pub birth_date: Option<String>,
+    /// FHIR administrative gender code (`male`, `female`, `other`, `unknown`).
+    pub gender: Option<String>,
 }
 
 #[derive(Debug)]

@@ -313,6 +313,8 @@ pub fn identity_of(nhs: NhsNumber, p: &Person) -> Identity {
         nhs: nhs.to_string(),
         family: json_str(p.family.as_deref().unwrap_or("")),
         given: json_str(p.given.first().map(String::as_str).unwrap_or("")),
+        birth_date: p.birth_date.as_deref().map(json_str),
+        gender: p.gender.as_deref().map(json_str),
     }
 }
 

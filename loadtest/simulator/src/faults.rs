@@ -6,7 +6,7 @@
 //! for every request ([`GpcCase`]). All of it can be set by flags, by the builder, or at run
 //! time through `/_admin/`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -356,6 +356,9 @@ pub struct Faults {
     gpc_by_patient: Mutex<HashMap<NhsNumber, GpcCase>>,
     /// A provider bug: asked for the key's record, it serves the value's.
     gpc_swapped: Mutex<HashMap<NhsNumber, NhsNumber>>,
+    /// Patients whose GP Connect record carries their NHS number but someone else's
+    /// demographics (what GEN-07's cross-check exists for).
+    gpc_impostors: Mutex<HashSet<NhsNumber>>,
     /// Per service: (second since the epoch, requests admitted in it).
     windows: Mutex<[(u64, u32); 5]>,
 }
@@ -417,6 +420,19 @@ impl Faults {
         }
     }
 
+    pub fn set_gpc_impostor(&self, nhs: NhsNumber, on: bool) {
+        if let Ok(mut m) = self.gpc_impostors.lock() {
+            match on {
+                true => m.insert(nhs),
+                false => m.remove(&nhs),
+            };
+        }
+    }
+
+    pub fn gpc_impostor(&self, nhs: NhsNumber) -> bool {
+        self.gpc_impostors.lock().is_ok_and(|m| m.contains(&nhs))
+    }
+
     /// The record served for a request about `asked`.
     pub fn gpc_served(&self, asked: NhsNumber) -> NhsNumber {
         self.gpc_swapped
@@ -463,6 +479,9 @@ impl Faults {
         self.gpc_bytes.store(0, Ordering::Relaxed);
         self.set_gpc_global(None);
         if let Ok(mut m) = self.gpc_by_patient.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.gpc_impostors.lock() {
             m.clear();
         }
     }

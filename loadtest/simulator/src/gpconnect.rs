@@ -20,6 +20,7 @@ use futures_util::stream;
 use xhuma_common::nhs::INTERACTION_GET_STRUCTURED;
 
 use crate::data::GpcEntry;
+use crate::data::template::Identity;
 use crate::faults::{GpcCase, SimService};
 use crate::outcome::{self, FHIR_JSON_UTF8};
 use crate::server::{SimState, fault_response};
@@ -140,6 +141,20 @@ pub async fn handle(
         }
     };
     let warning = (!req.unsupported.is_empty()).then(|| unsupported_outcome(&req.unsupported));
+    let impostor;
+    let identity = match st.faults.gpc_impostor(req.nhs) {
+        // The requested NHS number with another person's birth date, gender and surname.
+        true => {
+            impostor = Identity {
+                family: "IMPOSTOR".into(),
+                birth_date: Some("1900-01-01".into()),
+                gender: Some("other".into()),
+                ..identity.clone()
+            };
+            &impostor
+        }
+        false => identity,
+    };
     let chunks = template.render(identity, trace, warning.as_deref());
     let len: usize = chunks.iter().map(Bytes::len).sum();
     st.faults.add_gpc_bytes(len as u64);

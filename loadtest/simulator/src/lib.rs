@@ -324,6 +324,12 @@ impl SimHandle {
         self.state.faults.set_gpc_swap(asked, served);
     }
 
+    /// GP Connect answers for `nhs` with a record that carries the NHS number but another
+    /// person's demographics (`false` restores).
+    pub fn gpconnect_impostor(&self, nhs: NhsNumber, on: bool) {
+        self.state.faults.set_gpc_impostor(nhs, on);
+    }
+
     /// A named GP Connect case for one patient (`Some`) or all (`None`); `case: None` clears.
     pub fn set_gpconnect_case(&self, nhs: Option<NhsNumber>, case: Option<GpcCase>) {
         match nhs {

@@ -3,7 +3,9 @@
 //! job with endpoint (resolved here when a single-stage deployment skipped the SDS stage) →
 //! `$gpc.getstructuredrecord` through the SSP → `xhuma_ccda::convert` on the blocking pool (CPU
 //! work never stalls the runtime) → the record's Patient checked against the job's patient (a
-//! mismatch is dead-lettered, never cached) → document + metadata into Redis in one script,
+//! mismatch is dead-lettered, never cached) → with `XHUMA_GPC_DEMOGRAPHIC_CHECK` (the default),
+//! its birth date, gender and family name checked against PDS, read beside the GP Connect
+//! call ([`super::crosscheck`], GEN-07; a mismatch is a security alert and dead-lettered) → document + metadata into Redis in one script,
 //! which also releases the job's lease and announces completion; a document whose fencing
 //! token is older than the current one's is kept but never made current.
 
@@ -28,11 +30,22 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     };
     let ssp_trace_id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
-    let fetched = worker
-        .nhs
-        .gpconnect
-        .get_structured_record(job.nhs_number, &endpoint, &job.requester, &ssp_trace_id)
-        .await;
+    // PDS is read beside the GP Connect call, not after it: the cross-check costs a PDS
+    // round trip of load, not of latency.
+    let (fetched, pds) = tokio::join!(
+        worker.nhs.gpconnect.get_structured_record(
+            job.nhs_number,
+            &endpoint,
+            &job.requester,
+            &ssp_trace_id
+        ),
+        async {
+            match worker.config.demographic_check {
+                true => super::sds::pds_demographics(worker, &job).await.map(Some),
+                false => Ok(None),
+            }
+        }
+    );
     let (outcome, detail) = match &fetched {
         Ok(_) => (AuditOutcome::Success, None),
         Err(e) => (
@@ -57,6 +70,7 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     }
     worker.audit.emit(event);
     let bundle = fetched.map_err(JobError::upstream)?;
+    let pds = pds?;
     metrics::histogram!("xhuma_gpconnect_fetch_seconds").record(started.elapsed().as_secs_f64());
 
     let document_id = uuid_of_unique_id(&job.unique_id).unwrap_or_else(uuid::Uuid::new_v4);
@@ -90,6 +104,11 @@ pub async fn handle(worker: &Worker, mut job: PrefetchJob) -> Result<Outcome, Jo
     if record_patient != Some(job.nhs_number) {
         return Err(wrong_patient(&job.job_id));
     }
+    if let Some(pds) = &pds
+        && let Err(field) = super::crosscheck::check(pds, &report.demographics)
+    {
+        return Err(demographic_mismatch(worker, &job, &endpoint.ods, field));
+    }
     let meta = DocumentMeta {
         unique_id: job.unique_id.clone(),
         entry_uuid: format!("urn:uuid:{document_id}"),
@@ -122,6 +141,37 @@ fn wrong_patient(job_id: &impl std::fmt::Display) -> JobError {
     tracing::error!(job.id = %job_id, "GP Connect returned another patient's record");
     metrics::counter!("xhuma_wrong_patient_total", "stage" => "gpconnect").increment(1);
     JobError::WrongPatient
+}
+
+/// GP Connect's Patient is not the person PDS knows by that number (GEN-07): a security
+/// alert in the audit trail, counted, logged by field only, and dead-lettered by the caller.
+fn demographic_mismatch(
+    worker: &Worker,
+    job: &PrefetchJob,
+    ods: &str,
+    field: super::crosscheck::Mismatch,
+) -> JobError {
+    tracing::error!(
+        job.id = %job.job_id,
+        field = field.as_str(),
+        "GP Connect record's demographics differ from PDS"
+    );
+    metrics::counter!("xhuma_demographic_mismatch_total", "field" => field.as_str()).increment(1);
+    worker.audit.emit(
+        AuditEvent::new(
+            AuditKind::SecurityAlert,
+            AuditOutcome::Denied,
+            job.correlation_id.clone(),
+        )
+        .requester(&job.requester)
+        .patient(job.nhs_number, worker.cache.patient_key(job.nhs_number))
+        .document(job.unique_id.clone())
+        .detail(format!(
+            "practice {ods}: GP Connect record's {} differs from PDS (GEN-07)",
+            field.as_str()
+        )),
+    );
+    JobError::DemographicMismatch(field)
 }
 
 /// "4 hours", "90 minutes": the cache TTL as the document's data-freshness caveat says it.

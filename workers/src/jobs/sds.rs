@@ -8,7 +8,7 @@ use tracing::instrument;
 use xhuma_common::audit::{AuditEvent, AuditKind, AuditOutcome};
 use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::ProviderEndpoint;
-use xhuma_common::patient::PdsOutcome;
+use xhuma_common::patient::{Demographics, PdsOutcome};
 use xhuma_common::queue::{Stage, job_headers};
 
 use super::Outcome;
@@ -69,6 +69,18 @@ pub async fn resolve_endpoint(
 }
 
 async fn practice_from_pds(worker: &Worker, job: &PrefetchJob) -> Result<String, JobError> {
+    pds_demographics(worker, job)
+        .await?
+        .gp_ods
+        .ok_or(JobError::NoPractice)
+}
+
+/// The job's patient as PDS knows them now (audited); a patient PDS will not give us is a
+/// permanent failure.
+pub async fn pds_demographics(
+    worker: &Worker,
+    job: &PrefetchJob,
+) -> Result<Demographics, JobError> {
     let read = worker
         .nhs
         .pds
@@ -86,12 +98,11 @@ async fn practice_from_pds(worker: &Worker, job: &PrefetchJob) -> Result<String,
             .patient(job.nhs_number, worker.cache.patient_key(job.nhs_number)),
     );
     let outcome = read.map_err(JobError::upstream)?;
-    let demographics = match outcome {
-        PdsOutcome::Found(d) => d,
-        PdsOutcome::Superseded { current, .. } => *current,
-        PdsOutcome::Restricted => return Err(JobError::PatientUnavailable("restricted")),
-        PdsOutcome::Deceased { .. } => return Err(JobError::PatientUnavailable("deceased")),
-        PdsOutcome::NotFound => return Err(JobError::PatientUnavailable("not found")),
-    };
-    demographics.gp_ods.ok_or(JobError::NoPractice)
+    match outcome {
+        PdsOutcome::Found(d) => Ok(d),
+        PdsOutcome::Superseded { current, .. } => Ok(*current),
+        PdsOutcome::Restricted => Err(JobError::PatientUnavailable("restricted")),
+        PdsOutcome::Deceased { .. } => Err(JobError::PatientUnavailable("deceased")),
+        PdsOutcome::NotFound => Err(JobError::PatientUnavailable("not found")),
+    }
 }

@@ -1,7 +1,8 @@
 //! Pre-serialised GP Connect Bundles with holes for what changes per request or patient.
 //!
 //! A fixture bundle is parsed once per distinct set of requested areas, filtered, given
-//! placeholder tokens (NHS number, family and given name of the Patient, `Bundle.id`),
+//! placeholder tokens (NHS number, family and given name, birth date and gender of the Patient,
+//! `Bundle.id`),
 //! serialised, and cut at the tokens into [`Segment`]s. Serving a record is then a list of
 //! `Bytes` clones and three tiny strings: no JSON work on the hot path, and one template serves
 //! every synthetic patient cloned from the same fixture.
@@ -14,6 +15,8 @@ const TOKEN_NHS: &str = "@@SIM-NHS@@";
 const TOKEN_FAMILY: &str = "@@SIM-FAMILY@@";
 const TOKEN_GIVEN: &str = "@@SIM-GIVEN@@";
 const TOKEN_TRACE: &str = "@@SIM-TRACE@@";
+const TOKEN_BIRTH: &str = "@@SIM-BIRTH@@";
+const TOKEN_GENDER: &str = "@@SIM-GENDER@@";
 
 /// Bit of the area mask meaning "include resolved (ended) allergies".
 pub const RESOLVED_ALLERGIES_BIT: u16 = 1 << 12;
@@ -28,6 +31,15 @@ pub enum Segment {
     Family,
     Given,
     Trace,
+    /// The Patient's birth date and gender: the patient's own (as PDS has them, so GP Connect
+    /// and PDS agree as they do in the live service), or the fixture's (`original`, JSON
+    /// string contents) when the patient has none.
+    BirthDate {
+        original: Bytes,
+    },
+    Gender {
+        original: Bytes,
+    },
     /// Where an extra entry (the "unsupported parameter" OperationOutcome) goes: just before
     /// the closing `]}` of `entry`, which is serialised last.
     Extra {
@@ -41,6 +53,8 @@ pub struct Identity {
     pub nhs: String,
     pub family: String,
     pub given: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
 }
 
 /// A serialised bundle cut at its holes.
@@ -57,7 +71,7 @@ impl Template {
     /// [`RESOLVED_ALLERGIES_BIT`]).
     pub fn build(mut bundle: Value, mask: u16) -> Self {
         filter_areas(&mut bundle, mask);
-        mark_identity(&mut bundle);
+        let (birth, gender) = mark_identity(&mut bundle);
         let mut after_entries = false;
         if let Some(obj) = bundle.as_object_mut() {
             let entries = obj
@@ -74,6 +88,18 @@ impl Template {
             (TOKEN_FAMILY, Segment::Family),
             (TOKEN_GIVEN, Segment::Given),
             (TOKEN_TRACE, Segment::Trace),
+            (
+                TOKEN_BIRTH,
+                Segment::BirthDate {
+                    original: Bytes::from(json_str(&birth)),
+                },
+            ),
+            (
+                TOKEN_GENDER,
+                Segment::Gender {
+                    original: Bytes::from(json_str(&gender)),
+                },
+            ),
         ];
         loop {
             let next = tokens
@@ -133,8 +159,17 @@ impl Template {
                 Segment::Family => Bytes::copy_from_slice(id.family.as_bytes()),
                 Segment::Given => Bytes::copy_from_slice(id.given.as_bytes()),
                 Segment::Trace => Bytes::copy_from_slice(trace.as_bytes()),
+                Segment::BirthDate { original } => own_or(id.birth_date.as_deref(), original),
+                Segment::Gender { original } => own_or(id.gender.as_deref(), original),
             })
             .collect()
+    }
+}
+
+fn own_or(own: Option<&str>, original: &Bytes) -> Bytes {
+    match own {
+        Some(v) => Bytes::copy_from_slice(v.as_bytes()),
+        None => original.clone(),
     }
 }
 
@@ -144,11 +179,14 @@ pub fn json_str(s: &str) -> String {
     quoted[1..quoted.len().saturating_sub(1)].to_string()
 }
 
-/// Puts the tokens into `Bundle.id` and the Patient's NHS number, first family and first given.
-fn mark_identity(bundle: &mut Value) {
+/// Puts the tokens into `Bundle.id` and the Patient's NHS number, first family, first given,
+/// birth date and gender; returns the fixture's birth date and gender (empty when absent: a
+/// token is only placed where the fixture has the field).
+fn mark_identity(bundle: &mut Value) -> (String, String) {
     bundle["id"] = Value::String(TOKEN_TRACE.into());
+    let mut originals = (String::new(), String::new());
     let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else {
-        return;
+        return originals;
     };
     for e in entries {
         let Some(r) = e.get_mut("resource") else {
@@ -174,8 +212,18 @@ fn mark_identity(bundle: &mut Value) {
                 *g = Value::String(TOKEN_GIVEN.into());
             }
         }
+        for (field, token, original) in [
+            ("birthDate", TOKEN_BIRTH, &mut originals.0),
+            ("gender", TOKEN_GENDER, &mut originals.1),
+        ] {
+            if let Some(v) = r.get_mut(field) {
+                *original = v.as_str().unwrap_or_default().to_string();
+                *v = Value::String(token.into());
+            }
+        }
         break;
     }
+    originals
 }
 
 /// Keeps the primary Lists of the requested areas and the clinical resources reachable from
@@ -341,7 +389,8 @@ mod tests {
         let bundle = json!({"resourceType": "Bundle", "entry": [
             {"resource": {"resourceType": "Patient", "id": "1",
                 "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "1234567890"}],
-                "name": [{"family": "Old", "given": ["Name"]}]}},
+                "name": [{"family": "Old", "given": ["Name"]}],
+                "birthDate": "1901-02-03", "gender": "female"}},
             {"resource": {"resourceType": "List", "code": {"coding": [{"code": "886921000000105"}]},
                 "entry": [{"item": {"reference": "AllergyIntolerance/a"}}]}},
             {"resource": {"resourceType": "AllergyIntolerance", "id": "a"}},
@@ -354,6 +403,8 @@ mod tests {
             nhs: "9690937286".into(),
             family: "SKELLY".into(),
             given: "Horace".into(),
+            birth_date: None,
+            gender: Some("male".into()),
         };
         let body: Vec<u8> = t
             .render(
@@ -369,6 +420,9 @@ mod tests {
             "9690937286"
         );
         assert_eq!(v["entry"][0]["resource"]["name"][0]["family"], "SKELLY");
+        // The patient's own gender; the fixture's birth date where the patient has none.
+        assert_eq!(v["entry"][0]["resource"]["gender"], "male");
+        assert_eq!(v["entry"][0]["resource"]["birthDate"], "1901-02-03");
         let types: Vec<_> = v["entry"]
             .as_array()
             .unwrap()

@@ -10,11 +10,12 @@
 //! - [`cache`]: Redis key scheme, document storage and wait-for-completion.
 //! - [`nhs`]: clients for the NHS API platform (OAuth, PDS, SDS, GP Connect).
 //! - [`config`]: `XHUMA_*` settings shared by the binaries.
-//! - [`telemetry`], [`shutdown`], [`process`]: process plumbing shared by the binaries.
+//! - [`telemetry`], [`shutdown`], [`process`], [`chain`]: process plumbing shared by the binaries.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod cache;
+pub mod chain;
 pub mod config;
 pub mod document;
 pub mod identity;

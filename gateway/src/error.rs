@@ -6,6 +6,7 @@
 //! from this file: no internal error text, no upstream body, no patient data.
 
 use http::StatusCode;
+use xhuma_common::chain::Chain;
 use xhuma_common::job::{FailureKind, JobFailure};
 
 use crate::backend::BackendError;
@@ -190,7 +191,17 @@ pub fn registry_error_for_backend(
             "A service this gateway depends on is unavailable.",
         ),
     };
+    log_backend_failure(e, code.as_str());
     Ok(RegistryError::error(code, context))
+}
+
+/// The one log line of a backend failure, where it becomes an answer: the EHR sees only the
+/// code, so the cause (Redis, RabbitMQ or PDS, with its own cause) is here or nowhere.
+fn log_backend_failure(e: &BackendError, answer: &'static str) {
+    match e {
+        BackendError::Busy => tracing::info!(answer, "The record was not ready within the wait"),
+        _ => tracing::warn!(error = %Chain(e), answer, "Backend failure answered as an error"),
+    }
 }
 
 /// ITI-38/39: what a failed prefetch job becomes.
@@ -241,6 +252,7 @@ pub fn discovery_error(e: &BackendError) -> Result<&'static str, GatewayError> {
     match e {
         BackendError::ShuttingDown => Err(GatewayError::ShuttingDown),
         BackendError::Busy | BackendError::Unavailable(_) => {
+            log_backend_failure(e, "AE");
             Ok("The patient demographics service is temporarily unavailable.")
         }
     }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use xhuma_common::NhsNumber;
 use xhuma_common::cache::completion::Completions;
 use xhuma_common::cache::{Cache, CacheError, LeaseOutcome};
+use xhuma_common::chain::Chain;
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
 use xhuma_common::job::PrefetchJob;
 use xhuma_common::nhs::{NhsConfig, PdsClient};
@@ -230,7 +231,7 @@ impl Records {
                     .publisher
                     .submit(job)
                     .await
-                    .map_err(|shed| BackendError::Unavailable(shed.to_string()))?;
+                    .map_err(|shed| BackendError::Unavailable(Chain(&shed).to_string()))?;
                 Ok(Some(published))
             }
         }
@@ -238,7 +239,7 @@ impl Records {
 }
 
 fn unavailable(error: CacheError) -> BackendError {
-    BackendError::Unavailable(error.to_string())
+    BackendError::Unavailable(Chain(&error).to_string())
 }
 
 fn record_wait(started: std::time::Instant, outcome: &'static str) {
@@ -269,7 +270,7 @@ impl Backend for Records {
                         None,
                         Some("pds unavailable"),
                     );
-                    return Err(BackendError::Unavailable(e.to_string()));
+                    return Err(BackendError::Unavailable(Chain(&e).to_string()));
                 }
             };
             let (audited, detail) = match &outcome {
@@ -300,7 +301,7 @@ impl Backend for Records {
                         None,
                         Some("pds search unavailable"),
                     );
-                    return Err(BackendError::Unavailable(e.to_string()));
+                    return Err(BackendError::Unavailable(Chain(&e).to_string()));
                 }
             };
             // Who searched, and whom the search found (never the demographics searched by).

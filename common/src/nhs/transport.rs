@@ -165,7 +165,8 @@ impl Upstream {
         UpstreamError::Transport {
             service: self.service,
             timeout: e.is_timeout(),
-            source: e,
+            // The URL can name a patient (PDS `Patient/{nhs}`): never in an error chain.
+            source: e.without_url(),
         }
     }
 

@@ -6,6 +6,7 @@
 use tokio::time::Instant;
 use xhuma_common::NhsNumber;
 use xhuma_common::cache::completion::RECHECK;
+use xhuma_common::chain::Chain;
 use xhuma_common::job::uuid_of_unique_id;
 
 use super::{Records, record_wait, unavailable};
@@ -76,7 +77,7 @@ impl Records {
                         Ok(Ok(())) => {}
                         Ok(Err(error)) => {
                             record_wait(wait_started, "unpublished");
-                            return Err(BackendError::Unavailable(error.to_string()));
+                            return Err(BackendError::Unavailable(Chain(&error).to_string()));
                         }
                         Err(_) => {
                             record_wait(wait_started, "unpublished");

@@ -10,6 +10,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use tracing::Instrument;
 use xhuma_common::cache::Renewal;
+use xhuma_common::chain::Chain;
 use xhuma_common::config::QueueType;
 use xhuma_common::job::{FailureKind, JOB_VERSION, JobFailure, PrefetchJob};
 use xhuma_common::queue::{
@@ -168,7 +169,7 @@ async fn on_error(
     match disposition {
         Disposition::Retry { after } => {
             let tier = pick_tier(attempt + 1, after);
-            tracing::warn!(error_type, error = %error, retry_in_ms = tier, "Job failed; will retry");
+            tracing::warn!(error_type, error = %Chain(&error), retry_in_ms = tier, "Job failed; will retry");
             // The lease must outlive the wait in the retry tier as well as the next attempt.
             if let Some(job) = &job {
                 let hold = Duration::from_millis(tier) + worker.config.lease_ttl;
@@ -198,7 +199,7 @@ async fn on_error(
             }
         }
         Disposition::Fail(failure) => {
-            tracing::warn!(error_type, error = %error, kind = failure.kind.as_str(), "Job failed for good");
+            tracing::warn!(error_type, error = %Chain(&error), kind = failure.kind.as_str(), "Job failed for good");
             // Tell waiters first: a gateway blocked on this patient answers with the failure
             // instead of waiting out its deadline.
             if let Some(job) = &job

@@ -137,10 +137,31 @@ pub fn adopt_traceparent(span: &tracing::Span, traceparent: &str) {
     let _ = span.set_parent(cx);
 }
 
-/// Installs the global Prometheus recorder and returns the handle whose `render()` the
-/// `/metrics` route serves. Safe to call more than once (tests): later calls build a
-/// recorder that is not installed globally.
-pub fn install_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
+/// What a `/metrics` route serves: the recorder's series, with the process metrics
+/// (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`, …)
+/// sampled at each scrape so they are as fresh as the scrape.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    process: std::sync::Arc<metrics_process::Collector>,
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        self.process.collect();
+        self.handle.render()
+    }
+}
+
+/// `xhuma_build_info{service,version} 1`: which build each scraped process runs.
+pub fn build_info(service: &'static str, version: &'static str) {
+    metrics::gauge!("xhuma_build_info", "service" => service, "version" => version).set(1.0);
+}
+
+/// Installs the global Prometheus recorder and returns what the `/metrics` route serves.
+/// Safe to call more than once (tests): later calls build a recorder that is not installed
+/// globally.
+pub fn install_metrics() -> Metrics {
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     const SECONDS: &[f64] = &[
         0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -154,5 +175,10 @@ pub fn install_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
     let _ = metrics::set_global_recorder(recorder);
-    handle
+    let process = metrics_process::Collector::default();
+    process.describe();
+    Metrics {
+        handle,
+        process: std::sync::Arc::new(process),
+    }
 }

@@ -223,7 +223,7 @@ async fn soap(
     let (response, outcome) = match result {
         Ok((response, outcome)) => (response, outcome),
         Err(e) => {
-            tracing::warn!(error = %e, error_type = e.kind(), "SOAP request refused");
+            tracing::warn!(error = %xhuma_common::chain::Chain(&e), error_type = e.kind(), "SOAP request refused");
             (fault_response(&e.fault(), relates_to.as_deref()), e.kind())
         }
     };

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
+use xhuma_common::telemetry::Metrics;
 
 use crate::app::Load;
 use crate::records::Records;
@@ -18,19 +18,20 @@ use crate::records::Records;
 #[derive(Clone)]
 struct Ops {
     records: Records,
-    metrics: PrometheusHandle,
+    metrics: Metrics,
     load: Option<Load>,
 }
 
 /// The ops routes.
-pub fn router(records: Records, metrics: PrometheusHandle) -> Router {
+pub fn router(records: Records, metrics: Metrics) -> Router {
     router_with_load(records, metrics, None)
 }
 
 /// The ops routes, with readiness also reporting the SOAP requests in flight: every request
 /// permit taken (new requests are being shed with 503) is "saturated", not ready, so a load
 /// balancer sends new work to another replica.
-pub fn router_with_load(records: Records, metrics: PrometheusHandle, load: Option<Load>) -> Router {
+pub fn router_with_load(records: Records, metrics: Metrics, load: Option<Load>) -> Router {
+    init_series();
     Router::new()
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
@@ -68,4 +69,61 @@ async fn ready(State(ops): State<Ops>) -> (StatusCode, [(&'static str, &'static 
 
 async fn render_metrics(State(ops): State<Ops>) -> String {
     ops.metrics.render()
+}
+
+/// Every series the dashboards and alerts (`deploy/`) read exists from the first scrape, at
+/// zero: `rate()` over a series that appears only with the first failure misses that failure,
+/// and an alert on a missing series never fires.
+fn init_series() {
+    use metrics::counter;
+    xhuma_common::telemetry::build_info("xhuma-gateway", env!("CARGO_PKG_VERSION"));
+    const ANY: [&str; 6] = [
+        "security",
+        "timeout",
+        "overloaded",
+        "internal",
+        "shutting_down",
+        "envelope",
+    ];
+    let by_iti: [(&'static str, &[&'static str]); 4] = [
+        ("iti55", &["ok", "no_match", "query_error", "backend_error"]),
+        ("iti47", &["ok", "no_match", "query_error", "backend_error"]),
+        ("iti38", &["ok", "no_match", "registry_error"]),
+        ("iti39", &["ok", "registry_error", "partial"]),
+    ];
+    for (iti, outcomes) in by_iti {
+        for outcome in outcomes.iter().chain(ANY.iter()) {
+            counter!("xhuma_soap_requests_total", "iti" => iti, "outcome" => *outcome).increment(0);
+        }
+    }
+    for reason in ["replay", "patient_mismatch"] {
+        counter!("xhuma_security_refusals_total", "reason" => reason).increment(0);
+    }
+    for outcome in [
+        "enqueued",
+        "cached",
+        "in_flight",
+        "recently_failed",
+        "error",
+        "shed",
+    ] {
+        counter!("xhuma_prefetch_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in [
+        "hit",
+        "completed",
+        "failed",
+        "on_demand",
+        "unpublished",
+        "deadline",
+    ] {
+        counter!("xhuma_wait_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in ["published", "dropped"] {
+        counter!("xhuma_audit_events_total", "outcome" => outcome).increment(0);
+    }
+    counter!("xhuma_audit_unconfirmed_total").increment(0);
+    for upstream in ["oauth", "pds"] {
+        counter!("xhuma_upstream_errors_total", "upstream" => upstream).increment(0);
+    }
 }

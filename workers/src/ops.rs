@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
+use xhuma_common::telemetry::Metrics;
 
 use crate::Worker;
 use crate::consumer::ConsumerState;
@@ -17,11 +17,12 @@ use crate::consumer::ConsumerState;
 #[derive(Clone)]
 struct Ops {
     worker: Arc<Worker>,
-    metrics: PrometheusHandle,
+    metrics: Metrics,
 }
 
 /// The ops router.
-pub fn router(worker: Arc<Worker>, metrics: PrometheusHandle) -> Router {
+pub fn router(worker: Arc<Worker>, metrics: Metrics) -> Router {
+    init_series(&worker.config.stages);
     Router::new()
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
@@ -59,6 +60,41 @@ async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
 
 async fn render_metrics(State(ops): State<Ops>) -> String {
     ops.metrics.render()
+}
+
+/// Every series the dashboards and alerts (`deploy/`) read exists from the first scrape, at
+/// zero (an alert on `xhuma_jobs_total{outcome="dead_lettered"}` must see the first one).
+fn init_series(stages: &[xhuma_common::queue::Stage]) {
+    use metrics::counter;
+    xhuma_common::telemetry::build_info("xhuma-worker", env!("CARGO_PKG_VERSION"));
+    for stage in stages {
+        for outcome in [
+            "cached",
+            "forwarded",
+            "already_fresh",
+            "yielded",
+            "superseded",
+            "retried",
+            "dead_lettered",
+        ] {
+            counter!("xhuma_jobs_total", "stage" => stage.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    for outcome in ["hit", "miss"] {
+        counter!("xhuma_sds_cache_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in ["published", "dropped"] {
+        counter!("xhuma_audit_events_total", "outcome" => outcome).increment(0);
+    }
+    counter!("xhuma_wrong_patient_total", "stage" => "gpconnect").increment(0);
+    for field in crate::jobs::crosscheck::Mismatch::ALL {
+        counter!("xhuma_demographic_mismatch_total", "field" => field.as_str()).increment(0);
+    }
+    counter!("xhuma_lease_lost_total").increment(0);
+    for upstream in ["oauth", "pds", "sds", "gpconnect"] {
+        counter!("xhuma_upstream_errors_total", "upstream" => upstream).increment(0);
+    }
 }
 
 /// How often queue depths are sampled for `xhuma_queue_depth`.

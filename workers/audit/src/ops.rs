@@ -9,18 +9,19 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
+use xhuma_common::telemetry::Metrics;
 
 use crate::Auditor;
 
 #[derive(Clone)]
 struct Ops {
     auditor: Arc<Auditor>,
-    metrics: PrometheusHandle,
+    metrics: Metrics,
 }
 
 /// The ops router.
-pub fn router(auditor: Arc<Auditor>, metrics: PrometheusHandle) -> Router {
+pub fn router(auditor: Arc<Auditor>, metrics: Metrics) -> Router {
+    init_series();
     Router::new()
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
@@ -46,4 +47,18 @@ async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
 
 async fn render_metrics(State(ops): State<Ops>) -> String {
     ops.metrics.render()
+}
+
+/// Every series the alerts (`deploy/compose/alerts.yml`) read exists from the first scrape,
+/// at zero.
+fn init_series() {
+    use metrics::counter;
+    xhuma_common::telemetry::build_info("xhuma-audit", env!("CARGO_PKG_VERSION"));
+    for outcome in ["stored", "duplicate", "dead_lettered"] {
+        counter!("xhuma_audit_consumed_total", "outcome" => outcome).increment(0);
+    }
+    counter!("xhuma_audit_store_errors_total").increment(0);
+    for outcome in ["sent", "failed"] {
+        counter!("xhuma_audit_syslog_total", "outcome" => outcome).increment(0);
+    }
 }

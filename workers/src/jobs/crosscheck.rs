@@ -27,6 +27,8 @@ pub enum Mismatch {
 }
 
 impl Mismatch {
+    pub const ALL: [Mismatch; 3] = [Mismatch::BirthDate, Mismatch::Gender, Mismatch::FamilyName];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mismatch::BirthDate => "birth_date",

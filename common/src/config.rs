@@ -168,7 +168,8 @@ impl FromStr for QueueType {
 /// RabbitMQ connection and topology naming.
 #[derive(Debug, Clone)]
 pub struct AmqpConfig {
-    /// `XHUMA_AMQP_URL`: the broker URL (credentials inside are redacted in Debug).
+    /// `XHUMA_AMQP_URL`: the broker URL, or the URLs of a cluster's nodes separated by commas
+    /// (credentials inside are redacted in Debug).
     pub url: Secret,
     /// `XHUMA_QUEUE_PREFIX`: prefix of every exchange and queue name (tests use their own).
     pub prefix: String,
@@ -177,6 +178,17 @@ pub struct AmqpConfig {
 }
 
 impl AmqpConfig {
+    /// The brokers of `XHUMA_AMQP_URL`, a comma-separated list (the nodes of one cluster),
+    /// tried in order when connecting.
+    pub fn urls(&self) -> Vec<&str> {
+        self.url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             url: Secret::new(env.string(XHUMA_AMQP_URL, DEFAULT_AMQP_URL)),

@@ -177,6 +177,10 @@ struct Inner {
     /// After a failed connect, callers fail fast until this instant instead of queueing on
     /// the connection lock for another connect timeout each (a black-holed broker).
     retry_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Index into [`AmqpConfig::urls`] of the broker that answered last: a reconnect tries it
+    /// first, then the others in order, so after a node is lost one failover settles where
+    /// the cluster still is instead of every reconnect paying for the dead node first.
+    preferred: std::sync::atomic::AtomicUsize,
 }
 
 /// How long a failed connect makes others fail fast before the next attempt.
@@ -207,6 +211,7 @@ impl Amqp {
                 conn: Mutex::new(None),
                 name: connection_name.to_string(),
                 retry_at: std::sync::Mutex::new(None),
+                preferred: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -299,16 +304,34 @@ impl Amqp {
         retry_at.is_some_and(|t| std::time::Instant::now() < t)
     }
 
+    /// Connects to the first broker of the cluster that answers (the last one that did
+    /// first), then declares the topology on it: declarations are idempotent, so a node that
+    /// joined or was rebuilt since gets whatever it lacks.
+    async fn connect_any(&self) -> Result<Connection, QueueError> {
+        use std::sync::atomic::Ordering;
+        let urls = self.inner.config.urls();
+        let first = self.inner.preferred.load(Ordering::Relaxed) % urls.len().max(1);
+        let mut last_error = QueueError::Unreachable;
+        for i in (0..urls.len()).map(|k| (first + k) % urls.len()) {
+            let props = ConnectionProperties::default()
+                .with_connection_name(LongString::from(self.inner.name.as_str()));
+            match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(urls[i], props)).await {
+                Ok(Ok(connection)) => {
+                    if i != first {
+                        tracing::warn!(broker = i, "Connected to another RabbitMQ node");
+                    }
+                    self.inner.preferred.store(i, Ordering::Relaxed);
+                    return Ok(connection);
+                }
+                Ok(Err(error)) => last_error = QueueError::Connect(error),
+                Err(_) => last_error = QueueError::Timeout { op: "connect" },
+            }
+        }
+        Err(last_error)
+    }
+
     async fn open(&self) -> Result<Live, QueueError> {
-        let props = ConnectionProperties::default()
-            .with_connection_name(LongString::from(self.inner.name.as_str()));
-        let connection = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect(self.inner.config.url.expose(), props),
-        )
-        .await
-        .map_err(|_| QueueError::Timeout { op: "connect" })?
-        .map_err(QueueError::Connect)?;
+        let connection = self.connect_any().await?;
         tokio::time::timeout(
             TOPOLOGY_TIMEOUT,
             declare_dead_letter(&connection, &self.inner.names, self.inner.config.queue_type),
@@ -361,8 +384,32 @@ impl Amqp {
             .await
     }
 
-    /// Publishes bytes persistently and waits for the broker's confirm.
+    /// Publishes bytes persistently and waits for the broker's confirm. When the connection
+    /// dies under the publish (its node stopped, say), it is tried once more on a fresh
+    /// connection, which [`AmqpConfig::urls`] may put on another node of the cluster. A
+    /// message whose confirm was lost may then be there twice: consumers tolerate that
+    /// (the job id and the patient's lease make a second copy a no-op).
     pub async fn publish_bytes(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+        message_id: &str,
+    ) -> Result<(), QueueError> {
+        let first = self
+            .publish_once(exchange, routing_key, body, headers.clone(), message_id)
+            .await;
+        match first {
+            Err(QueueError::Amqp { .. }) => {
+                self.publish_once(exchange, routing_key, body, headers, message_id)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn publish_once(
         &self,
         exchange: &str,
         routing_key: &str,

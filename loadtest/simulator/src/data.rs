@@ -195,7 +195,14 @@ impl Store {
             if b.label.ends_with("9690937287-skelly-normal.json") {
                 demo_source = Some(source.clone());
             }
-            let usable = b.patient.is_some() && !b.label.contains("NEGATIVE") && b.ods.is_some();
+            // Synthetic patients stand for real ones, whose GP Connect Patient always has a
+            // name, a birth date and a gender (the profile requires them) that PDS agrees
+            // with: a record lacking one is served as itself, never cloned.
+            let complete = person.family.is_some()
+                && person.birth_date.is_some()
+                && person.gender.as_deref().is_some_and(|g| g != "unknown");
+            let usable =
+                b.patient.is_some() && !b.label.contains("NEGATIVE") && b.ods.is_some() && complete;
             if usable {
                 clone_sources.push((source.clone(), person.clone()));
             }

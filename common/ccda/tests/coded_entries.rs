@@ -207,3 +207,103 @@ fn confidentiality_follows_the_gp_connect_flags() {
     .expect("convert");
     assert_eq!(c.report.confidentiality, "R");
 }
+
+#[test]
+fn structured_timing_is_a_pivl_period_after_the_ivl() {
+    let pivl = |v: &str, u: &str| {
+        format!(
+            r#"</effectiveTime><effectiveTime xsi:type="PIVL_TS" institutionSpecified="true" operator="A"><period value="{v}" unit="{u}"/></effectiveTime><doseQuantity"#
+        )
+    };
+    let c = convert(
+        &support::variant("variant-dose-timing"),
+        &support::context(),
+    )
+    .expect("convert");
+    let s = flat(&support::section_text(&c.xml, "Medications"));
+    // once a day keeps its unit; three times a day is every 8 hours
+    assert_eq!(s.matches(&pivl("1", "d")).count(), 1, "{s}");
+    assert_eq!(s.matches(&pivl("8", "h")).count(), 1, "{s}");
+    // "up to four times a day" (frequencyMax) has no single period
+    assert_eq!(s.matches("PIVL_TS").count(), 2);
+    assert!(s.contains("One Or Two Puffs To Be Inhaled Up To Four Times A Day"));
+
+    // real GP Connect timings in the xhuma bundles: twice, three and four
+    // times a day, every 2 hours; "every 2-3 hours" (periodMax) and a
+    // meal-time-only timing have none
+    let s: String = ["9690937472", "9692140466"]
+        .iter()
+        .map(|b| {
+            flat(&support::section_text(
+                &doc(&format!("xhuma/bundles/{b}.json")),
+                "Medications",
+            ))
+        })
+        .collect();
+    for (v, u) in [("1", "d"), ("12", "h"), ("8", "h"), ("6", "h"), ("2", "h")] {
+        assert!(s.contains(&pivl(v, u)), "{v} {u}");
+    }
+    // every PIVL is the second effectiveTime of a Medication Activity
+    for (name, bytes) in support::documents() {
+        let c = convert(&bytes, &support::context()).expect("convert");
+        let s = flat(&support::section_text(&c.xml, "Medications"));
+        for a in s.split(r#"<effectiveTime xsi:type="PIVL_TS""#).skip(1) {
+            assert!(a.starts_with(r#" institutionSpecified="true" operator="A"><period value=""#));
+        }
+        assert_eq!(
+            s.matches(r#"<effectiveTime xsi:type="PIVL_TS""#).count(),
+            s.matches(r#"</effectiveTime><effectiveTime xsi:type="PIVL_TS""#)
+                .count(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_dose_range_is_low_and_high_with_ucum_units_only() {
+    let c = convert(
+        &support::variant("variant-dose-timing"),
+        &support::context(),
+    )
+    .expect("convert");
+    let s = flat(&support::section_text(&c.xml, "Medications"));
+    // UCUM: the unit travels as @unit
+    assert!(
+        s.contains(
+            r#"<doseQuantity><low value="5" unit="mL"/><high value="10" unit="mL"/></doseQuantity>"#
+        ),
+        "{s}"
+    );
+    // "puff" is not UCUM: no @unit, the GP's word kept as original text
+    assert!(s.contains(r#"<doseQuantity><low value="1"><translation value="1" nullFlavor="OTH"><originalText>puff</originalText></translation></low><high value="2"><translation value="2" nullFlavor="OTH"><originalText>puff</originalText></translation></high></doseQuantity>"#), "{s}");
+    assert!(!s.contains(r#"unit="puff""#));
+    // a single SNOMED dose form is unchanged
+    assert!(s.contains(r#"<doseQuantity value="1"><translation value="1" code="428673006" codeSystem="2.16.840.1.113883.6.96" codeSystemName="SNOMED CT" displayName="tablet"/></doseQuantity>"#));
+}
+
+#[test]
+fn a_refusal_reason_is_mapped_by_its_snomed_code() {
+    let c = convert(
+        &support::variant("variant-coded-refusal"),
+        &support::context(),
+    )
+    .expect("convert");
+    let s = flat(&support::section_text(&c.xml, "Immunisations"));
+    assert_eq!(s.matches(r#"negationInd="true""#).count(), 2, "{s}");
+    // neither "Medical C/I - immunization" nor "Immunization consent not
+    // given" matches an ActReason by its words: the code decides
+    let reason = |act: &str, display: &str, n: u8, sct: &str| {
+        format!(
+            r##"<code code="{act}" codeSystem="2.16.840.1.113883.5.8" codeSystemName="HL7ActReason" displayName="{display}"><originalText><reference value="#imm-{n}-note"/></originalText><translation code="{sct}" codeSystem="2.16.840.1.113883.6.96""##
+        )
+    };
+    assert!(
+        s.contains(&reason("MEDPREC", "medical precaution", 1, "268560002")),
+        "{s}"
+    );
+    assert!(
+        s.contains(&reason("PATOBJ", "patient objection", 2, "310376006")),
+        "{s}"
+    );
+    assert!(!s.contains(r##"<code nullFlavor="OTH"><originalText><reference value="#imm-"##));
+}

@@ -62,6 +62,33 @@ pub struct Range {
     pub high: Option<Quantity>,
 }
 
+/// `Timing`: only its `repeat` is read; `event` lists and `code` stay in the dosage text.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Timing {
+    pub repeat: Option<TimingRepeat>,
+}
+
+/// `Timing.repeat`: "`frequency` times per `period` `periodUnit`". The numbers
+/// are read like `Quantity.value` (a numeric string is accepted) so that a
+/// supplier's spelling never makes the whole statement unreadable.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct TimingRepeat {
+    #[serde(deserialize_with = "lenient_decimal")]
+    pub frequency: Option<Number>,
+    #[serde(rename = "frequencyMax", deserialize_with = "lenient_decimal")]
+    pub frequency_max: Option<Number>,
+    #[serde(deserialize_with = "lenient_decimal")]
+    pub period: Option<Number>,
+    #[serde(rename = "periodMax", deserialize_with = "lenient_decimal")]
+    pub period_max: Option<Number>,
+    #[serde(rename = "periodUnit")]
+    pub period_unit: Option<String>,
+    #[serde(rename = "dayOfWeek")]
+    pub day_of_week: Vec<String>,
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Annotation {
@@ -126,7 +153,7 @@ fn lenient_decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Numb
                     .all(|c| c.is_ascii_digit() || c == '.')
                 && t.chars().filter(|&c| c == '.').count() <= 1;
             if !decimal {
-                return Err(serde::de::Error::custom("quantity value is not a decimal"));
+                return Err(serde::de::Error::custom("value is not a decimal"));
             }
             Some(t.parse::<Number>().map_err(serde::de::Error::custom)?)
         }

@@ -141,6 +141,11 @@ pub struct Dosage {
     /// The structured dose (`1 tablet`), when the GP system sends one.
     #[serde(rename = "doseQuantity")]
     pub dose_quantity: Option<Quantity>,
+    /// A dose given as a range (`1-2 tablets`).
+    #[serde(rename = "doseRange")]
+    pub dose_range: Option<Range>,
+    /// Structured timing (`twice a day`), when the GP system sends one.
+    pub timing: Option<Timing>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,8 +3,9 @@
 //!
 //! An immunisation recorded as not given (`notGiven`) is an Immunization
 //! Activity with `negationInd="true"` and, when the GP recorded why, an
-//! Immunization Refusal Reason (`reasonNotGiven` mapped to HL7 ActReason,
-//! the GP's own code kept as a translation).
+//! Immunization Refusal Reason (`refusal.rs`: `reasonNotGiven` mapped to HL7
+//! ActReason by its SNOMED CT code, else by its words; the GP's own code kept
+//! as a translation).
 //!
 //! GP systems often send `vaccineCode` as a null-flavour "unknown" and put the
 //! real meaning in the VaccinationProcedure extension; that coding is used
@@ -17,6 +18,8 @@ use crate::index::{Index, list_code};
 use crate::narrative::{Section, Spec, cell, cell_id};
 use crate::xml::Xml;
 use crate::{Context, Report, dates, describe};
+
+mod refusal;
 
 static SPEC: Spec = Spec {
     title: "Immunisations",
@@ -179,119 +182,11 @@ fn entry_xml(
     x.close();
     x.close();
     if let Some(reason) = reason_not_given(im).filter(|_| im.not_given == Some(true)) {
-        refusal_reason(x, cx, key, rid, reason);
+        refusal::write(x, cx, key, rid, reason);
     }
     x.close();
 }
 
 fn reason_not_given(im: &Immunization) -> Option<&CodeableConcept> {
     im.explanation.as_ref()?.reason_not_given.first()
-}
-
-/// HL7 ActReason code of the No Immunization Reason value set for a GP's
-/// reason, matched on its words (GP systems send SNOMED CT or text).
-fn act_reason(label: &str) -> Option<(&'static str, &'static str)> {
-    let l = label.to_ascii_lowercase();
-    let has = |w: &[&str]| w.iter().any(|w| l.contains(w));
-    if has(&["relig"]) {
-        Some(("RELIG", "religious objection"))
-    } else if has(&[
-        "refus",
-        "declin",
-        "object",
-        "dissent",
-        "not wanted",
-        "no consent",
-    ]) {
-        Some(("PATOBJ", "patient objection"))
-    } else if has(&[
-        "contraindic",
-        "precaution",
-        "allerg",
-        "unwell",
-        "illness",
-        "pregnan",
-    ]) {
-        Some(("MEDPREC", "medical precaution"))
-    } else if has(&["immunity", "is immune", "had disease", "already had"]) {
-        Some(("IMMUNE", "immunity"))
-    } else if has(&["stock", "unavailable", "not available"]) {
-        Some(("OSTOCK", "product out of stock"))
-    } else {
-        None
-    }
-}
-
-/// Immunization Refusal Reason (`entryRelationship RSON`).
-fn refusal_reason(x: &mut Xml, cx: &Context, key: &str, rid: &str, reason: &CodeableConcept) {
-    x.open("entryRelationship", &[("typeCode", "RSON")]);
-    x.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.22.4.53")]);
-    id(x, cx, &format!("{key}/reason-not-given"));
-    let mapped = reason.label().and_then(act_reason);
-    match mapped {
-        Some((code, display)) => x.open(
-            "code",
-            &[
-                ("code", code),
-                ("codeSystem", ACT_REASON),
-                ("codeSystemName", "HL7ActReason"),
-                ("displayName", display),
-            ],
-        ),
-        None => x.open("code", &[("nullFlavor", "OTH")]),
-    }
-    x.open("originalText", &[]);
-    x.empty("reference", &[("value", &format!("#{rid}-note"))]);
-    x.close();
-    for c in reason.coding.iter().filter(|c| c.has_code()) {
-        let Some(oid) = codes::oid_for(c.system.as_deref()) else {
-            continue;
-        };
-        let mut a = vec![
-            ("code", c.code.as_deref().unwrap_or_default().trim()),
-            ("codeSystem", oid),
-        ];
-        if let Some(d) = c.display.as_deref() {
-            a.push(("displayName", d));
-        }
-        x.empty("translation", &a);
-    }
-    x.close();
-    x.empty("statusCode", &[("code", "completed")]);
-    x.close();
-    x.close();
-}
-
-const ACT_REASON: &str = "2.16.840.1.113883.5.8";
-
-#[cfg(test)]
-mod tests {
-    use super::act_reason;
-
-    #[test]
-    fn reasons_map_to_act_reason() {
-        assert_eq!(
-            act_reason("Immunisation refused by patient").map(|r| r.0),
-            Some("PATOBJ")
-        );
-        assert_eq!(act_reason("Declined").map(|r| r.0), Some("PATOBJ"));
-        assert_eq!(
-            act_reason("Immunisation contraindicated").map(|r| r.0),
-            Some("MEDPREC")
-        );
-        assert_eq!(
-            act_reason("Has immunity: had disease").map(|r| r.0),
-            Some("IMMUNE")
-        );
-        assert_eq!(
-            act_reason("Religious objection").map(|r| r.0),
-            Some("RELIG")
-        );
-        assert_eq!(
-            act_reason("Vaccine out of stock").map(|r| r.0),
-            Some("OSTOCK")
-        );
-        assert_eq!(act_reason("Something else"), None);
-    }
 }

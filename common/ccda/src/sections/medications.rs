@@ -8,9 +8,10 @@
 //! medication entries under any other section template.)
 //!
 //! Each MedicationStatement becomes a Medication Activity with: the Medication
-//! code (dm+d/SNOMED first, EMIS/Multilex/Gemscript as translations), a coded
-//! `doseQuantity` when the dosage has a structured dose, the dosage text as a
-//! Free Text Sig, the authorising MedicationRequest (`intent` plan, via
+//! code (dm+d/SNOMED first, EMIS/Multilex/Gemscript as translations), a
+//! `PIVL_TS` period when the dosage has a structured `timing.repeat`, a coded
+//! `doseQuantity` (a `low`/`high` range for a `doseRange`) when the dosage has
+//! a structured dose, the dosage text as a Free Text Sig, the authorising MedicationRequest (`intent` plan, via
 //! `basedOn`) as a Medication Supply Order with its repeats, and each issue
 //! (`intent` order, `basedOn` → plan) as a further supply order.
 
@@ -23,8 +24,10 @@ use crate::xml::Xml;
 use crate::{Context, Report, dates, describe};
 use std::collections::HashMap;
 
+mod dose;
 mod entry;
 mod status;
+mod timing;
 use entry::entry_xml;
 use status::Status;
 

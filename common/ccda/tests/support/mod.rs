@@ -85,6 +85,14 @@ pub fn name(p: &Path) -> String {
 /// - `variant-allergy-criticality`: gainsford whose first three allergies
 ///   have criticality low, high and unable-to-assess, the first with a
 ///   moderate reaction and the second with a severity but no manifestation.
+/// - `variant-dose-timing`: cadwall whose three active statements carry the
+///   structured dosage their text says: a UCUM dose range once a day (PIVL
+///   `1 d`, IVL_PQ in `mL`), a dose range in puffs "up to four times a day"
+///   (`frequencyMax`: no PIVL; `puff` is not UCUM, so no `@unit`), and one
+///   tablet three times a day (PIVL `8 h`).
+/// - `variant-coded-refusal`: dougill with two immunisations not given, whose
+///   reasons map to ActReason only by their SNOMED CT code (MEDPREC, PATOBJ);
+///   their words alone match no ActReason.
 pub fn variants() -> Vec<(String, Vec<u8>)> {
     use serde_json::{Value, json};
     let load =
@@ -177,6 +185,48 @@ pub fn variants() -> Vec<(String, Vec<u8>)> {
         }
     }
     out.push(("variant-allergy-criticality".to_string(), b));
+
+    let mut b = load("gpconnect/bundles/emis-e2e/9726908779-pwtp11-cadwall.json");
+    let ucum = |v: u64, c: &str| json!({"value": v, "unit": c, "system": "http://unitsofmeasure.org", "code": c});
+    let puff = |v: u64| json!({"value": v, "unit": "puff"});
+    for e in b["entry"].as_array_mut().expect("entries") {
+        let r = &mut e["resource"];
+        if r["resourceType"] != "MedicationStatement" {
+            continue;
+        }
+        let id = r["id"].as_str().unwrap_or("").to_string();
+        let d = &mut r["dosage"][0];
+        if id.starts_with("AEDDB53B") {
+            d["text"] = json!("5 to 10 ml once a day");
+            d["doseRange"] = json!({"low": ucum(5, "mL"), "high": ucum(10, "mL")});
+            d["timing"] = json!({"repeat": {"period": 1, "periodUnit": "d"}});
+        } else if id.starts_with("F86CDA0F") {
+            d["doseRange"] = json!({"low": puff(1), "high": puff(2)});
+            d["timing"] = json!({"repeat": {"frequency": 1, "frequencyMax": 4, "period": 1, "periodUnit": "d"}});
+        } else if id.starts_with("0DE53CCF") {
+            d["doseQuantity"] = json!({"value": 1, "unit": "tablet",
+                "system": "http://snomed.info/sct", "code": "428673006"});
+            d["timing"] = json!({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}});
+        }
+    }
+    out.push(("variant-dose-timing".to_string(), b));
+
+    let mut b = load("gpconnect/bundles/emis-uat/9465701483-dougill.json");
+    let mut n = 0;
+    for e in b["entry"].as_array_mut().expect("entries") {
+        let r = &mut e["resource"];
+        if r["resourceType"] == "Immunization" && n < 2 {
+            let (code, display) = [
+                ("268560002", "Medical C/I - immunization"),
+                ("310376006", "Immunization consent not given"),
+            ][n];
+            r["notGiven"] = json!(true);
+            r["explanation"] = json!({"reasonNotGiven": [{"coding": [{
+                "system": "http://snomed.info/sct", "code": code, "display": display}]}]});
+            n += 1;
+        }
+    }
+    out.push(("variant-coded-refusal".to_string(), b));
 
     out.into_iter()
         .map(|(n, v)| (n, serde_json::to_vec_pretty(&v).expect("serialise")))

@@ -1,12 +1,13 @@
 //! The Medication Activity entry for one MedicationStatement: the drug code,
-//! the dose (coded when structured), the authorisation (plan) and each issue
+//! the dose timing and dose (`timing.rs`, `dose.rs`: coded when structured),
+//! the authorisation (plan) and each issue
 //! as Medication Supply Orders, and the dosage text as a Free Text Sig
 //! pointing at its narrative cell.
 
 use super::{Med, repeats};
 use crate::Context;
-use crate::codes::{self, LOINC, SNOMED};
-use crate::fhir::{MedicationRequest, Quantity};
+use crate::codes::{self, LOINC};
+use crate::fhir::MedicationRequest;
 use crate::sections::{id, template, text_ref, ts};
 use crate::xml::Xml;
 
@@ -48,7 +49,8 @@ pub(super) fn entry_xml(
     text_ref(x, rid);
     x.empty("statusCode", &[("code", m.status.act_status)]);
     crate::sections::ivl(x, "effectiveTime", true, start.as_deref(), end.as_deref());
-    dose(x, m);
+    super::timing::pivl(x, m);
+    super::dose::dose(x, m);
     x.open("consumable", &[]);
     x.open("manufacturedProduct", &[("classCode", "MANU")]);
     template(x, "2.16.840.1.113883.10.20.22.4.23", "2014-06-09");
@@ -127,70 +129,6 @@ pub(super) fn entry_xml(
         x.close();
     }
     x.close();
-}
-
-/// `doseQuantity`: the one structured dose of the statement's dosage (or of
-/// the plan's dosage instruction). A UCUM unit is carried as `@unit`; a dose
-/// form unit (`tablet`, SNOMED) leaves `@unit` at its default `1`, as C-CDA
-/// asks for pre-coordinated products, and travels as a SNOMED translation.
-/// No dose, or several different ones: `nullFlavor="NI"`, and the Free Text
-/// Sig carries the instruction.
-fn dose(x: &mut Xml, m: &Med<'_>) {
-    fn from(ds: &[crate::fhir::Dosage]) -> Vec<&Quantity> {
-        ds.iter()
-            .filter_map(|d| d.dose_quantity.as_ref())
-            .filter(|q| q.value.is_some())
-            .collect()
-    }
-    let mut doses = from(&m.ms.dosage);
-    if doses.is_empty()
-        && let Some(p) = m.plan
-    {
-        doses = from(&p.dosage_instruction);
-    }
-    let same = doses
-        .windows(2)
-        .all(|w| w[0].value == w[1].value && w[0].code == w[1].code && w[0].unit == w[1].unit);
-    let Some(q) = doses.first().filter(|_| same) else {
-        x.empty("doseQuantity", &[("nullFlavor", "NI")]);
-        return;
-    };
-    let value = q.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    let system = q.system.as_deref().map(|s| s.trim_end_matches('/'));
-    let code = q
-        .code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.contains(char::is_whitespace));
-    match (system, code) {
-        (Some("http://unitsofmeasure.org"), Some(c)) => {
-            x.empty("doseQuantity", &[("value", &value), ("unit", c)]);
-        }
-        (Some(codes::SNOMED_URI), Some(c)) => {
-            x.open("doseQuantity", &[("value", &value)]);
-            let mut a = vec![
-                ("value", value.as_str()),
-                ("code", c),
-                ("codeSystem", SNOMED),
-                ("codeSystemName", "SNOMED CT"),
-            ];
-            if let Some(u) = q.unit.as_deref() {
-                a.push(("displayName", u));
-            }
-            x.empty("translation", &a);
-            x.close();
-        }
-        _ => match q.unit.as_deref() {
-            Some(u) => {
-                x.open("doseQuantity", &[("value", &value)]);
-                x.open("translation", &[("value", &value), ("nullFlavor", "OTH")]);
-                x.leaf("originalText", &[], u);
-                x.close();
-                x.close();
-            }
-            None => x.empty("doseQuantity", &[("value", &value)]),
-        },
-    }
 }
 
 /// A Medication Supply Order (authorisation or one issue).

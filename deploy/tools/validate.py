@@ -385,7 +385,8 @@ def check_build_context(r: Report) -> None:
     for rel in sorted(needed):
         r.check((ROOT / rel).exists() and in_build_context(rel, rules), area,
                 f"build context has {rel}")
-    for key in sorted((ROOT / "deploy" / "local" / "keys").glob("*.pem")):
+    keys = ROOT / "deploy" / "local" / "keys"
+    for key in sorted([*keys.glob("*.pem"), *keys.glob("*.key")]):
         rel = str(key.relative_to(ROOT))
         if not key.name.endswith(".pub.pem"):
             r.check(not in_build_context(rel, rules), area, f"private key {rel} stays out of the build context")

@@ -162,13 +162,21 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
     let jobs = |s: &Snapshot, t: &Snapshot, stage: &str| {
         s.delta_matching(t, "xhuma_jobs_total{", &[&format!("stage=\"{stage}\"")])
     };
+    // Records are the jobs that fetched and cached one; yielded and already-fresh jobs did
+    // no upstream work and are not throughput.
+    let cached = b.delta_matching(
+        e,
+        "xhuma_jobs_total{",
+        &["stage=\"gpconnect\"", "outcome=\"cached\""],
+    );
     let _ = writeln!(
         out,
-        "- Jobs finished during the load: sds {:.0}, gpconnect {:.0} (**{:.1} records/s**); \
-         after it: gpconnect {:.0}. By outcome (whole run): {}.",
+        "- Jobs finished during the load: sds {:.0}, gpconnect {:.0}, of which {cached:.0} \
+         fetched and cached a record (**{:.1} records/s**); after it: gpconnect {:.0}. By \
+         outcome (whole run): {}.",
         jobs(b, e, "sds"),
         jobs(b, e, "gpconnect"),
-        jobs(b, e, "gpconnect") / secs,
+        cached / secs,
         jobs(e, d, "gpconnect"),
         labels(b.changed(d, "xhuma_jobs_total")),
     );

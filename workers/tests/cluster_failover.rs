@@ -61,11 +61,7 @@ impl Drop for Cluster {
 
 /// Messages waiting on `queue`, asked of any live node.
 async fn depth(urls: &str, prefix: &str, queue: &str) -> Option<u32> {
-    let cfg = xhuma_common::config::AmqpConfig {
-        url: xhuma_common::config::Secret::new(urls),
-        prefix: prefix.to_string(),
-        queue_type: xhuma_common::config::QueueType::Quorum,
-    };
+    let cfg = support::amqp_config(urls, prefix);
     let amqp = xhuma_common::queue::Amqp::connect(&cfg, "test-inspect")
         .await
         .ok()?;

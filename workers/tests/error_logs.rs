@@ -5,30 +5,14 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
+use support::logs::Captured;
 use support::proxy::Proxy;
 use support::{Options, Stack, iti38};
 use tracing_subscriber::EnvFilter;
 use xhuma_common::config::Secret;
 use xhuma_simulator::{SimService, Simulator};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The process's log, captured once (`cargo test` runs both tests in one process).
 fn logs() -> &'static Captured {
@@ -48,8 +32,7 @@ fn logs() -> &'static Captured {
 
 /// Log lines whose message is `message`.
 fn lines_with(message: &str) -> Vec<serde_json::Value> {
-    let text =
-        String::from_utf8_lossy(&logs().0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let text = logs().text();
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["message"] == message)

@@ -5,23 +5,8 @@
 
 mod support;
 
-use axum::body::Body;
-use http::Request;
-use support::{Options, Stack};
-use tower::ServiceExt;
+use support::{Options, Stack, scrape_metrics};
 use xhuma_simulator::Simulator;
-
-async fn scrape(router: axum::Router) -> String {
-    let resp = router
-        .oneshot(Request::get("/metrics").body(Body::empty()).expect("req"))
-        .await
-        .expect("resp");
-    assert_eq!(resp.status(), 200);
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-        .await
-        .expect("body");
-    String::from_utf8_lossy(&bytes).into_owned()
-}
 
 fn value_of(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -34,7 +19,7 @@ fn value_of(text: &str, series: &str) -> Option<f64> {
 async fn series_exist_at_zero_before_any_request() {
     let metrics = xhuma_common::telemetry::install_metrics();
     let stack = Stack::start(Simulator::builder(), Options::default()).await;
-    let gateway = scrape(xhuma_gateway::ops::router(
+    let gateway = scrape_metrics(xhuma_gateway::ops::router(
         stack.records.clone(),
         metrics.clone(),
     ))
@@ -42,7 +27,7 @@ async fn series_exist_at_zero_before_any_request() {
     let worker = xhuma_workers::Worker::connect(stack.worker_config())
         .await
         .expect("worker");
-    let text = scrape(xhuma_workers::ops::router(worker, metrics)).await;
+    let text = scrape_metrics(xhuma_workers::ops::router(worker, metrics)).await;
     for series in [
         r#"xhuma_soap_requests_total{iti="iti38",outcome="registry_error"}"#,
         r#"xhuma_soap_requests_total{iti="iti55",outcome="backend_error"}"#,

@@ -6,10 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use axum::body::Body;
-use http::Request;
 use support::{Options, Stack, iti38, iti39, iti55, unique_id};
-use tower::ServiceExt;
 use xhuma_simulator::Simulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,15 +32,7 @@ async fn metrics_names_and_labels_after_a_run() {
     token.cancel();
 
     let ops = xhuma_workers::ops::router(worker, handle);
-    let resp = ops
-        .oneshot(Request::get("/metrics").body(Body::empty()).expect("req"))
-        .await
-        .expect("resp");
-    assert_eq!(resp.status(), 200);
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-        .await
-        .expect("body");
-    let text = String::from_utf8_lossy(&bytes);
+    let text = support::scrape_metrics(ops).await;
     for expected in [
         r#"xhuma_soap_requests_total{iti="iti55",outcome="#,
         r#"xhuma_soap_requests_total{iti="iti38",outcome="#,

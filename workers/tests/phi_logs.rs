@@ -4,28 +4,10 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use support::logs::Captured;
 use support::{Options, Stack, iti38, iti39, iti55, unique_id};
 use tracing_subscriber::EnvFilter;
 use xhuma_simulator::Simulator;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn end_to_end_run_logs_no_patient_identifiers() {
@@ -64,8 +46,7 @@ async fn end_to_end_run_logs_no_patient_identifiers() {
     let _ = stack.post("/SOAP/iti38", iti38(unknown)).await;
     stack.stop().await;
 
-    let text =
-        String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let text = logs.text();
     assert!(
         text.lines().count() > 10,
         "the run logged something: {text}"

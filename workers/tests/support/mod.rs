@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod proxy;
 pub mod saml;
 
@@ -320,11 +321,7 @@ pub async fn start_auditor(stack: &Stack) -> (String, CancellationToken) {
 
 /// Removes a test prefix's queues and exchange from the broker.
 pub async fn delete_queues(prefix: &str) {
-    let cfg = xhuma_common::config::AmqpConfig {
-        url: xhuma_common::config::Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
-        prefix: prefix.to_string(),
-        queue_type: xhuma_common::config::QueueType::Quorum,
-    };
+    let cfg = amqp_config("amqp://guest:guest@127.0.0.1:5672/%2f", prefix);
     let Ok(amqp) = xhuma_common::queue::Amqp::connect(&cfg, "test-cleanup").await else {
         return;
     };
@@ -430,6 +427,33 @@ pub async fn take_message(prefix: &str, queue: &str) -> Option<lapin::message::B
         .flatten();
     amqp.close().await;
     got
+}
+
+/// The AMQP settings a test uses to look into the broker (or cluster) at `urls`.
+pub fn amqp_config(urls: &str, prefix: &str) -> xhuma_common::config::AmqpConfig {
+    xhuma_common::config::AmqpConfig {
+        url: xhuma_common::config::Secret::new(urls),
+        prefix: prefix.to_string(),
+        queue_type: xhuma_common::config::QueueType::Quorum,
+    }
+}
+
+/// `GET /metrics` on an ops router, as Prometheus would scrape it.
+pub async fn scrape_metrics(router: axum::Router) -> String {
+    use tower::ServiceExt;
+    let resp = router
+        .oneshot(
+            http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .expect("req"),
+        )
+        .await
+        .expect("resp");
+    assert_eq!(resp.status(), 200);
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        .await
+        .expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds.

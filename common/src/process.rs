@@ -1,4 +1,5 @@
-//! What every binary's `main` does the same way: a bad configuration exits 64 before anything
+//! What every binary's `main` does the same way: its command line and environment are read
+//! ([`crate::cli`]; `--help` lists every setting), a bad configuration exits 64 before anything
 //! starts, telemetry is installed (and flushed at exit), the service runs on a multi-threaded
 //! runtime until its shutdown token is cancelled by SIGTERM/SIGINT, and its ops endpoint
 //! (`/health/*`, `/metrics`) is served beside it.
@@ -10,13 +11,17 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-/// `sysexits.h` EX_CONFIG: the configuration is wrong; restarting will not help.
+use crate::cli::Settings;
+
+/// `sysexits.h` EX_USAGE: the command line or a setting is wrong; restarting will not help.
 pub const EXIT_CONFIG: u8 = 64;
 
 /// Runs `work(config)` as the process's service and turns its result into the exit code.
+/// `settings` is what [`crate::cli::parse`] read (telemetry's own settings are among them).
 /// `E`'s alternate `Display` (`{:#}`, anyhow's error chain) is logged on failure.
 pub fn run<C, E, F, Fut>(
     service: &'static str,
+    settings: &Settings,
     config: Result<C, impl Display>,
     work: F,
 ) -> ExitCode
@@ -32,7 +37,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let telemetry = crate::telemetry::init(service, &crate::config::process_env);
+    let telemetry = crate::telemetry::init(service, &settings.lookup());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use crate::cli::Setting;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -22,6 +23,16 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 pub const XHUMA_LOG_FORMAT: &str = "XHUMA_LOG_FORMAT";
 pub const XHUMA_OTLP_ENDPOINT: &str = "XHUMA_OTLP_ENDPOINT";
+
+/// The settings above as `--help` lists them ([`crate::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(XHUMA_LOG_FORMAT, "json", "json lines, or text for people"),
+    Setting::new(
+        XHUMA_OTLP_ENDPOINT,
+        "",
+        "OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces)",
+    ),
+];
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;

@@ -71,6 +71,30 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// The ops routes every binary serves: `/health/live` (the process answers), `/health/ready`
+/// (`ready()`: 200 or 503, with a JSON body saying which dependency is up or down) and
+/// `/metrics` (Prometheus text). None of them returns patient data.
+pub fn ops_router<F, Fut>(metrics: crate::telemetry::Metrics, ready: F) -> axum::Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = (axum::http::StatusCode, String)> + Send + 'static,
+{
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/health/live", get(|| async { "ok" }))
+        .route(
+            "/health/ready",
+            get(move || {
+                let ready = ready.clone();
+                async move {
+                    let (status, body) = ready().await;
+                    (status, [("content-type", "application/json")], body)
+                }
+            }),
+        )
+        .route("/metrics", get(move || async move { metrics.render() }))
+}
+
 /// Binds `listen` and serves the ops `router` until `shutdown`; returns the bound address.
 pub async fn serve_ops(
     listen: SocketAddr,
@@ -89,4 +113,17 @@ pub async fn serve_ops(
         }
     });
     Ok(bound)
+}
+
+/// This host's name, for audit event sources and the syslog HOSTNAME field (never PHI): the
+/// `HOSTNAME` the container runtime sets (the pod name on Kubernetes), else the kernel's, else
+/// `localhost`.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

@@ -34,7 +34,6 @@ mod audit;
 mod publish;
 mod wait;
 
-pub use audit::hostname;
 use audit::{error_detail, failure_outcome};
 pub use publish::{DEFAULT_PREFETCH_IN_FLIGHT, XHUMA_PREFETCH_IN_FLIGHT};
 use publish::{Published, Publisher};
@@ -197,7 +196,7 @@ impl Records {
             shutdown.clone(),
         );
         let audit = AuditSink::spawn(amqp.clone(), shutdown.clone())
-            .with_source(format!("gateway@{}", hostname()));
+            .with_source(format!("gateway@{}", xhuma_common::process::hostname()));
         let publisher = Publisher::new(amqp.clone(), cache.clone(), config.prefetch_in_flight);
         Ok(Self {
             inner: Arc::new(Inner {

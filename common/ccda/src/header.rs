@@ -7,27 +7,22 @@
 //! the first Organization with an ODS code).
 
 use crate::codes::{self, NHS_NUMBER, ODS};
-use crate::fhir::{Extensions, HumanName, Organization, Patient, Resource};
+use crate::fhir::{Extensions, HumanName, Resource};
 use crate::index::{Index, Parsed};
+use crate::practice::{self, Practice};
 use crate::xml::Xml;
 
 mod demographics;
 use crate::{Context, Report, dates};
 pub use demographics::{address, gender, person_name, telecoms};
 
-/// The GP practice that holds the record.
-pub struct Practice<'a> {
-    pub ods: Option<&'a str>,
-    pub org: Option<&'a Organization>,
-}
-
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let p = ix.patient();
-    let practice = practice(ix);
-    let nhs = nhs_number(p);
-    let name = best_name(&p.name);
+    let practice = practice::of(ix);
+    let nhs = p.nhs_number();
+    let name = HumanName::best(&p.name);
     report.nhs_number = nhs.map(str::to_string);
-    report.patient_name = name.map(display_name);
+    report.patient_name = name.map(HumanName::display);
     report.practice_ods = practice.ods.map(str::to_string);
     report.practice_name = practice.org.and_then(|o| o.name.clone());
     let current = || {
@@ -37,11 +32,11 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     };
     report.demographics = crate::RecordDemographics {
         families: current()
-            .filter_map(family_of)
+            .filter_map(HumanName::family_name)
             .map(str::to_string)
             .collect(),
         text_names: current()
-            .filter(|n| family_of(n).is_none())
+            .filter(|n| n.family_name().is_none())
             .filter_map(|n| n.text.as_deref().map(str::trim))
             .filter(|t| !t.is_empty())
             .map(str::to_string)
@@ -77,8 +72,8 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             ("extension", "POCD_HD000040"),
         ],
     );
-    crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.1", "2015-08-01");
-    crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.2", "2015-08-01");
+    crate::cda::template(x, "2.16.840.1.113883.10.20.22.1.1", "2015-08-01");
+    crate::cda::template(x, "2.16.840.1.113883.10.20.22.1.2", "2015-08-01");
     x.empty("id", &[("root", &doc_id)]);
     codes::fixed(
         x,
@@ -224,119 +219,6 @@ pub fn confidentiality(ix: &Index) -> (&'static str, &'static str) {
     } else {
         ("N", "normal")
     }
-}
-
-pub fn nhs_number(p: &Patient) -> Option<&str> {
-    p.identifier
-        .iter()
-        .find(|i| {
-            i.system
-                .as_deref()
-                .is_some_and(|s| s.ends_with("/nhs-number"))
-        })
-        .and_then(|i| i.value.as_deref())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-/// The name to show: official → usual → any other current one (not `old`,
-/// not `maiden`) → the first; only names that say something (a family or
-/// given name, or a text) count.
-pub fn best_name(names: &[HumanName]) -> Option<&HumanName> {
-    let named: Vec<&HumanName> = names.iter().filter(|n| has_content(n)).collect();
-    let with_use = |u: &str| named.iter().copied().find(|n| n.use_.as_deref() == Some(u));
-    with_use("official")
-        .or_else(|| with_use("usual"))
-        .or_else(|| {
-            named
-                .iter()
-                .copied()
-                .find(|n| !matches!(n.use_.as_deref(), Some("old" | "maiden")))
-        })
-        .or(named.first().copied())
-}
-
-fn family_of(n: &HumanName) -> Option<&str> {
-    n.family.as_deref().map(str::trim).filter(|f| !f.is_empty())
-}
-
-fn has_content(n: &HumanName) -> bool {
-    let some = |s: Option<&str>| s.is_some_and(|s| !s.trim().is_empty());
-    some(n.family.as_deref())
-        || n.given.iter().any(|g| !g.trim().is_empty())
-        || some(n.text.as_deref())
-}
-
-pub fn display_name(n: &HumanName) -> String {
-    if let Some(t) = n.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        return t.trim().to_string();
-    }
-    let mut parts: Vec<&str> = n.prefix.iter().map(String::as_str).collect();
-    parts.extend(n.given.iter().map(String::as_str));
-    if let Some(f) = n.family.as_deref() {
-        parts.push(f);
-    }
-    parts.join(" ")
-}
-
-/// The registered practice: generalPractitioner (Organization, or a
-/// Practitioner's PractitionerRole), then managingOrganization, then any
-/// Organization with an ODS code.
-pub fn practice(ix: &Index) -> Practice<'_> {
-    let p = ix.patient();
-    let mut org: Option<&Organization> = None;
-    for gp in &p.general_practitioner {
-        match ix.get(gp.target()) {
-            Some(Resource::Organization(o)) => org = Some(o),
-            Some(Resource::Practitioner(_)) => {
-                let want = gp.target().unwrap_or_default();
-                org = ix.all("PractitionerRole").find_map(|e| match &e.parsed {
-                    Parsed::Ok(Resource::PractitionerRole(r))
-                        if r.practitioner.as_ref().and_then(|r| r.target()) == Some(want) =>
-                    {
-                        match ix.get(r.organization.as_ref().and_then(|o| o.target())) {
-                            Some(Resource::Organization(o)) => Some(&**o),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                });
-            }
-            _ => {}
-        }
-        if org.is_some() {
-            break;
-        }
-    }
-    if org.is_none()
-        && let Some(Resource::Organization(o)) =
-            ix.get(p.managing_organization.as_ref().and_then(|r| r.target()))
-    {
-        org = Some(o);
-    }
-    if org.is_none() {
-        org = ix.all("Organization").find_map(|e| match &e.parsed {
-            Parsed::Ok(Resource::Organization(o)) if ods_of(o).is_some() => Some(&**o),
-            _ => None,
-        });
-    }
-    Practice {
-        ods: org.and_then(ods_of),
-        org,
-    }
-}
-
-fn ods_of(o: &Organization) -> Option<&str> {
-    o.identifier
-        .iter()
-        .find(|i| {
-            i.system
-                .as_deref()
-                .is_some_and(|s| s.ends_with("/ods-organization-code"))
-        })
-        .and_then(|i| i.value.as_deref())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
 }
 
 /// id, name, telecom, addr of an organization (US Realm requires all four).

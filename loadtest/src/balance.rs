@@ -65,6 +65,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(!settings.backends.is_empty(), "balance: no --backend given");
+    for addr in std::iter::once(&settings.listen).chain(&settings.backends) {
+        anyhow::ensure!(
+            addr.ip().is_loopback(),
+            "balance: {addr}: only loopback addresses are allowed"
+        );
+    }
     anyhow::ensure!(
         settings.max_connections > 0,
         "balance: --max-connections must be above 0"
@@ -101,6 +107,18 @@ pub async fn run(
         .collect();
     eprintln!("loadtest: balance: connections dealt: {}", dealt.join(", "));
     Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (at once if the handlers cannot be installed).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 async fn accept_loop(listener: &TcpListener, pool: &Arc<Pool>, permits: &Arc<Semaphore>) {

@@ -226,32 +226,14 @@ async fn main() -> anyhow::Result<()> {
             emit(&md, a.report_md.as_deref())
         }
         Command::Balance(a) => {
-            for addr in std::iter::once(&a.listen).chain(&a.backends) {
-                anyhow::ensure!(
-                    addr.ip().is_loopback(),
-                    "{addr}: only loopback addresses are allowed"
-                );
-            }
             let settings = balance::Settings {
                 listen: a.listen,
                 backends: a.backends,
                 max_connections: a.max_connections,
                 connect_timeout: Duration::from_millis(a.connect_timeout_ms),
             };
-            balance::run(settings, stop_signal()).await
+            balance::run(settings, balance::stop_signal()).await
         }
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C (or at once if the handlers cannot be installed).
-async fn stop_signal() {
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -7,7 +7,7 @@
 //! the first Organization with an ODS code).
 
 use crate::codes::{self, NHS_NUMBER, ODS};
-use crate::fhir::{Extensions, HumanName, Resource};
+use crate::fhir::{Extensions, HumanName, Patient, Resource};
 use crate::index::{Index, Parsed};
 use crate::practice::{self, Practice};
 use crate::xml::Xml;
@@ -21,8 +21,30 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let practice = practice::of(ix);
     let nhs = p.nhs_number();
     let name = HumanName::best(&p.name);
+    describe_record(p, &practice, report);
+    let now = dates::ts_of(cx.now);
+    document_identity(ix, x, cx, &now, report);
+    record_target(x, p, nhs, name, &practice);
+    author(x, cx, &now, &practice);
+    // custodian: the GP practice
+    x.open("custodian", &[]);
+    x.open("assignedCustodian", &[]);
+    x.open("representedCustodianOrganization", &[]);
+    organization_body(x, &practice, 1);
+    x.close();
+    x.close();
+    x.close();
+    service_event(x, p, &now);
+    x.open("component", &[]);
+    x.open("structuredBody", &[]);
+}
+
+/// What the report says about whose record this is (PHI-free callers read only the counts; the
+/// worker's demographic cross-check reads [`crate::RecordDemographics`]).
+fn describe_record(p: &Patient, practice: &Practice<'_>, report: &mut Report) {
+    let nhs = p.nhs_number();
     report.nhs_number = nhs.map(str::to_string);
-    report.patient_name = name.map(HumanName::display);
+    report.patient_name = HumanName::best(&p.name).map(HumanName::display);
     report.practice_ods = practice.ods.map(str::to_string);
     report.practice_name = practice.org.and_then(|o| o.name.clone());
     let current = || {
@@ -49,13 +71,16 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             .warnings
             .push("Patient: no NHS number identifier".into());
     }
+}
 
+/// `ClinicalDocument` opened, with its type, templates, id, code, title, time,
+/// confidentiality, language and set/version.
+fn document_identity(ix: &Index, x: &mut Xml, cx: &Context, now: &str, report: &mut Report) {
     let doc_id = cx
         .document_id
         .hyphenated()
         .encode_upper(&mut uuid::Uuid::encode_buffer())
         .to_string();
-    let now = dates::ts_of(cx.now);
     x.open(
         "ClinicalDocument",
         &[
@@ -84,7 +109,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         "Summarization of Episode Note",
     );
     x.leaf("title", &[], "GP Connect: Access Record Structured");
-    x.empty("effectiveTime", &[("value", &now)]);
+    x.empty("effectiveTime", &[("value", now)]);
     let (code, display) = confidentiality(ix);
     report.confidentiality = code.to_string();
     x.empty(
@@ -98,8 +123,17 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.empty("languageCode", &[("code", "en-GB")]);
     x.empty("setId", &[("root", &doc_id)]);
     x.empty("versionNumber", &[("value", "1")]);
+}
 
-    // recordTarget
+/// `recordTarget`: the patient (NHS number, home address, telecoms, name, gender, birth time)
+/// and their registered practice.
+fn record_target(
+    x: &mut Xml,
+    p: &Patient,
+    nhs: Option<&str>,
+    name: Option<&HumanName>,
+    practice: &Practice<'_>,
+) {
     x.open("recordTarget", &[]);
     x.open("patientRole", &[]);
     match nhs {
@@ -127,15 +161,17 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.close();
     if practice.org.is_some() || practice.ods.is_some() {
         x.open("providerOrganization", &[]);
-        organization_body(x, &practice, usize::MAX);
+        organization_body(x, practice, usize::MAX);
         x.close();
     }
     x.close();
     x.close();
+}
 
-    // author: this software, acting for the GP practice
+/// `author`: this software, acting for the GP practice.
+fn author(x: &mut Xml, cx: &Context, now: &str, practice: &Practice<'_>) {
     x.open("author", &[]);
-    x.empty("time", &[("value", &now)]);
+    x.empty("time", &[("value", now)]);
     x.open("assignedAuthor", &[]);
     let device_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"xhuma-ccda-device");
     x.empty(
@@ -162,21 +198,14 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     );
     x.close();
     x.open("representedOrganization", &[]);
-    organization_body(x, &practice, usize::MAX);
+    organization_body(x, practice, usize::MAX);
     x.close();
     x.close();
     x.close();
+}
 
-    // custodian: the GP practice
-    x.open("custodian", &[]);
-    x.open("assignedCustodian", &[]);
-    x.open("representedCustodianOrganization", &[]);
-    organization_body(x, &practice, 1);
-    x.close();
-    x.close();
-    x.close();
-
-    // documentationOf: the whole GP record
+/// `documentationOf/serviceEvent`: the whole GP record, from birth to now.
+fn service_event(x: &mut Xml, p: &Patient, now: &str) {
     x.open("documentationOf", &[]);
     x.open("serviceEvent", &[("classCode", "PCPR")]);
     x.open("effectiveTime", &[]);
@@ -184,13 +213,10 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         Some(b) => x.empty("low", &[("value", &b)]),
         None => x.empty("low", &[("nullFlavor", "UNK")]),
     }
-    x.empty("high", &[("value", &now)]);
+    x.empty("high", &[("value", now)]);
     x.close();
     x.close();
     x.close();
-
-    x.open("component", &[]);
-    x.open("structuredBody", &[]);
 }
 
 /// The document's `confidentialityCode` (HL7 BasicConfidentialityKind) from

@@ -35,7 +35,10 @@ pub(super) fn exclusive(
     out: &mut Vec<u8>,
 ) {
     let mut c = Canonicaliser {
-        scope: in_scope.iter().map(|(p, u)| (p.as_ref(), u.as_ref())).collect(),
+        scope: in_scope
+            .iter()
+            .map(|(p, u)| (p.as_ref(), u.as_ref()))
+            .collect(),
         rendered: Vec::new(),
         inclusive: inclusive_prefixes,
         omit: omit.map(|e| e as *const Element<'_> as *const ()),
@@ -99,7 +102,7 @@ impl<'t> Canonicaliser<'t, '_> {
         declare.sort_by(|a, b| a.0.cmp(b.0));
 
         self.out.push(b'<');
-        qname(&mut self.out, &e.prefix, &e.name);
+        qname(self.out, &e.prefix, &e.name);
         for (prefix, uri) in &declare {
             if prefix.is_empty() {
                 self.out.extend_from_slice(b" xmlns=\"");
@@ -108,16 +111,16 @@ impl<'t> Canonicaliser<'t, '_> {
                 self.out.extend_from_slice(prefix.as_bytes());
                 self.out.extend_from_slice(b"=\"");
             }
-            attribute_value(&mut self.out, uri);
+            attribute_value(self.out, uri);
             self.out.push(b'"');
         }
         let mut attrs: Vec<_> = e.attrs.iter().collect();
         attrs.sort_by(|a, b| (&*a.ns, &*a.local).cmp(&(&*b.ns, &*b.local)));
         for a in attrs {
             self.out.push(b' ');
-            qname(&mut self.out, &a.prefix, &a.local);
+            qname(self.out, &a.prefix, &a.local);
             self.out.extend_from_slice(b"=\"");
-            attribute_value(&mut self.out, &a.value);
+            attribute_value(self.out, &a.value);
             self.out.push(b'"');
         }
         self.out.push(b'>');
@@ -126,7 +129,7 @@ impl<'t> Canonicaliser<'t, '_> {
         self.rendered.extend(declare);
         for child in &e.children {
             match child {
-                Node::Text(t) => text(&mut self.out, t),
+                Node::Text(t) => text(self.out, t),
                 Node::Element(c) if self.omit == Some(c as *const Element<'_> as *const ()) => {}
                 Node::Element(c) => self.element(c),
             }
@@ -135,7 +138,7 @@ impl<'t> Canonicaliser<'t, '_> {
         self.scope.truncate(scope_mark);
 
         self.out.extend_from_slice(b"</");
-        qname(&mut self.out, &e.prefix, &e.name);
+        qname(self.out, &e.prefix, &e.name);
         self.out.push(b'>');
     }
 }

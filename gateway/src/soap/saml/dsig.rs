@@ -218,7 +218,13 @@ fn digest_matches(
         return false;
     };
     let mut octets = Vec::with_capacity(C14N_CAPACITY);
-    c14n::exclusive(target, scope, &reference.inclusive_prefixes, omit, &mut octets);
+    c14n::exclusive(
+        target,
+        scope,
+        &reference.inclusive_prefixes,
+        omit,
+        &mut octets,
+    );
     digest::digest(algorithm, &octets).as_ref() == expected.as_slice()
 }
 

@@ -87,8 +87,8 @@ impl<'a> Element<'a> {
     ) -> Result<Self, SamlError> {
         // quick-xml checks every event it reads is UTF-8 and the range is nothing but events,
         // so checking it once here refuses exactly what it would (and lets names borrow).
-        let input = std::str::from_utf8(bytes)
-            .map_err(|_| SamlError::Malformed("not well-formed XML"))?;
+        let input =
+            std::str::from_utf8(bytes).map_err(|_| SamlError::Malformed("not well-formed XML"))?;
         Builder {
             input,
             scope: in_scope.to_vec(),

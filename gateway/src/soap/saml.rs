@@ -347,7 +347,7 @@ impl SamlVerifier {
     fn check_signature(
         &self,
         doc: &SignedDocument<'_>,
-        assertion: &tree::Element,
+        assertion: &tree::Element<'_>,
         sig: &SignatureInfo,
         now: OffsetDateTime,
     ) -> Result<(), SamlError> {

@@ -17,9 +17,9 @@ use super::tree::Element;
 /// The parts of `wsse:Security` the verifier looks at.
 #[derive(Debug)]
 pub(super) struct SecurityParts<'a> {
-    pub assertion: Option<&'a Element>,
+    pub assertion: Option<&'a Element<'a>>,
     /// `ds:Signature` elements directly under `wsse:Security` (holder-of-key proofs), in order.
-    pub signatures: Vec<&'a Element>,
+    pub signatures: Vec<&'a Element<'a>>,
     pub timestamp: Option<Timestamp>,
 }
 
@@ -105,7 +105,7 @@ pub(super) struct ReferenceInfo {
 }
 
 /// Splits the Security header into the parts we use.
-pub(super) fn security_parts(sec: &Element) -> Result<SecurityParts<'_>, SamlError> {
+pub(super) fn security_parts<'a>(sec: &'a Element<'a>) -> Result<SecurityParts<'a>, SamlError> {
     let mut assertions = sec.children_named(ns::SAML2, "Assertion");
     let assertion = assertions.next();
     if assertions.next().is_some() {
@@ -123,7 +123,7 @@ pub(super) fn security_parts(sec: &Element) -> Result<SecurityParts<'_>, SamlErr
     })
 }
 
-fn timestamp(e: &Element) -> Result<Timestamp, SamlError> {
+fn timestamp(e: &Element<'_>) -> Result<Timestamp, SamlError> {
     Ok(Timestamp {
         id: e.attr_ns(ns::WSU, "Id").map(str::to_string),
         created: e
@@ -138,7 +138,7 @@ fn timestamp(e: &Element) -> Result<Timestamp, SamlError> {
 }
 
 /// Reads an assertion element.
-pub(super) fn assertion(e: &Element) -> Result<Assertion, SamlError> {
+pub(super) fn assertion(e: &Element<'_>) -> Result<Assertion, SamlError> {
     if e.attr("Version") != Some("2.0") {
         return Err(SamlError::Malformed("assertion Version is not 2.0"));
     }
@@ -249,11 +249,11 @@ pub(super) fn assertion(e: &Element) -> Result<Assertion, SamlError> {
 }
 
 /// Reads the shape of a `ds:Signature`.
-pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
+pub(super) fn signature(sig: &Element<'_>) -> Result<SignatureInfo, SamlError> {
     let si = sig
         .child(ns::DS, "SignedInfo")
         .ok_or(SamlError::Malformed("signature has no SignedInfo"))?;
-    let alg = |e: Option<&Element>| {
+    let alg = |e: Option<&Element<'_>>| {
         e.and_then(|e| e.attr("Algorithm"))
             .unwrap_or_default()
             .to_string()
@@ -261,7 +261,7 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
     let references = si
         .children_named(ns::DS, "Reference")
         .map(|r| {
-            let transforms: Vec<&Element> = r
+            let transforms: Vec<&Element<'_>> = r
                 .child(ns::DS, "Transforms")
                 .into_iter()
                 .flat_map(|t| t.children_named(ns::DS, "Transform"))
@@ -276,7 +276,7 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
                 digest: alg(r.child(ns::DS, "DigestMethod")),
                 digest_value: r
                     .child(ns::DS, "DigestValue")
-                    .map(|v| v.text().split_whitespace().collect())
+                    .map(|v| without_whitespace(&v.text()))
                     .unwrap_or_default(),
             }
         })
@@ -308,19 +308,19 @@ pub(super) fn signature(sig: &Element) -> Result<SignatureInfo, SamlError> {
         references,
         unexpected_children: sig.elements().any(|c| {
             !(c.ns == ns::DS
-                && matches!(c.name.as_str(), "SignedInfo" | "SignatureValue" | "KeyInfo"))
+                && matches!(c.name.as_ref(), "SignedInfo" | "SignatureValue" | "KeyInfo"))
         }),
         cert,
         token_ref,
         value: sig
             .child(ns::DS, "SignatureValue")
-            .map(|v| v.text().split_whitespace().collect())
+            .map(|v| without_whitespace(&v.text()))
             .unwrap_or_default(),
     })
 }
 
 /// The `InclusiveNamespaces PrefixList` inside a transform or canonicalisation method.
-fn prefix_list(method: &Element) -> Vec<String> {
+fn prefix_list(method: &Element<'_>) -> Vec<String> {
     method
         .children_named(EXC_C14N_NS, "InclusiveNamespaces")
         .filter_map(|i| i.attr("PrefixList"))
@@ -332,7 +332,7 @@ fn prefix_list(method: &Element) -> Vec<String> {
 /// The namespace of `InclusiveNamespaces` (the algorithm URI itself).
 const EXC_C14N_NS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 
-fn holder_key(ki: &Element) -> Result<Option<HolderKey>, SamlError> {
+fn holder_key(ki: &Element<'_>) -> Result<Option<HolderKey>, SamlError> {
     if let Some(cert) = ki
         .child(ns::DS, "X509Data")
         .and_then(|x| x.child(ns::DS, "X509Certificate"))
@@ -357,7 +357,7 @@ fn holder_key(ki: &Element) -> Result<Option<HolderKey>, SamlError> {
     Ok(None)
 }
 
-fn coded(e: &Element) -> Coded {
+fn coded(e: &Element<'_>) -> Coded {
     let get = |n: &str| e.attr(n).map(str::to_string);
     Coded {
         code: get("code").unwrap_or_default(),
@@ -367,9 +367,19 @@ fn coded(e: &Element) -> Coded {
     }
 }
 
+/// `s` with every (Unicode) whitespace run removed, as `split_whitespace` sees them; copied a
+/// run at a time rather than a character at a time (a signature value is ~350 bytes).
+fn without_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    s.split_whitespace().for_each(|part| out.push_str(part));
+    out
+}
+
 /// Base64 with any XML whitespace inside (PEM-style line breaks are common).
 fn b64(s: &str) -> Result<Vec<u8>, SamlError> {
-    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // ASCII whitespace is single bytes, so filtering bytes removes exactly the characters a
+    // filter over chars would.
+    let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     STANDARD
         .decode(compact)
         .map_err(|_| SamlError::Malformed("bad base64"))

@@ -26,52 +26,61 @@
 
 use super::tree::{Binding, Element, Node};
 
-/// The canonical form of `apex`.
+/// The canonical form of `apex`, appended to `out` (a buffer the caller may reuse).
 pub(super) fn exclusive(
-    apex: &Element,
-    in_scope: &[Binding],
+    apex: &Element<'_>,
+    in_scope: &[Binding<'_>],
     inclusive_prefixes: &[String],
-    omit: Option<&Element>,
-) -> Vec<u8> {
+    omit: Option<&Element<'_>>,
+    out: &mut Vec<u8>,
+) {
     let mut c = Canonicaliser {
-        scope: in_scope.to_vec(),
+        scope: in_scope
+            .iter()
+            .map(|(p, u)| (p.as_ref(), u.as_ref()))
+            .collect(),
         rendered: Vec::new(),
         inclusive: inclusive_prefixes,
-        omit: omit.map(|e| e as *const Element),
-        out: Vec::with_capacity(4096),
+        omit: omit.map(|e| e as *const Element<'_> as *const ()),
+        out,
     };
     c.element(apex);
-    c.out
 }
 
-struct Canonicaliser<'a> {
+/// A binding as the canonicaliser tracks it: borrowed from the tree, never copied.
+type Bound<'t> = (&'t str, &'t str);
+
+struct Canonicaliser<'t, 'o> {
     /// Bindings in scope (innermost last).
-    scope: Vec<Binding>,
+    scope: Vec<Bound<'t>>,
     /// Bindings written by output ancestors (innermost last).
-    rendered: Vec<Binding>,
-    inclusive: &'a [String],
-    omit: Option<*const Element>,
-    out: Vec<u8>,
+    rendered: Vec<Bound<'t>>,
+    inclusive: &'t [String],
+    /// The element left out, compared by address (the enveloped signature is one node).
+    omit: Option<*const ()>,
+    out: &'o mut Vec<u8>,
 }
 
-impl Canonicaliser<'_> {
-    fn element(&mut self, e: &Element) {
+impl<'t> Canonicaliser<'t, '_> {
+    fn element(&mut self, e: &'t Element<'_>) {
         let scope_mark = self.scope.len();
-        self.scope.extend(e.ns_decls.iter().cloned());
+        self.scope
+            .extend(e.ns_decls.iter().map(|(p, u)| (p.as_ref(), u.as_ref())));
 
         // Prefixes this element may need declared: visibly utilised ones, then the listed ones.
-        let mut wanted: Vec<&str> = vec![e.prefix.as_str()];
-        for a in &e.attrs {
-            if !a.prefix.is_empty() {
-                wanted.push(&a.prefix);
-            }
-        }
-        wanted.extend(self.inclusive.iter().map(String::as_str));
-        let mut declare: Vec<Binding> = Vec::new();
+        let wanted = std::iter::once(e.prefix.as_ref())
+            .chain(
+                e.attrs
+                    .iter()
+                    .map(|a| a.prefix.as_ref())
+                    .filter(|p: &&str| !p.is_empty()),
+            )
+            .chain(self.inclusive.iter().map(String::as_str));
+        let mut declare: Vec<Bound<'t>> = Vec::new();
         // A listed prefix not in scope here is not declared; a visibly utilised one is always
         // in scope (unbound prefixes were refused when the tree was built).
-        for prefix in &wanted {
-            if *prefix == "xml" || declare.iter().any(|(p, _)| p == prefix) {
+        for prefix in wanted {
+            if prefix == "xml" || declare.iter().any(|(p, _)| *p == prefix) {
                 continue;
             }
             let bound = lookup(&self.scope, prefix);
@@ -82,18 +91,18 @@ impl Canonicaliser<'_> {
                 // not visibly utilised follows the same rule (Canonical XML's).
                 let uri = bound.unwrap_or("");
                 if uri != written.unwrap_or("") {
-                    declare.push((String::new(), uri.to_string()));
+                    declare.push(("", uri));
                 }
             } else if let Some(uri) = bound
                 && written != Some(uri)
             {
-                declare.push((prefix.to_string(), uri.to_string()));
+                declare.push((prefix, uri));
             }
         }
-        declare.sort_by(|a, b| a.0.cmp(&b.0));
+        declare.sort_by(|a, b| a.0.cmp(b.0));
 
         self.out.push(b'<');
-        qname(&mut self.out, &e.prefix, &e.name);
+        qname(self.out, &e.prefix, &e.name);
         for (prefix, uri) in &declare {
             if prefix.is_empty() {
                 self.out.extend_from_slice(b" xmlns=\"");
@@ -102,16 +111,16 @@ impl Canonicaliser<'_> {
                 self.out.extend_from_slice(prefix.as_bytes());
                 self.out.extend_from_slice(b"=\"");
             }
-            attribute_value(&mut self.out, uri);
+            attribute_value(self.out, uri);
             self.out.push(b'"');
         }
         let mut attrs: Vec<_> = e.attrs.iter().collect();
-        attrs.sort_by(|a, b| (&a.ns, &a.local).cmp(&(&b.ns, &b.local)));
+        attrs.sort_by(|a, b| (&*a.ns, &*a.local).cmp(&(&*b.ns, &*b.local)));
         for a in attrs {
             self.out.push(b' ');
-            qname(&mut self.out, &a.prefix, &a.local);
+            qname(self.out, &a.prefix, &a.local);
             self.out.extend_from_slice(b"=\"");
-            attribute_value(&mut self.out, &a.value);
+            attribute_value(self.out, &a.value);
             self.out.push(b'"');
         }
         self.out.push(b'>');
@@ -120,8 +129,8 @@ impl Canonicaliser<'_> {
         self.rendered.extend(declare);
         for child in &e.children {
             match child {
-                Node::Text(t) => text(&mut self.out, t),
-                Node::Element(c) if self.omit == Some(c as *const Element) => {}
+                Node::Text(t) => text(self.out, t),
+                Node::Element(c) if self.omit == Some(c as *const Element<'_> as *const ()) => {}
                 Node::Element(c) => self.element(c),
             }
         }
@@ -129,18 +138,18 @@ impl Canonicaliser<'_> {
         self.scope.truncate(scope_mark);
 
         self.out.extend_from_slice(b"</");
-        qname(&mut self.out, &e.prefix, &e.name);
+        qname(self.out, &e.prefix, &e.name);
         self.out.push(b'>');
     }
 }
 
 /// The innermost binding of `prefix`.
-fn lookup<'b>(bindings: &'b [Binding], prefix: &str) -> Option<&'b str> {
+fn lookup<'t>(bindings: &[Bound<'t>], prefix: &str) -> Option<&'t str> {
     bindings
         .iter()
         .rev()
-        .find(|(p, _)| p == prefix)
-        .map(|(_, uri)| uri.as_str())
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, uri)| *uri)
 }
 
 fn qname(out: &mut Vec<u8>, prefix: &str, local: &str) {
@@ -185,11 +194,13 @@ mod tests {
     fn c14n(xml: &str, in_scope: &[(&str, &str)], inclusive: &[&str]) -> String {
         let scope: Vec<Binding> = in_scope
             .iter()
-            .map(|(p, u)| (p.to_string(), u.to_string()))
+            .map(|(p, u)| ((*p).into(), (*u).into()))
             .collect();
         let e = Element::parse(xml.as_bytes(), &scope, 100).unwrap();
         let inclusive: Vec<String> = inclusive.iter().map(|s| s.to_string()).collect();
-        String::from_utf8(exclusive(&e, &scope, &inclusive, None)).unwrap()
+        let mut out = Vec::new();
+        exclusive(&e, &scope, &inclusive, None, &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]

@@ -31,6 +31,8 @@ use super::tree::{Binding, Element};
 /// Most elements of a `soap:Body` a header signature may cover (the envelope's own node limit
 /// applies too).
 const MAX_BODY_ELEMENTS: usize = 20_000;
+/// What a canonical form starts with room for (an Epic assertion is about 7 KB).
+const C14N_CAPACITY: usize = 8 * 1024;
 
 /// The signed parts of one envelope: the `wsse:Security` tree, read from the bytes the
 /// pre-pass located.
@@ -38,8 +40,8 @@ pub(super) struct SignedDocument<'a> {
     envelope: &'a [u8],
     scan: &'a Scan,
     /// Bindings in scope at `wsse:Security`'s parent (the envelope's, then the header's).
-    header_scope: Vec<Binding>,
-    pub security: Element,
+    header_scope: Vec<Binding<'a>>,
+    pub security: Element<'a>,
 }
 
 // === impl SignedDocument ===
@@ -53,11 +55,11 @@ impl<'a> SignedDocument<'a> {
         let bytes = envelope
             .get(range)
             .ok_or(SamlError::Malformed("not well-formed XML"))?;
-        let header_scope: Vec<Binding> = scan
+        let header_scope: Vec<Binding<'a>> = scan
             .envelope_ns
             .iter()
             .chain(&scan.header_ns)
-            .cloned()
+            .map(borrowed)
             .collect();
         if header_scope
             .iter()
@@ -105,7 +107,7 @@ impl<'a> SignedDocument<'a> {
     /// assertion without the signature, and `SignedInfo` is signed by `key`.
     pub fn verify_assertion(
         &self,
-        assertion: &Element,
+        assertion: &Element<'a>,
         sig: &SignatureInfo,
         key: &PublicKey,
     ) -> Result<bool, SamlError> {
@@ -137,7 +139,7 @@ impl<'a> SignedDocument<'a> {
             .children_named(ns::DS, "Signature")
             .nth(index)
             .ok_or(SamlError::Malformed("signature not found"))?;
-        let mut body: Option<Element> = None;
+        let mut body: Option<Element<'a>> = None;
         for reference in &sig.references {
             let id = reference
                 .uri
@@ -155,7 +157,7 @@ impl<'a> SignedDocument<'a> {
                         body = Some(self.body()?);
                     }
                     match &body {
-                        Some(b) => digest_matches(b, &self.scan.envelope_ns, reference, None),
+                        Some(b) => digest_matches(b, &self.envelope_scope(), reference, None),
                         None => false,
                     }
                 }
@@ -170,7 +172,7 @@ impl<'a> SignedDocument<'a> {
     }
 
     /// The bindings in scope inside the last of `path` (elements from `wsse:Security` down).
-    fn scope_with(&self, path: &[&Element]) -> Vec<Binding> {
+    fn scope_with(&self, path: &[&Element<'a>]) -> Vec<Binding<'a>> {
         let mut scope = self.header_scope.clone();
         for e in path {
             scope.extend(e.ns_decls.iter().cloned());
@@ -179,22 +181,32 @@ impl<'a> SignedDocument<'a> {
     }
 
     /// `soap:Body` as a tree (only when a signature names it).
-    fn body(&self) -> Result<Element, SamlError> {
+    /// The bindings on `soap:Envelope` (in scope at `soap:Body`).
+    fn envelope_scope(&self) -> Vec<Binding<'a>> {
+        self.scan.envelope_ns.iter().map(borrowed).collect()
+    }
+
+    fn body(&self) -> Result<Element<'a>, SamlError> {
         let range = self.scan.body_range.clone().ok_or(SamlError::HolderOfKey)?;
         let bytes = self
             .envelope
             .get(range)
             .ok_or(SamlError::Malformed("not well-formed XML"))?;
-        Element::parse(bytes, &self.scan.envelope_ns, MAX_BODY_ELEMENTS)
+        Element::parse(bytes, &self.envelope_scope(), MAX_BODY_ELEMENTS)
     }
+}
+
+/// A binding the pre-pass recorded, borrowed for the tree.
+fn borrowed((prefix, uri): &(String, String)) -> Binding<'_> {
+    (prefix.as_str().into(), uri.as_str().into())
 }
 
 /// The reference's DigestValue is the digest of `target`'s canonical form (without `omit`).
 fn digest_matches(
-    target: &Element,
-    scope: &[Binding],
+    target: &Element<'_>,
+    scope: &[Binding<'_>],
     reference: &ReferenceInfo,
-    omit: Option<&Element>,
+    omit: Option<&Element<'_>>,
 ) -> bool {
     let algorithm = match reference.digest.as_str() {
         policy::SHA1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
@@ -205,14 +217,21 @@ fn digest_matches(
     let Ok(expected) = STANDARD.decode(&reference.digest_value) else {
         return false;
     };
-    let octets = c14n::exclusive(target, scope, &reference.inclusive_prefixes, omit);
+    let mut octets = Vec::with_capacity(C14N_CAPACITY);
+    c14n::exclusive(
+        target,
+        scope,
+        &reference.inclusive_prefixes,
+        omit,
+        &mut octets,
+    );
     digest::digest(algorithm, &octets).as_ref() == expected.as_slice()
 }
 
 /// `SignatureValue` is `key`'s signature over the canonical `SignedInfo`.
 fn signed_info_verifies(
-    signature: &Element,
-    scope: &[Binding],
+    signature: &Element<'_>,
+    scope: &[Binding<'_>],
     sig: &SignatureInfo,
     key: &PublicKey,
 ) -> bool {
@@ -222,6 +241,7 @@ fn signed_info_verifies(
     let Ok(value) = STANDARD.decode(&sig.value) else {
         return false;
     };
-    let octets = c14n::exclusive(signed_info, scope, &sig.c14n_prefixes, None);
+    let mut octets = Vec::with_capacity(C14N_CAPACITY);
+    c14n::exclusive(signed_info, scope, &sig.c14n_prefixes, None, &mut octets);
     key.verifies(&sig.method, &octets, &value)
 }

@@ -15,6 +15,13 @@
 //! canonicalisation without comments (what the signature covers) sees it. Processing
 //! instructions, which canonicalisation would keep, carry nothing a SAML header needs and are
 //! refused.
+//!
+//! Names, namespace names, attribute values and text borrow from the input wherever quick-xml
+//! hands out a slice of it (no reference to resolve, nothing to normalise), so building the
+//! tree of an Epic header allocates little beyond the node vectors; a value that had to be
+//! rewritten is owned. Either way a node holds exactly what it did when every string was copied.
+
+use std::borrow::Cow;
 
 use quick_xml::events::Event;
 use quick_xml::events::attributes::Attribute;
@@ -28,81 +35,89 @@ pub(super) const MAX_ELEMENTS: usize = 4096;
 /// Deepest nesting below the tree's root.
 const MAX_DEPTH: usize = 32;
 
+/// A string of the tree: a slice of the input, or owned when it had to be rewritten.
+pub(super) type Str<'a> = Cow<'a, str>;
+
 /// A namespace binding: (prefix, namespace name); the prefix is empty for the default
 /// namespace, and the name is empty for `xmlns=""`.
-pub(super) type Binding = (String, String);
+pub(super) type Binding<'a> = (Str<'a>, Str<'a>);
 
 /// An element of the tree.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Element {
+pub(super) struct Element<'a> {
     /// Namespace name (empty when none).
-    pub ns: String,
+    pub ns: Str<'a>,
     /// The prefix as written (empty when none).
-    pub prefix: String,
+    pub prefix: Str<'a>,
     /// Local name.
-    pub name: String,
+    pub name: Str<'a>,
     /// The namespace declarations written on this element, in document order.
-    pub ns_decls: Vec<Binding>,
+    pub ns_decls: Vec<Binding<'a>>,
     /// Attributes other than namespace declarations, in document order, values normalised.
-    pub attrs: Vec<Attr>,
-    pub children: Vec<Node>,
+    pub attrs: Vec<Attr<'a>>,
+    pub children: Vec<Node<'a>>,
 }
 
 /// One attribute.
 #[derive(Debug, Clone)]
-pub(super) struct Attr {
+pub(super) struct Attr<'a> {
     /// Namespace name (empty when unqualified).
-    pub ns: String,
-    pub prefix: String,
-    pub local: String,
-    pub value: String,
+    pub ns: Str<'a>,
+    pub prefix: Str<'a>,
+    pub local: Str<'a>,
+    pub value: Str<'a>,
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Node {
-    Element(Element),
+pub(super) enum Node<'a> {
+    Element(Element<'a>),
     /// Character data (references resolved, line ends normalised, adjacent runs joined).
-    Text(String),
+    Text(Str<'a>),
 }
 
 // === impl Element ===
 
-impl Element {
+impl<'a> Element<'a> {
     /// Parses `bytes`, which hold exactly one element, with `in_scope` the declarations in
     /// scope where it sits (outermost first); at most `max_elements` elements.
     pub fn parse(
-        bytes: &[u8],
-        in_scope: &[Binding],
+        bytes: &'a [u8],
+        in_scope: &[Binding<'a>],
         max_elements: usize,
     ) -> Result<Self, SamlError> {
+        // quick-xml checks every event it reads is UTF-8 and the range is nothing but events,
+        // so checking it once here refuses exactly what it would (and lets names borrow).
+        let input =
+            std::str::from_utf8(bytes).map_err(|_| SamlError::Malformed("not well-formed XML"))?;
         Builder {
+            input,
             scope: in_scope.to_vec(),
             elements: 0,
             max_elements,
         }
-        .run(bytes)
+        .run()
     }
 
     pub fn is(&self, ns: &str, name: &str) -> bool {
         self.ns == ns && self.name == name
     }
 
-    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+    pub fn elements(&self) -> impl Iterator<Item = &Element<'a>> {
         self.children.iter().filter_map(|c| match c {
             Node::Element(e) => Some(e),
             Node::Text(_) => None,
         })
     }
 
-    pub fn children_named<'a>(
-        &'a self,
-        ns: &'a str,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children_named<'e>(
+        &'e self,
+        ns: &'e str,
+        name: &'e str,
+    ) -> impl Iterator<Item = &'e Element<'a>> + 'e {
         self.elements().filter(move |e| e.is(ns, name))
     }
 
-    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Element<'a>> {
         self.elements().find(|e| e.is(ns, name))
     }
 
@@ -115,28 +130,38 @@ impl Element {
         self.attrs
             .iter()
             .find(|a| a.ns == ns && a.local == name)
-            .map(|a| a.value.as_str())
+            .map(|a| a.value.as_ref())
     }
 
     /// All text directly inside this element, concatenated (comments already removed).
-    pub fn text(&self) -> String {
-        let mut s = String::new();
-        for c in &self.children {
-            if let Node::Text(t) = c {
-                s.push_str(t);
+    pub fn text(&self) -> Cow<'_, str> {
+        let mut texts = self.children.iter().filter_map(|c| match c {
+            Node::Text(t) => Some(t.as_ref()),
+            Node::Element(_) => None,
+        });
+        let Some(first) = texts.next() else {
+            return Cow::Borrowed("");
+        };
+        // Adjacent runs are joined as the tree is built, so one run is the common case.
+        match texts.next() {
+            None => Cow::Borrowed(first),
+            Some(second) => {
+                let mut s = String::from(first);
+                s.push_str(second);
+                texts.for_each(|t| s.push_str(t));
+                Cow::Owned(s)
             }
         }
-        s
     }
 
     /// Every descendant element (depth first), this one excluded.
-    pub fn descendants(&self) -> Vec<&Element> {
+    pub fn descendants(&self) -> Vec<&Element<'a>> {
         let mut out = Vec::new();
-        let mut stack: Vec<&Element> = self.elements().collect();
+        let mut stack: Vec<&Element<'a>> = self.elements().collect();
         stack.reverse();
         while let Some(e) = stack.pop() {
             out.push(e);
-            let mut kids: Vec<&Element> = e.elements().collect();
+            let mut kids: Vec<&Element<'a>> = e.elements().collect();
             kids.reverse();
             stack.extend(kids);
         }
@@ -144,17 +169,19 @@ impl Element {
     }
 }
 
-/// Builds one tree; `scope` is the stack of bindings in scope (innermost last).
-struct Builder {
-    scope: Vec<Binding>,
+/// Builds one tree from `input`; `scope` is the stack of bindings in scope (innermost last).
+struct Builder<'a> {
+    input: &'a str,
+    scope: Vec<Binding<'a>>,
     elements: usize,
     max_elements: usize,
 }
 
-impl Builder {
-    fn run(mut self, bytes: &[u8]) -> Result<Element, SamlError> {
+impl<'a> Builder<'a> {
+    fn run(mut self) -> Result<Element<'a>, SamlError> {
         let bad = |_| SamlError::Malformed("not well-formed XML");
-        let mut reader = Reader::from_reader(bytes);
+        let input = self.input;
+        let mut reader = Reader::from_str(input);
         {
             let cfg = reader.config_mut();
             cfg.expand_empty_elements = true;
@@ -162,7 +189,7 @@ impl Builder {
             cfg.trim_text(false);
         }
         // Open elements, each with the scope length to go back to when it closes.
-        let mut open: Vec<(Element, usize)> = Vec::new();
+        let mut open: Vec<(Element<'a>, usize)> = Vec::new();
         loop {
             match reader.read_event().map_err(bad)? {
                 Event::Start(start) => {
@@ -178,26 +205,29 @@ impl Builder {
                     let mut raw_attrs = Vec::new();
                     for attr in start.attributes() {
                         let attr = attr.map_err(|_| SamlError::Malformed("bad attribute"))?;
-                        match declaration(&attr)? {
+                        match declaration(input, &attr)? {
                             Some(b) => ns_decls.push(b),
                             None => raw_attrs.push(attr),
                         }
                     }
                     self.scope.extend(ns_decls.iter().cloned());
-                    let (prefix, name) = split(start.name().as_ref())?;
+                    let (prefix, name) = split(input, start.name().as_ref())?;
                     let ns = self.resolve(&prefix, true)?;
                     let mut attrs = Vec::with_capacity(raw_attrs.len());
                     for attr in raw_attrs {
-                        let (aprefix, local) = split(attr.key.as_ref())?;
+                        let (aprefix, local) = split(input, attr.key.as_ref())?;
                         let ans = if aprefix.is_empty() {
-                            String::new()
+                            Str::Borrowed("")
                         } else {
                             self.resolve(&aprefix, false)?
                         };
-                        let value = attr
+                        let value = match attr
                             .normalized_value(XmlVersion::Implicit1_0)
                             .map_err(|_| SamlError::Malformed("bad attribute value"))?
-                            .into_owned();
+                        {
+                            Cow::Borrowed(v) => borrow(input, v),
+                            Cow::Owned(v) => Cow::Owned(v),
+                        };
                         attrs.push(Attr {
                             ns: ans,
                             prefix: aprefix,
@@ -227,15 +257,17 @@ impl Builder {
                         None => return Ok(done),
                     }
                 }
-                Event::Text(t) => push_text(&mut open, &t.xml10_content())?,
-                Event::CData(c) => push_text(&mut open, &c.xml10_content())?,
+                Event::Text(t) => push_text(&mut open, t.xml10_content())?,
+                Event::CData(c) => push_text(&mut open, c.xml10_content())?,
                 Event::GeneralRef(r) => {
                     let resolved = match r.resolve_char_ref().map_err(bad)? {
                         Some(ch) => ch,
                         None => predefined(&r.xml10_content())
                             .ok_or(SamlError::Malformed("undefined entity"))?,
                     };
-                    push_text(&mut open, resolved.encode_utf8(&mut [0; 4]))?;
+                    let mut utf8 = [0; 4];
+                    let ch: &str = resolved.encode_utf8(&mut utf8);
+                    push_text(&mut open, Cow::Owned(ch.to_string()))?;
                 }
                 Event::Comment(_) => {}
                 Event::PI(_) => {
@@ -252,23 +284,23 @@ impl Builder {
 
     /// The namespace bound to `prefix` here. `xml` is always bound; an unprefixed element
     /// takes the default namespace (none when undeclared), an unprefixed attribute none.
-    fn resolve(&self, prefix: &str, element: bool) -> Result<String, SamlError> {
+    fn resolve(&self, prefix: &str, element: bool) -> Result<Str<'a>, SamlError> {
         if prefix == "xml" {
-            return Ok(ns::XML.to_string());
+            return Ok(Str::Borrowed(ns::XML));
         }
         if prefix.is_empty() && !element {
-            return Ok(String::new());
+            return Ok(Str::Borrowed(""));
         }
         match self.scope.iter().rev().find(|(p, _)| p == prefix) {
             Some((_, uri)) => Ok(uri.clone()),
-            None if prefix.is_empty() => Ok(String::new()),
+            None if prefix.is_empty() => Ok(Str::Borrowed("")),
             None => Err(SamlError::Malformed("unbound prefix")),
         }
     }
 }
 
 /// `xmlns` / `xmlns:p` as a binding; `None` for any other attribute.
-fn declaration(attr: &Attribute<'_>) -> Result<Option<Binding>, SamlError> {
+fn declaration<'a>(input: &'a str, attr: &Attribute<'_>) -> Result<Option<Binding<'a>>, SamlError> {
     let key: &str = attr.key.as_ref();
     let prefix = if key == "xmlns" {
         ""
@@ -294,7 +326,7 @@ fn declaration(attr: &Attribute<'_>) -> Result<Option<Binding>, SamlError> {
     if prefix.contains(':') {
         return Err(SamlError::Malformed("bad namespace prefix"));
     }
-    Ok(Some((prefix.to_string(), uri.to_string())))
+    Ok(Some((borrow(input, prefix), borrow(input, uri))))
 }
 
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -311,26 +343,41 @@ pub(super) fn is_absolute(uri: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
-/// `prefix:local` → (prefix, local); no prefix → ("", local).
-fn split(s: &str) -> Result<(String, String), SamlError> {
-    let (prefix, local) = match s.split_once(':') {
-        Some((p, l)) => (p, l),
-        None => ("", s),
-    };
-    if local.is_empty() || local.contains(':') || (s.contains(':') && prefix.is_empty()) {
-        return Err(SamlError::Malformed("bad XML name"));
+/// `part` as a slice of `input` when it is one (what quick-xml hands out for names and for
+/// values it did not rewrite), else a copy: the same characters either way.
+fn borrow<'a>(input: &'a str, part: &str) -> Str<'a> {
+    let offset = (part.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
+    match offset
+        .checked_add(part.len())
+        .and_then(|end| input.get(offset..end))
+    {
+        Some(slice) if slice.as_ptr() == part.as_ptr() => Cow::Borrowed(slice),
+        _ => Cow::Owned(part.to_string()),
     }
-    Ok((prefix.to_string(), local.to_string()))
 }
 
-fn push_text(open: &mut [(Element, usize)], text: &str) -> Result<(), SamlError> {
+/// `prefix:local` → (prefix, local); no prefix → ("", local).
+fn split<'a>(input: &'a str, s: &str) -> Result<(Str<'a>, Str<'a>), SamlError> {
+    // Bytes, not chars: `:` is ASCII, so its index is a character boundary.
+    let (prefix, local) = match s.bytes().position(|b| b == b':') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => ("", s),
+    };
+    let had_colon = local.len() != s.len();
+    if local.is_empty() || local.bytes().any(|b| b == b':') || (had_colon && prefix.is_empty()) {
+        return Err(SamlError::Malformed("bad XML name"));
+    }
+    Ok((borrow(input, prefix), borrow(input, local)))
+}
+
+fn push_text<'a>(open: &mut [(Element<'a>, usize)], text: Str<'a>) -> Result<(), SamlError> {
     let Some((parent, _)) = open.last_mut() else {
         // Text outside the element: only whitespace could be there, and the range holds none.
         return Err(SamlError::Malformed("not well-formed XML"));
     };
     match parent.children.last_mut() {
-        Some(Node::Text(prev)) => prev.push_str(text),
-        _ => parent.children.push(Node::Text(text.to_string())),
+        Some(Node::Text(prev)) => prev.to_mut().push_str(&text),
+        _ => parent.children.push(Node::Text(text)),
     }
     Ok(())
 }

@@ -39,8 +39,8 @@ use crate::config::RedisConfig;
 use crate::document::DocumentMeta;
 use crate::job::JobFailure;
 pub use lease::{Lease, LeaseOutcome, Owner, Renewal, Stored};
-use primary::{Conn, Pool};
 pub use primary::Target;
+use primary::{Conn, Pool};
 use seal::{SealError, Sealer};
 
 /// How long a failure stays visible to waiters (and holds off a new job for that patient).

@@ -236,7 +236,8 @@ impl SentinelConfig {
                 continue;
             }
             match s.rsplit_once(':') {
-                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {}
+                Some((host, port))
+                    if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {}
                 _ => return Err(bad("expected comma-separated host:port entries")),
             }
         }
@@ -370,7 +371,13 @@ mod tests {
         assert_eq!(sentinel.sentinels.len(), 3);
         assert_eq!(sentinel.master_name, DEFAULT_REDIS_MASTER_NAME);
         assert_eq!(format!("{:?}", sentinel.sentinels[2]), "[redacted]");
-        for bad in ["sentinel-1", "sentinel-1:0", ":26379", "http://sentinel:26379", "a:b"] {
+        for bad in [
+            "sentinel-1",
+            "sentinel-1:0",
+            ":26379",
+            "http://sentinel:26379",
+            "a:b",
+        ] {
             let err = redis_with(&[(XHUMA_REDIS_SENTINELS, bad)]).unwrap_err();
             assert_eq!(err.var, XHUMA_REDIS_SENTINELS, "{bad}");
         }

@@ -115,7 +115,8 @@ fn documents_and_completions_over_rediss() {
         cache.ping().await.expect("PING over TLS");
 
         let shutdown = CancellationToken::new();
-        let completions = Completions::spawn(Target::single(url), cache.done_channel(), shutdown.clone());
+        let completions =
+            Completions::spawn(Target::single(url), cache.done_channel(), shutdown.clone());
         let nhs = NhsNumber::parse("9690937286").expect("valid");
         let mut waiter = completions.watch(&cache.patient_key(nhs));
         tokio::time::timeout(Duration::from_secs(5), waiter.changed())

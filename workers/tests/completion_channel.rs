@@ -11,8 +11,8 @@ use support::proxy::Proxy;
 use support::{Options, Stack, eventually};
 use tokio_util::sync::CancellationToken;
 use xhuma_common::NhsNumber;
-use xhuma_common::cache::{Owner, Target};
 use xhuma_common::cache::completion::{Completions, KEEPALIVE, PING_TIMEOUT};
+use xhuma_common::cache::{Owner, Target};
 use xhuma_common::job::{FailureKind, JobFailure};
 use xhuma_simulator::Simulator;
 

@@ -120,6 +120,9 @@ async fn killing_the_redis_primary_loses_no_patient() {
             ("XHUMA_REDIS_SENTINELS", sentinels),
             // Only its scheme, credentials and database are used in Sentinel mode.
             ("XHUMA_REDIS_URL", "redis://sentinel-named-primary/0".into()),
+            // A patient whose job the failover lost answers Busy after this, and is discovered
+            // again (as an EHR retries) sooner than after the default wait.
+            ("XHUMA_JOB_WAIT_TIMEOUT_MS", "8000".into()),
         ],
         ..Options::default()
     };
@@ -140,9 +143,12 @@ async fn killing_the_redis_primary_loses_no_patient() {
     let third = PATIENTS / 3;
 
     // Before: discovered and served.
-    for (status, _) in
-        futures_util::future::join_all(patients[..third].iter().map(|n| stack.post("/SOAP/iti55", iti55(n))))
-            .await
+    for (status, _) in futures_util::future::join_all(
+        patients[..third]
+            .iter()
+            .map(|n| stack.post("/SOAP/iti55", iti55(n))),
+    )
+    .await
     {
         discoveries += 1;
         assert_eq!(status, 200);
@@ -203,13 +209,17 @@ async fn killing_the_redis_primary_loses_no_patient() {
         discoveries += 1;
         assert_eq!(status, 200, "a discovery after the failover");
     }
-    let after = futures_util::future::join_all(
-        patients[2 * third..].iter().map(|n| served(&stack, n)),
-    )
-    .await;
+    let after =
+        futures_util::future::join_all(patients[2 * third..].iter().map(|n| served(&stack, n)))
+            .await;
     for (nhs, doc) in patients[2 * third..].iter().zip(&after) {
-        let doc = doc.as_deref().unwrap_or_else(|| panic!("{nhs}: ITI-38 after the failover"));
-        assert!(doc.contains(&format!("extension=\"{nhs}\"")), "{nhs}'s own record");
+        let doc = doc
+            .as_deref()
+            .unwrap_or_else(|| panic!("{nhs}: ITI-38 after the failover"));
+        assert!(
+            doc.contains(&format!("extension=\"{nhs}\"")),
+            "{nhs}'s own record"
+        );
     }
 
     // Every patient gets its own document; what was lost in the failover is discovered again,
@@ -242,18 +252,24 @@ async fn killing_the_redis_primary_loses_no_patient() {
         }
     }
     let all_done = killed_at.elapsed();
-    assert_eq!(done.len(), PATIENTS, "patients never served: {}", PATIENTS - done.len());
+    assert_eq!(
+        done.len(),
+        PATIENTS,
+        "patients never served: {}",
+        PATIENTS - done.len()
+    );
 
     // Single-flight after the failover: five discoveries at once, one GP Connect call.
     let before = stack.sim.counters().await.gpconnect;
-    for (status, body) in futures_util::future::join_all(
-        (0..5).map(|_| stack.post("/SOAP/iti55", iti55(&kept_back))),
-    )
-    .await
+    for (status, body) in
+        futures_util::future::join_all((0..5).map(|_| stack.post("/SOAP/iti55", iti55(&kept_back))))
+            .await
     {
         assert_eq!(status, 200, "{body}");
     }
-    let doc = served(&stack, &kept_back).await.expect("the kept-back patient");
+    let doc = served(&stack, &kept_back)
+        .await
+        .expect("the kept-back patient");
     assert!(doc.contains(&format!("extension=\"{kept_back}\"")));
     let single_flight = stack.sim.counters().await.gpconnect - before;
     assert_eq!(single_flight, 1, "one GP Connect call for five discoveries");

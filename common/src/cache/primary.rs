@@ -13,15 +13,20 @@
 //! commands return: an I/O error, a dropped connection, `READONLY` (the node is a replica) or
 //! `NOREPLICAS` (a primary that has lost its replicas: an old one not yet demoted) detaches it
 //! from the pool when it is dropped, and the next checkout opens a fresh connection, through
-//! the sentinels. A replica refuses every write (`replica-read-only`, the
+//! the sentinels. A demoted primary that is still up is caught earlier: the pool also listens
+//! for the sentinels' `+switch-master` announcement and drops the connections opened before it
+//! ([`Switches`]). A replica refuses every write (`replica-read-only`, the
 //! default), so a write is never silently applied to a replica; the caller sees the error.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use deadpool_redis::{Runtime, Timeouts};
+use futures_util::StreamExt;
 use redis::aio::ConnectionLike;
 use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{ConnectionInfo, IntoConnectionInfo, RedisError, RedisResult};
+use tokio_util::sync::CancellationToken;
 
 use super::CacheError;
 use crate::config::RedisConfig;
@@ -165,7 +170,10 @@ impl Target {
                         ..Default::default()
                     }),
                 };
-                Pool::Sentinel(config.create_pool(Some(Runtime::Tokio1))?)
+                let pool = config.create_pool(Some(Runtime::Tokio1))?;
+                let switches =
+                    Switches::watch(sentinels.clone(), master_name.clone(), pool.clone());
+                Pool::Sentinel { pool, switches }
             }
         })
     }
@@ -174,19 +182,113 @@ impl Target {
 /// The pool of one [`Target`].
 pub(super) enum Pool {
     Single(deadpool_redis::Pool),
-    Sentinel(deadpool_redis::sentinel::Pool),
+    Sentinel {
+        pool: deadpool_redis::sentinel::Pool,
+        switches: Switches,
+    },
 }
 
 impl Pool {
     pub(super) async fn get(&self) -> Result<Conn, CacheError> {
-        let pooled = match self {
-            Pool::Single(pool) => Pooled::Single(pool.get().await?),
-            Pool::Sentinel(pool) => Pooled::Sentinel(pool.get().await?),
+        let checked_out = Instant::now();
+        let (pooled, switches) = match self {
+            Pool::Single(pool) => (Pooled::Single(pool.get().await?), None),
+            Pool::Sentinel { pool, switches } => (
+                Pooled::Sentinel(pool.get().await?),
+                Some(switches.last.clone()),
+            ),
         };
         Ok(Conn {
             pooled: Some(pooled),
             broken: false,
+            checked_out,
+            switches,
         })
+    }
+}
+
+/// When the sentinels last announced a new primary (`+switch-master` for our master name).
+/// A demoted primary that is still up keeps answering `PING` and, while a replica still counts
+/// as in sync, keeps acknowledging writes the new primary will never have; so at the
+/// announcement every idle connection leaves the pool, and every connection checked out
+/// before it leaves when it is returned. The watching task stops when the pool is dropped.
+pub(super) struct Switches {
+    last: Arc<Mutex<Option<Instant>>>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Switches {
+    fn watch(
+        sentinels: Vec<ConnectionInfo>,
+        master_name: String,
+        pool: deadpool_redis::sentinel::Pool,
+    ) -> Self {
+        let last = Arc::new(Mutex::new(None));
+        let stop = CancellationToken::new();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let last = last.clone();
+                let stop = stop.clone();
+                runtime.spawn(watch_switches(sentinels, master_name, pool, last, stop));
+            }
+            // Only a pool built outside any runtime (no binary does): it still recovers, through
+            // the errors a demoted primary gives.
+            Err(_) => tracing::warn!("No runtime to watch the sentinels' failover announcements"),
+        }
+        Self {
+            last,
+            _stop: stop.drop_guard(),
+        }
+    }
+}
+
+/// Listens to `+switch-master` on one sentinel at a time (the next one after a failure), with
+/// a bounded backoff, until `stop`.
+async fn watch_switches(
+    sentinels: Vec<ConnectionInfo>,
+    master_name: String,
+    pool: deadpool_redis::sentinel::Pool,
+    last: Arc<Mutex<Option<Instant>>>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    for info in sentinels.iter().cycle() {
+        let session = async {
+            let client = redis::Client::open(info.clone())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            Ok::<_, RedisError>(pubsub)
+        };
+        let session = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(Duration::from_secs(3), session) => r,
+        };
+        if let Ok(Ok(pubsub)) = session {
+            backoff = Duration::from_millis(100);
+            let mut messages = pubsub.into_on_message();
+            loop {
+                let message = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = messages.next() => m,
+                };
+                let Some(message) = message else { break };
+                // "<master name> <old ip> <old port> <new ip> <new port>"
+                let payload: String = message.get_payload().unwrap_or_default();
+                if payload.split(' ').next() != Some(master_name.as_str()) {
+                    continue;
+                }
+                let now = Instant::now();
+                *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+                let dropped = pool.retain(|_, m| m.created > now).removed.len();
+                tracing::warn!(dropped, "Sentinels announced a new Redis primary");
+                metrics::counter!("xhuma_redis_failovers_seen_total").increment(1);
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -196,11 +298,13 @@ enum Pooled {
 }
 
 /// A pooled connection that leaves the pool, instead of going back, once it has shown it no
-/// longer reaches a usable primary.
+/// longer reaches a usable primary, or the sentinels announced a new one while it was out.
 pub(super) struct Conn {
     // `Some` until dropped.
     pooled: Option<Pooled>,
     broken: bool,
+    checked_out: Instant,
+    switches: Option<Arc<Mutex<Option<Instant>>>>,
 }
 
 /// Whether an error means this connection must not be reused: the node is gone, the link is
@@ -281,7 +385,12 @@ impl ConnectionLike for Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if !self.broken {
+        let switched = self.switches.as_ref().is_some_and(|last| {
+            last.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some_and(|at| at >= self.checked_out)
+        });
+        if !self.broken && !switched {
             return;
         }
         // Taken out of the pool and closed: the pool opens a new one on demand.

@@ -4,7 +4,8 @@
 //! `document`) and takes leases (`try_lease`, [`lease`]) so that one patient has at most one
 //! prefetch in flight across every gateway and worker, and a late job never overwrites a newer
 //! document. Completion is signalled on a pub/sub channel
-//! ([`completion`]).
+//! ([`completion`]). The Redis is one URL or the primary a Sentinel group names, with the
+//! pooled connections that follow it through a failover ([`primary`]).
 //!
 //! Keys (`P` = `XHUMA_REDIS_PREFIX`, `pk` = keyed hash of the NHS number, never the number):
 //!

@@ -128,7 +128,7 @@ fn anyone() -> Owner {
 /// An error's kind, and its cause's (what the figures print).
 fn error_text(error: &CacheError) -> String {
     match error {
-        CacheError::Redis(e) => format!("redis {:?}", e.kind()),
+        CacheError::Redis(e) => format!("redis {}", e.code().unwrap_or("(no code)")),
         CacheError::Pool(e) => format!("pool {e}"),
         other => format!("{other}"),
     }

@@ -15,8 +15,8 @@
 //! from the pool when it is dropped, and the next checkout opens a fresh connection, through
 //! the sentinels. A demoted primary that is still up is caught earlier: the pool also listens
 //! for the sentinels' `+switch-master` announcement and drops the connections opened before it
-//! ([`Switches`]). A replica refuses every write (`replica-read-only`, the
-//! default), so a write is never silently applied to a replica; the caller sees the error.
+//! ([`Switches`]). A replica refuses every write (`replica-read-only`, the default), so a
+//! write is never silently applied to a replica; the caller sees the error.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@
 //! environment: `Config::from_lookup(|k| map.get(k).cloned())`. Every variable is documented in
 //! the README's configuration table.
 
+use crate::cli::Setting;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +28,59 @@ pub const XHUMA_CACHE_KEY: &str = "XHUMA_CACHE_KEY";
 pub const XHUMA_CACHE_OLD_KEYS: &str = "XHUMA_CACHE_OLD_KEYS";
 pub const XHUMA_DOCUMENT_TTL_SECS: &str = "XHUMA_DOCUMENT_TTL_SECS";
 pub const DEFAULT_DOCUMENT_TTL_SECS: u64 = 4 * 3600;
+
+/// The RabbitMQ settings as `--help` lists them ([`crate::cli`]).
+pub const AMQP_SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_AMQP_URL,
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        "RabbitMQ URL, or the URLs of a cluster's nodes separated by commas",
+    ),
+    Setting::new(
+        XHUMA_QUEUE_PREFIX,
+        "xhuma",
+        "Prefix of every exchange and queue (xhuma.sds, xhuma.gpconnect, xhuma.dead, xhuma.audit, retry tiers)",
+    ),
+    Setting::new(
+        XHUMA_QUEUE_TYPE,
+        "quorum",
+        "quorum (replicated across a RabbitMQ cluster, at-least-once dead-lettering) or classic (dead-letters at-most-once)",
+    ),
+];
+
+/// The Redis and document-cache settings as `--help` lists them.
+pub const REDIS_SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_REDIS_URL,
+        "redis://127.0.0.1:6379/0",
+        "Redis URL; rediss:// for TLS (verified against the system roots or SSL_CERT_FILE)",
+    ),
+    Setting::new(
+        XHUMA_REDIS_PREFIX,
+        "xhuma",
+        "Prefix of every Redis key and of the P:done completion channel",
+    ),
+    Setting::new(
+        XHUMA_REDIS_POOL_SIZE,
+        "16",
+        "Pooled Redis connections per process",
+    ),
+    Setting::new(
+        XHUMA_CACHE_KEY,
+        "",
+        "64 hex characters: master key of the cache encryption (AES-256-GCM) and of patient keys (HMAC)",
+    ),
+    Setting::new(
+        XHUMA_CACHE_OLD_KEYS,
+        "",
+        "Earlier XHUMA_CACHE_KEY values, comma-separated",
+    ),
+    Setting::new(
+        XHUMA_DOCUMENT_TTL_SECS,
+        "14400",
+        "How long a converted document stays cached (4 h)",
+    ),
+];
 
 /// A configuration error names the variable and says what is wrong with its value (never the
 /// value itself: it may be a secret).

@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod cache;
 pub mod chain;
+pub mod cli;
 pub mod config;
 pub mod document;
 pub mod identity;

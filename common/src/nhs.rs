@@ -11,13 +11,15 @@
 //! - [`config`]: `NhsConfig`, read from the environment or pointed at `nhs-sim`.
 //! - `transport`: one pooled `reqwest` client per upstream, timeouts, jittered retries.
 //! - `auth`: the signed-JWT client assertion and the single-flight token cache.
-//! - `pds`, `sds`, `gpconnect`: one file per service.
+//! - `pds`, `sds`, `gpconnect`: one file per service; `endpoint`: what SDS finds and
+//!   GP Connect is called at (the interaction id, [`ProviderEndpoint`]).
 //! - [`areas`]: the GP Connect clinical areas (shared with the simulator).
 //! - `outcome`: OperationOutcome / OAuth error bodies → typed error codes.
 
 pub mod areas;
 mod auth;
 pub mod config;
+mod endpoint;
 mod error;
 mod gpconnect;
 mod outcome;
@@ -30,10 +32,11 @@ use std::sync::Arc;
 pub use areas::ClinicalArea;
 pub use auth::{TokenSource, jwks_json};
 pub use config::{GpcIdentity, NhsConfig, RetryPolicy, SigningKeyConfig, Timeouts, TlsConfig};
+pub use endpoint::{INTERACTION_GET_STRUCTURED, ProviderEndpoint};
 pub use error::{Service, SpineCode, UpstreamError};
-pub use gpconnect::{GpConnectClient, INTERACTION_GET_STRUCTURED, build_jwt, build_parameters};
+pub use gpconnect::{GpConnectClient, build_jwt, build_parameters};
 pub use pds::{PdsClient, PdsSearch, PdsSearchOutcome, demographics_from_patient};
-pub use sds::{ProviderEndpoint, SdsClient};
+pub use sds::SdsClient;
 
 /// The three service clients, sharing one token source. Cheap to clone (each holds `Arc`s).
 #[derive(Clone, Debug)]

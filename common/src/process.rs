@@ -1,4 +1,5 @@
-//! What every binary's `main` does the same way: a bad configuration exits 64 before anything
+//! What every binary's `main` does the same way: its command line and environment are read
+//! ([`crate::cli`]; `--help` lists every setting), a bad configuration exits 64 before anything
 //! starts, telemetry is installed (and flushed at exit), the service runs on a multi-threaded
 //! runtime until its shutdown token is cancelled by SIGTERM/SIGINT, and its ops endpoint
 //! (`/health/*`, `/metrics`) is served beside it.
@@ -10,13 +11,17 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-/// `sysexits.h` EX_CONFIG: the configuration is wrong; restarting will not help.
+use crate::cli::Settings;
+
+/// `sysexits.h` EX_USAGE: the command line or a setting is wrong; restarting will not help.
 pub const EXIT_CONFIG: u8 = 64;
 
 /// Runs `work(config)` as the process's service and turns its result into the exit code.
+/// `settings` is what [`crate::cli::parse`] read (telemetry's own settings are among them).
 /// `E`'s alternate `Display` (`{:#}`, anyhow's error chain) is logged on failure.
 pub fn run<C, E, F, Fut>(
     service: &'static str,
+    settings: &Settings,
     config: Result<C, impl Display>,
     work: F,
 ) -> ExitCode
@@ -32,7 +37,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let telemetry = crate::telemetry::init(service, &crate::config::process_env);
+    let telemetry = crate::telemetry::init(service, &settings.lookup());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {
@@ -66,6 +71,30 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// The ops routes every binary serves: `/health/live` (the process answers), `/health/ready`
+/// (`ready()`: 200 or 503, with a JSON body saying which dependency is up or down) and
+/// `/metrics` (Prometheus text). None of them returns patient data.
+pub fn ops_router<F, Fut>(metrics: crate::telemetry::Metrics, ready: F) -> axum::Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = (axum::http::StatusCode, String)> + Send + 'static,
+{
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/health/live", get(|| async { "ok" }))
+        .route(
+            "/health/ready",
+            get(move || {
+                let ready = ready.clone();
+                async move {
+                    let (status, body) = ready().await;
+                    (status, [("content-type", "application/json")], body)
+                }
+            }),
+        )
+        .route("/metrics", get(move || async move { metrics.render() }))
+}
+
 /// Binds `listen` and serves the ops `router` until `shutdown`; returns the bound address.
 pub async fn serve_ops(
     listen: SocketAddr,
@@ -84,4 +113,17 @@ pub async fn serve_ops(
         }
     });
     Ok(bound)
+}
+
+/// This host's name, for audit event sources and the syslog HOSTNAME field (never PHI): the
+/// `HOSTNAME` the container runtime sets (the pod name on Kubernetes), else the kernel's, else
+/// `localhost`.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

@@ -499,6 +499,41 @@ pub fn job_headers(correlation_id: &str, attempt: u32, traceparent: Option<&str>
     headers
 }
 
+/// The longest `x-xhuma-reason` kept: a reason quotes an upstream error, whose size we do not
+/// control, and an AMQP header table must stay small.
+pub const MAX_DEAD_LETTER_REASON: usize = 300;
+
+/// The headers of a message copied to `P.dead`: why (`x-xhuma-reason`, cut to
+/// [`MAX_DEAD_LETTER_REASON`] characters), from which stage (`x-xhuma-stage`), and the
+/// correlation id (and attempt) it came with, so the dead letter joins the rest of its trail.
+pub fn dead_letter_headers(
+    from: Option<&FieldTable>,
+    attempt: Option<u32>,
+    stage: &str,
+    reason: &str,
+) -> FieldTable {
+    let mut headers = FieldTable::default();
+    if let Some(correlation) = header_str(from, HEADER_CORRELATION) {
+        headers.insert(
+            HEADER_CORRELATION.into(),
+            AMQPValue::LongString(correlation.into()),
+        );
+    }
+    if let Some(attempt) = attempt {
+        headers.insert(
+            HEADER_ATTEMPT.into(),
+            AMQPValue::LongLongInt(i64::from(attempt)),
+        );
+    }
+    let reason = match reason.char_indices().nth(MAX_DEAD_LETTER_REASON) {
+        Some((cut, _)) => &reason[..cut],
+        None => reason,
+    };
+    headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
+    headers.insert(HEADER_STAGE.into(), AMQPValue::LongString(stage.into()));
+    headers
+}
+
 /// Reads a string header.
 pub fn header_str(headers: Option<&FieldTable>, name: &str) -> Option<String> {
     let value = headers?.inner().get(name)?;

@@ -3,6 +3,11 @@
 //! - Logs are JSON lines on stdout (`XHUMA_LOG_FORMAT=text` for people), filtered by `RUST_LOG`
 //!   (default `info`). Patient identifiers never appear at info level or above: code logs the
 //!   pseudonymous `patient.key` instead.
+//! - Log events also go to an OTLP/HTTP collector as log records when
+//!   `XHUMA_OTLP_LOGS_ENDPOINT` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) names one; the collector ships
+//!   them to the log store (Loki in `deploy/`). Same events, same filter, same fields as stdout,
+//!   plus the trace and span they happened in. The exporter's own HTTP client is never logged
+//!   through itself (that would feed back).
 //! - Traces go to an OTLP/HTTP collector when `XHUMA_OTLP_ENDPOINT` (or the standard
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT`) names one. The W3C `traceparent` travels in AMQP headers
 //!   ([`traceparent`] on publish, [`adopt_traceparent`] on consume), so one trace shows gateway →
@@ -11,8 +16,11 @@
 
 use std::collections::HashMap;
 
+use crate::cli::Setting;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -22,24 +30,97 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 pub const XHUMA_LOG_FORMAT: &str = "XHUMA_LOG_FORMAT";
 pub const XHUMA_OTLP_ENDPOINT: &str = "XHUMA_OTLP_ENDPOINT";
+pub const XHUMA_OTLP_LOGS_ENDPOINT: &str = "XHUMA_OTLP_LOGS_ENDPOINT";
+
+/// The settings above as `--help` lists them ([`crate::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(XHUMA_LOG_FORMAT, "json", "json lines, or text for people"),
+    Setting::new(
+        XHUMA_OTLP_ENDPOINT,
+        "",
+        "OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces)",
+    ),
+    Setting::new(
+        XHUMA_OTLP_LOGS_ENDPOINT,
+        "",
+        "OTLP/HTTP logs URL (e.g. http://collector:4318/v1/logs); logs stay on stdout too",
+    ),
+];
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// Keeps the trace exporter alive; call [`Telemetry::shutdown`] before exit to flush.
+/// Keeps the trace and log exporters alive; call [`Telemetry::shutdown`] before exit to flush.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    logs: Option<SdkLoggerProvider>,
 }
 
 // === impl Telemetry ===
 
 impl Telemetry {
-    /// Flushes and stops the trace exporter (a no-op without one).
+    /// Flushes and stops the exporters (a no-op without them).
     pub fn shutdown(self) {
         if let Some(p) = self.provider {
             let _ = p.shutdown();
         }
+        if let Some(p) = self.logs {
+            let _ = p.shutdown();
+        }
     }
+}
+
+/// The logs URL: `XHUMA_OTLP_LOGS_ENDPOINT` as given, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus the
+/// OTLP/HTTP logs path.
+pub fn otlp_logs_url(lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(url) = lookup(XHUMA_OTLP_LOGS_ENDPOINT).filter(|v| !v.trim().is_empty()) {
+        return Some(url);
+    }
+    lookup(OTEL_EXPORTER_OTLP_ENDPOINT)
+        .filter(|v| !v.trim().is_empty())
+        .map(|base| format!("{}/v1/logs", base.trim_end_matches('/')))
+}
+
+/// A logger provider exporting over OTLP/HTTP (protobuf) to `url`. The batch processor runs on
+/// its own thread with a bounded queue (2,048 records; beyond it records are dropped, never
+/// held), so a slow collector costs log records, not memory or request latency.
+pub fn otlp_logger(service: &'static str, url: &str) -> Option<SdkLoggerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::LogExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .build()
+        .ok()?;
+    Some(
+        SdkLoggerProvider::builder()
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service)
+                    .build(),
+            )
+            .with_batch_exporter(exporter)
+            .build(),
+    )
+}
+
+/// The bridge from tracing events to `provider`'s log records: the same `RUST_LOG` filter as
+/// stdout, minus the crates the exporter itself runs on (their events about an export would be
+/// exported in turn).
+pub fn otel_logs_layer(provider: &SdkLoggerProvider) -> BoxedLayer {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let filter = [
+        "hyper",
+        "hyper_util",
+        "reqwest",
+        "h2",
+        "opentelemetry",
+        "opentelemetry_sdk",
+    ]
+    .iter()
+    .fold(filter, |f, quiet| format!("{f},{quiet}=off"));
+    OpenTelemetryTracingBridge::new(provider)
+        .with_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .boxed()
 }
 
 /// The traces URL: `XHUMA_OTLP_ENDPOINT` as given, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus the
@@ -103,9 +184,13 @@ pub fn init(service: &'static str, lookup: &dyn Fn(&str) -> Option<String>) -> T
             .boxed()
     };
     let provider = otlp_traces_url(lookup).and_then(|url| otlp_provider(service, &url));
+    let logs = otlp_logs_url(lookup).and_then(|url| otlp_logger(service, &url));
     let mut layers = vec![fmt];
     if let Some(p) = &provider {
         layers.push(otel_layer(p, service));
+    }
+    if let Some(p) = &logs {
+        layers.push(otel_logs_layer(p));
     }
     if tracing_subscriber::registry()
         .with(layers)
@@ -116,10 +201,11 @@ pub fn init(service: &'static str, lookup: &dyn Fn(&str) -> Option<String>) -> T
             service,
             version = env!("CARGO_PKG_VERSION"),
             traces = provider.is_some(),
+            otlp_logs = logs.is_some(),
             "Starting"
         );
     }
-    Telemetry { provider }
+    Telemetry { provider, logs }
 }
 
 /// The W3C `traceparent` of the current span, for an outgoing message (None without tracing).

@@ -194,7 +194,7 @@ def check_compose(r: Report) -> None:
     volumes = set((doc.get("volumes") or {}).keys())
     stages = dockerfile_stages(DOCKERFILE)
     for want in ("gateway", "worker", "audit", "nhs-sim", "rabbitmq", "redis", "postgres",
-                 "prometheus", "grafana", "otel-collector"):
+                 "prometheus", "grafana", "otel-collector", "loki"):
         r.check(want in services, area, f"service {want} present")
 
     for name, svc in services.items():
@@ -445,6 +445,9 @@ def check_grafana(r: Report) -> None:
     ds = yaml.safe_load((gdir / "provisioning" / "datasources" / "datasources.yaml").read_text())
     uids = {d["uid"] for d in ds["datasources"]}
     r.check("prometheus" in uids, area, "Prometheus data source uid 'prometheus' (the dashboard default)")
+    r.check("loki" in uids, area, "Loki data source uid 'loki' (the logs)")
+    loki = next((d for d in ds["datasources"] if d["uid"] == "loki"), {})
+    r.check(loki.get("url") == "http://loki:3100", area, "Loki data source points at the compose loki service")
     prov = yaml.safe_load((gdir / "provisioning" / "dashboards" / "dashboards.yaml").read_text())
     r.check(prov["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards", area,
             "dashboard provider path matches the compose mount")
@@ -470,6 +473,22 @@ def check_otel(r: Report) -> None:
             r.check(procs[-1] == "batch", area, f"{pname}: batch runs last")
     r.check(cfg.get("receivers", {}).get("otlp", {}).get("protocols", {}).get("grpc", {}).get("endpoint", "")
             .endswith(":4317"), area, "OTLP gRPC on 4317 (what OTEL_EXPORTER_OTLP_ENDPOINT names)")
+    check_log_pipeline(r, area, cfg, "compose")
+
+
+def check_log_pipeline(r: Report, area: str, cfg: dict, where: str) -> None:
+    """A collector config ships logs: an OTLP-fed logs pipeline with the PHI filter, ending in
+    Loki's OTLP endpoint."""
+    logs = (cfg.get("service", {}).get("pipelines") or {}).get("logs")
+    if not r.check(logs is not None, area, f"{where}: logs pipeline"):
+        return
+    r.check("otlp" in logs.get("receivers", []), area, f"{where}: logs pipeline receives OTLP")
+    r.check(any(p.startswith("attributes/phi") for p in logs.get("processors", [])), area,
+            f"{where}: logs pass the PHI attribute filter")
+    exporters = cfg.get("exporters") or {}
+    loki = [e for e in logs.get("exporters", [])
+            if str((exporters.get(e) or {}).get("endpoint", "")).rstrip("/").endswith(":3100/otlp")]
+    r.check(bool(loki), area, f"{where}: logs exported to Loki's /otlp endpoint")
 
 
 # ------------------------------------------------------------------------------------- k8s ----
@@ -517,6 +536,9 @@ def builtin_kustomize(kdir: Path, r: Report) -> list[dict]:
             d.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
             if lab.get("includeTemplates") and d.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
                 d["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
+                # kustomize labels a StatefulSet's volume claim templates too.
+                for claim in d["spec"].get("volumeClaimTemplates", []):
+                    claim.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
             if lab.get("includeSelectors"):
                 r.fail("k8s", "built-in renderer does not support labels.includeSelectors")
     return docs
@@ -721,6 +743,51 @@ def check_k8s(r: Report) -> None:
         r.check(want in scaled, area, f"{want} is scaled by a KEDA ScaledObject")
 
 
+# ---------------------------------------------------------------------------- observability ----
+
+def check_observability(r: Report) -> None:
+    """deploy/k8s/observability: the collector the base's pods send OTLP to, and Loki."""
+    area = "observability"
+    import kubernetes_validate
+    from kubernetes_validate import utils as kv
+
+    docs = render_kustomize(K8S / "observability", r)
+    by_kind: dict[str, dict[str, dict]] = {}
+    for d in docs:
+        kind, name = d.get("kind"), d.get("metadata", {}).get("name")
+        by_kind.setdefault(kind, {})[name] = d
+        try:
+            kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+            r.ok(area, f"{kind}/{name} valid (Kubernetes {K8S_VERSION}, strict)")
+        except (kv.ValidationError, kv.SchemaNotFoundError) as e:
+            r.fail(area, f"{kind}/{name}: {e.message}")
+        if kind != "Namespace":
+            r.check(d["metadata"].get("namespace") == "observability", area,
+                    f"{kind}/{name} in namespace observability")
+    # The base names the collector by its Service DNS name; it must exist with that port.
+    base = yaml.safe_load((K8S / "config.yaml").read_text())
+    endpoint = (base.get("data") or {}).get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    svc = by_kind.get("Service", {}).get("otel-collector", {})
+    ports = {p["port"] for p in svc.get("spec", {}).get("ports", [])}
+    r.check(endpoint == "http://otel-collector.observability.svc:4318" and 4318 in ports, area,
+            f"the base's OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}) is the collector Service's :4318")
+    cm = by_kind.get("ConfigMap", {}).get("otel-collector", {})
+    cfg = yaml.safe_load((cm.get("data") or {}).get("config.yaml", "{}")) or {}
+    pipelines = cfg.get("service", {}).get("pipelines", {})
+    for pname, pipe in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            for comp in pipe.get(kind, []):
+                r.check(comp in (cfg.get(kind) or {}), area, f"{pname}.{kind}: {comp} defined")
+    check_log_pipeline(r, area, cfg, "k8s collector")
+    loki_url = str(((cfg.get("exporters") or {}).get("otlphttp/loki") or {}).get("endpoint", ""))
+    r.check(loki_url.startswith("http://loki.observability.svc:3100"), area,
+            "collector ships logs to the loki Service")
+    r.check("loki" in by_kind.get("Service", {}) and "loki" in by_kind.get("StatefulSet", {}), area,
+            "Loki StatefulSet and Service")
+    sts = by_kind.get("StatefulSet", {}).get("loki", {})
+    r.check(bool(sts.get("spec", {}).get("volumeClaimTemplates")), area, "Loki keeps logs on a volume")
+
+
 # ------------------------------------------------------------------------------------ main ----
 
 def main() -> int:
@@ -728,7 +795,7 @@ def main() -> int:
     ap.add_argument("--hadolint")
     ap.add_argument("--promtool")
     ap.add_argument("-v", "--verbose", action="store_true")
-    ap.add_argument("only", nargs="*", help="compose docker prometheus grafana otel k8s metrics (default: all)")
+    ap.add_argument("only", nargs="*", help="compose docker prometheus grafana otel k8s observability metrics (default: all)")
     args = ap.parse_args()
     r = Report(args.verbose)
     checks = {
@@ -738,6 +805,7 @@ def main() -> int:
         "grafana": lambda: check_grafana(r),
         "otel": lambda: check_otel(r),
         "k8s": lambda: check_k8s(r),
+        "observability": lambda: check_observability(r),
         "metrics": lambda: check_metric_names(r),
     }
     for name in args.only or list(checks):

@@ -6,14 +6,17 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig, process_env};
 use xhuma_common::identity::Requester;
 
+use crate::inbound::{InboundConfig, InboundError, XHUMA_TLS_CERT_PATH};
 use crate::records::PipelineConfig;
 use crate::soap::element::Limits;
-use crate::soap::saml::{SamlConfig, SamlVerifier};
+use crate::soap::saml::{SamlConfig, SamlVerifier, XHUMA_SAML_TRUST_PEM};
+use xhuma_common::cli::{Cli, Group, Setting};
 
 pub const XHUMA_LISTEN_ADDR: &str = "XHUMA_LISTEN_ADDR";
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
@@ -48,6 +51,149 @@ pub const XHUMA_DEFAULT_REQUESTER_ODS: &str = "XHUMA_DEFAULT_REQUESTER_ODS";
 pub const DEFAULT_REQUESTER_SUBJECT: &str = "Xhuma gateway";
 pub const XHUMA_XCPD_DEMOGRAPHIC_CHECK: &str = "XHUMA_XCPD_DEMOGRAPHIC_CHECK";
 pub const XHUMA_PUBLIC_URL: &str = "XHUMA_PUBLIC_URL";
+
+/// The settings above as `--help` lists them ([`xhuma_common::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_LISTEN_ADDR,
+        "127.0.0.1:8000",
+        "Address the SOAP endpoints, /health/* and /metrics listen on",
+    ),
+    Setting::new(
+        XHUMA_HOME_COMMUNITY_ID,
+        "2.16.840.1.113883.2.1.3.34.9001",
+        "Our XCA home community OID (bare)",
+    ),
+    Setting::new(
+        XHUMA_REPOSITORY_UNIQUE_ID,
+        "2.16.840.1.113883.2.1.3.34.69.420",
+        "RepositoryUniqueId advertised in ITI-38 and checked in ITI-39",
+    ),
+    Setting::new(
+        XHUMA_MTOM_RESPONSE,
+        "auto",
+        "auto (MTOM iff the request was), inline or mtom",
+    ),
+    Setting::new(XHUMA_MAX_BODY_BYTES, "4194304", "Largest request body"),
+    Setting::new(
+        XHUMA_MAX_XML_DEPTH,
+        "64",
+        "Deepest element nesting accepted",
+    ),
+    Setting::new(
+        XHUMA_REQUEST_TIMEOUT_MS,
+        "55000",
+        "Per-request deadline (inside Epic's 60 s)",
+    ),
+    Setting::new(
+        XHUMA_BODY_READ_TIMEOUT_MS,
+        "15000",
+        "The whole request body must arrive within this long (read before a request permit is taken), else 408",
+    ),
+    Setting::new(
+        XHUMA_MAX_CONCURRENT_REQUESTS,
+        "256",
+        "SOAP requests served at once",
+    ),
+    Setting::new(
+        XHUMA_SHUTDOWN_GRACE_MS,
+        "30000",
+        "How long work in flight may run after SIGTERM",
+    ),
+    Setting::new(
+        XHUMA_XML_WORKERS,
+        "the CPUs",
+        "Request bodies parsed and SAML assertions checked at once (blocking pool)",
+    ),
+    Setting::new(
+        XHUMA_XML_MEMORY_BYTES,
+        "33554432",
+        "What the SAML checks in progress may hold in all",
+    ),
+    Setting::new(
+        XHUMA_REQUEST_MEMORY_BYTES,
+        "100663296",
+        "What the SOAP requests being served may hold in all",
+    ),
+    Setting::new(
+        XHUMA_MAX_DOCUMENT_REQUESTS,
+        "20",
+        "Most DocumentRequests in one ITI-39 (Epic sends up to 10)",
+    ),
+    Setting::new(
+        XHUMA_DEFAULT_REQUESTER_SUBJECT,
+        "Xhuma gateway",
+        "Requester subject when no assertion is present and XHUMA_SAML_REQUIRED=false",
+    ),
+    Setting::new(
+        XHUMA_DEFAULT_REQUESTER_ORGANIZATION,
+        "Xhuma gateway",
+        "Requester organisation when no assertion is present",
+    ),
+    Setting::new(
+        XHUMA_DEFAULT_REQUESTER_ORGANIZATION_ID,
+        "",
+        "Requester organisation id when no assertion is present",
+    ),
+    Setting::new(
+        XHUMA_DEFAULT_REQUESTER_ODS,
+        "",
+        "Requester ODS code when no assertion is present",
+    ),
+    Setting::new(
+        XHUMA_XCPD_DEMOGRAPHIC_CHECK,
+        "false",
+        "ITI-55/47 answer \"no match\" unless the query's birth date, gender and family name (those present) agree with PDS",
+    ),
+    Setting::new(
+        XHUMA_PUBLIC_URL,
+        "from Host",
+        "Base URL the WSDLs (?wsdl) advertise",
+    ),
+];
+
+/// `xhuma-gateway --help`: every setting the gateway reads, by concern.
+pub const CLI: Cli = Cli {
+    name: "xhuma-gateway",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "The IHE gateway: ITI-55/47 patient discovery, ITI-38/39 from the cache of C-CDA \
+            documents the workers build",
+    groups: &[
+        Group {
+            heading: "Gateway",
+            settings: SETTINGS,
+        },
+        Group {
+            heading: "Inbound connections",
+            settings: crate::inbound::SETTINGS,
+        },
+        Group {
+            heading: "SAML",
+            settings: crate::soap::saml::SETTINGS,
+        },
+        Group {
+            heading: "Records pipeline",
+            settings: crate::records::SETTINGS,
+        },
+        Group {
+            heading: "RabbitMQ",
+            settings: xhuma_common::config::AMQP_SETTINGS,
+        },
+        Group {
+            heading: "Redis and the document cache",
+            settings: xhuma_common::config::REDIS_SETTINGS,
+        },
+        Group {
+            heading: "NHS services",
+            settings: xhuma_common::nhs::config::SETTINGS,
+        },
+        Group {
+            heading: "Logs and traces",
+            settings: xhuma_common::telemetry::SETTINGS,
+        },
+    ],
+    subcommands: &[],
+};
 
 /// How ITI responses are packaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +278,8 @@ pub struct GatewayConfig {
     pub pipeline: PipelineConfig,
     /// `XHUMA_SAML_*`: trust, audience and policy of the SAML verifier (`soap::saml`).
     pub saml: SamlConfig,
+    /// `XHUMA_TLS_*`, rate limits and connection caps (`inbound`).
+    pub inbound: InboundConfig,
 }
 
 // === impl GatewayConfig ===
@@ -139,6 +287,23 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&process_env)
+    }
+
+    /// What can only be checked by reading the files the settings name: the TLS certificate and
+    /// key (returned, ready to serve with) and the SAML trust store. Run before the service
+    /// starts, so a bad file exits 64 naming its variable, like a bad value.
+    pub fn preflight(&self) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigError> {
+        SamlVerifier::new(&self.saml).map_err(|error| ConfigError {
+            var: XHUMA_SAML_TRUST_PEM,
+            reason: error.to_string(),
+        })?;
+        self.inbound.server_config().map_err(|error| ConfigError {
+            var: match error {
+                InboundError::Pem { var, .. } => var,
+                InboundError::Tls(_) => XHUMA_TLS_CERT_PATH,
+            },
+            reason: error.to_string(),
+        })
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -243,6 +408,7 @@ impl GatewayConfig {
             redis: RedisConfig::from_env(&env)?,
             pipeline: PipelineConfig::from_env(&env)?,
             saml: SamlConfig::from_env(&env)?,
+            inbound: InboundConfig::from_env(&env)?,
         })
     }
 
@@ -292,6 +458,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         GatewayConfig::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn help_lists_every_variable_the_config_reads() {
+        let read = xhuma_common::cli::variables_read(REQUIRED, |lookup| {
+            GatewayConfig::from_lookup(lookup).unwrap();
+        });
+        assert!(read.len() > 60, "{read:?}");
+        assert_eq!(CLI.undeclared(&read), Vec::<String>::new());
+        CLI.command().debug_assert();
+    }
+
+    #[test]
+    fn a_tls_or_trust_file_that_cannot_be_read_is_a_config_error_naming_its_variable() {
+        let c = cfg(&[
+            ("XHUMA_TLS_CERT_PATH", "/nonexistent/cert.pem"),
+            ("XHUMA_TLS_KEY_PATH", "/nonexistent/key.pem"),
+        ])
+        .unwrap();
+        assert_eq!(c.preflight().unwrap_err().var, "XHUMA_TLS_CERT_PATH");
+        let c = cfg(&[("XHUMA_SAML_TRUST_PEM", "/nonexistent/idp.pem")]).unwrap();
+        assert_eq!(c.preflight().unwrap_err().var, "XHUMA_SAML_TRUST_PEM");
+        assert!(cfg(&[]).unwrap().preflight().unwrap().is_none());
     }
 
     #[test]

@@ -33,6 +33,7 @@ use tower_governor::GovernorError;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::PeerIpKeyExtractor;
+use xhuma_common::cli::Setting;
 use xhuma_common::config::{ConfigError, Env};
 
 pub const XHUMA_TLS_CERT_PATH: &str = "XHUMA_TLS_CERT_PATH";
@@ -47,6 +48,55 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
 pub const XHUMA_TRUSTED_PROXIES: &str = "XHUMA_TRUSTED_PROXIES";
 pub const XHUMA_HTTP2_MAX_STREAMS: &str = "XHUMA_HTTP2_MAX_STREAMS";
 pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 64;
+
+/// The settings above as `--help` lists them ([`xhuma_common::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_TLS_CERT_PATH,
+        "",
+        "PEM certificate chain: serve HTTPS (with XHUMA_TLS_KEY_PATH)",
+    ),
+    Setting::new(
+        XHUMA_TLS_KEY_PATH,
+        "",
+        "PEM private key of XHUMA_TLS_CERT_PATH",
+    ),
+    Setting::new(
+        XHUMA_TLS_CLIENT_CA_PATH,
+        "",
+        "PEM CA certificates: require client certificates issued by them (mTLS)",
+    ),
+    Setting::new(
+        XHUMA_RATE_LIMIT_PER_SEC,
+        "0 (off)",
+        "Sustained requests per second per client IP",
+    ),
+    Setting::new(
+        XHUMA_RATE_LIMIT_BURST,
+        "2 × rate",
+        "Requests a client may send at once",
+    ),
+    Setting::new(
+        XHUMA_HEADER_READ_TIMEOUT_MS,
+        "10000",
+        "A connection must deliver a request's headers within this long, or it is closed",
+    ),
+    Setting::new(
+        XHUMA_MAX_CONNECTIONS_PER_CLIENT,
+        "128",
+        "Open connections one client IP may hold (0: no cap)",
+    ),
+    Setting::new(
+        XHUMA_TRUSTED_PROXIES,
+        "",
+        "Comma-separated addresses or CIDR blocks of the proxies in front of the gateway",
+    ),
+    Setting::new(
+        XHUMA_HTTP2_MAX_STREAMS,
+        "64",
+        "Concurrent streams per HTTP/2 connection",
+    ),
+];
 
 /// Largest header block a request may send (HTTP/1 read buffer, HTTP/2 header list).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -90,7 +140,12 @@ pub struct InboundConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum InboundError {
     #[error("cannot read {what} from {path}")]
-    Pem { what: &'static str, path: PathBuf },
+    Pem {
+        /// The setting that names the file.
+        var: &'static str,
+        what: &'static str,
+        path: PathBuf,
+    },
     #[error("TLS configuration rejected: {0}")]
     Tls(String),
 }
@@ -175,10 +230,12 @@ impl InboundConfig {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
             .and_then(|it| it.collect::<Result<_, _>>())
             .map_err(|_| InboundError::Pem {
+                var: XHUMA_TLS_CERT_PATH,
                 what: "the certificate chain",
                 path: cert_path.clone(),
             })?;
         let key = PrivateKeyDer::from_pem_file(key_path).map_err(|_| InboundError::Pem {
+            var: XHUMA_TLS_KEY_PATH,
             what: "the private key",
             path: key_path.clone(),
         })?;
@@ -193,6 +250,7 @@ impl InboundConfig {
                 let cas = CertificateDer::pem_file_iter(ca_path)
                     .and_then(|it| it.collect::<Result<Vec<_>, _>>())
                     .map_err(|_| InboundError::Pem {
+                        var: XHUMA_TLS_CLIENT_CA_PATH,
                         what: "the client CA certificates",
                         path: ca_path.clone(),
                     })?;

@@ -1,13 +1,14 @@
-//! `xhuma-gateway`: config (exit 64 when bad) → telemetry → connect the pipeline → bind →
-//! serve until SIGTERM/SIGINT → drain within the grace period.
+//! `xhuma-gateway`: command line and config (`--help` lists every setting; exit 64 when one is
+//! bad, TLS and SAML trust files included) → telemetry → connect the pipeline → bind → serve
+//! until SIGTERM/SIGINT → drain within the grace period.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use xhuma_common::config::Env;
-use xhuma_gateway::inbound::{self, InboundConfig};
+use xhuma_gateway::config::CLI;
+use xhuma_gateway::inbound;
 use xhuma_gateway::records::Records;
 use xhuma_gateway::{AppState, GatewayConfig, ops, router};
 
@@ -18,13 +19,21 @@ use xhuma_gateway::{AppState, GatewayConfig, ops, router};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    xhuma_common::process::run("xhuma-gateway", GatewayConfig::from_env(), run)
+    let settings = match xhuma_common::cli::parse(&CLI) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let config = GatewayConfig::from_lookup(&settings.lookup()).and_then(|config| {
+        let tls = config.preflight()?;
+        Ok((config, tls))
+    });
+    xhuma_common::process::run("xhuma-gateway", &settings, config, run)
 }
 
-async fn run(config: GatewayConfig) -> anyhow::Result<()> {
-    let inbound = InboundConfig::from_env(&Env::new(&xhuma_common::config::process_env))
-        .context("inbound settings")?;
-    let tls = inbound.server_config().context("loading TLS material")?;
+async fn run(
+    (config, tls): (GatewayConfig, Option<Arc<rustls::ServerConfig>>),
+) -> anyhow::Result<()> {
+    let inbound = config.inbound.clone();
     let metrics = xhuma_common::telemetry::install_metrics();
     // On SIGTERM, waiting ITI-38/39 requests answer with a fault instead of holding shutdown.
     let shutdown = xhuma_common::process::shutdown_on_signal();

@@ -7,20 +7,11 @@
 //! broker. None of these endpoints returns patient data.
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use xhuma_common::telemetry::Metrics;
 
 use crate::app::Load;
 use crate::records::Records;
-
-#[derive(Clone)]
-struct Ops {
-    records: Records,
-    metrics: Metrics,
-    load: Option<Load>,
-}
 
 /// The ops routes.
 pub fn router(records: Records, metrics: Metrics) -> Router {
@@ -32,22 +23,13 @@ pub fn router(records: Records, metrics: Metrics) -> Router {
 /// balancer sends new work to another replica.
 pub fn router_with_load(records: Records, metrics: Metrics, load: Option<Load>) -> Router {
     init_series();
-    Router::new()
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(render_metrics))
-        .with_state(Ops {
-            records,
-            metrics,
-            load,
-        })
+    xhuma_common::process::ops_router(metrics, move || ready(records.clone(), load.clone()))
 }
 
-async fn ready(State(ops): State<Ops>) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let (amqp, redis) = tokio::join!(ops.records.amqp().ping(), ops.records.cache().ping());
-    let completions = ops.records.completions().is_subscribed();
-    let (in_flight, capacity) = ops
-        .load
+async fn ready(records: Records, load: Option<Load>) -> (StatusCode, String) {
+    let (amqp, redis) = tokio::join!(records.amqp().ping(), records.cache().ping());
+    let completions = records.completions().is_subscribed();
+    let (in_flight, capacity) = load
         .as_ref()
         .map_or((0, usize::MAX), |l| (l.in_flight(), l.capacity()));
     let saturated = in_flight >= capacity;
@@ -64,11 +46,7 @@ async fn ready(State(ops): State<Ops>) -> (StatusCode, [(&'static str, &'static 
         up(redis.is_ok()),
         up(completions),
     );
-    (status, [("content-type", "application/json")], body)
-}
-
-async fn render_metrics(State(ops): State<Ops>) -> String {
-    ops.metrics.render()
+    (status, body)
 }
 
 /// Every series the dashboards and alerts (`deploy/`) read exists from the first scrape, at

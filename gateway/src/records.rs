@@ -34,10 +34,10 @@ mod audit;
 mod publish;
 mod wait;
 
-pub use audit::hostname;
 use audit::{error_detail, failure_outcome};
 pub use publish::{DEFAULT_PREFETCH_IN_FLIGHT, XHUMA_PREFETCH_IN_FLIGHT};
 use publish::{Published, Publisher};
+use xhuma_common::cli::Setting;
 
 pub const XHUMA_JOB_WAIT_TIMEOUT_MS: &str = "XHUMA_JOB_WAIT_TIMEOUT_MS";
 pub const DEFAULT_JOB_WAIT_TIMEOUT_MS: u64 = 25_000;
@@ -49,6 +49,45 @@ pub const DEFAULT_REFRESH_AFTER_SECS: u64 = 900;
 pub const XHUMA_AUDIT_FAIL_OPEN: &str = "XHUMA_AUDIT_FAIL_OPEN";
 pub const XHUMA_AUDIT_CONFIRM_TIMEOUT_MS: &str = "XHUMA_AUDIT_CONFIRM_TIMEOUT_MS";
 pub const DEFAULT_AUDIT_CONFIRM_TIMEOUT_MS: u64 = 5_000;
+
+/// The settings above as `--help` lists them ([`xhuma_common::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_PREFETCH_IN_FLIGHT,
+        "256",
+        "Prefetch publishes that may wait on RabbitMQ at once",
+    ),
+    Setting::new(
+        XHUMA_JOB_WAIT_TIMEOUT_MS,
+        "25000",
+        "How long ITI-38/39 wait for an in-flight prefetch before answering XDSRegistryBusy",
+    ),
+    Setting::new(
+        XHUMA_LEASE_TTL_MS,
+        "60000",
+        "Single-flight lease per patient",
+    ),
+    Setting::new(
+        XHUMA_ITI38_ON_DEMAND,
+        "false",
+        "Answer ITI-38 at once with an On-Demand entry while the job runs",
+    ),
+    Setting::new(
+        XHUMA_REFRESH_AFTER_SECS,
+        "900",
+        "A patient discovery refetches a cached record older than this (the old one is served meanwhile)",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_FAIL_OPEN,
+        "false",
+        "Release an ITI-39 document even when RabbitMQ has not confirmed its audit event",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_CONFIRM_TIMEOUT_MS,
+        "5000",
+        "How long ITI-39 waits for that confirmation",
+    ),
+];
 
 /// Settings of the record pipeline as the gateway sees it.
 #[derive(Debug, Clone)]
@@ -157,7 +196,7 @@ impl Records {
             shutdown.clone(),
         );
         let audit = AuditSink::spawn(amqp.clone(), shutdown.clone())
-            .with_source(format!("gateway@{}", hostname()));
+            .with_source(format!("gateway@{}", xhuma_common::process::hostname()));
         let publisher = Publisher::new(amqp.clone(), cache.clone(), config.prefetch_in_flight);
         Ok(Self {
             inner: Arc::new(Inner {

@@ -4,13 +4,17 @@
 //!   scenario (`scenarios`), with the stack probed before and after (`probe`) and a markdown
 //!   section appended to a report (`report`).
 //! - `prefetch-latency`: the issue-5 measurement (`prefetch`).
+//! - `balance`: a round-robin TCP front for several gateways (`balance`), which `loadtest/run`
+//!   starts with `LT_GATEWAYS=N`.
 //!
 //! Patients come from the simulator's admin API (`patients`); the SOAP bodies from `soap`.
 //! Every target must be on loopback; every loop is bounded by a count and a time.
 
+mod balance;
 mod patients;
 mod prefetch;
 mod probe;
+mod progress;
 mod report;
 mod scenarios;
 mod soap;
@@ -26,6 +30,7 @@ use goose::prelude::*;
 use crate::patients::{Rotation, Slices};
 use crate::probe::{Snapshot, Targets};
 use crate::scenarios::Which;
+use crate::scenarios::mixed::{self, Mix};
 
 /// Patients kept at the end of the synthetic list for `prefetch-latency`.
 const PROBE_RESERVE: usize = 100;
@@ -48,6 +53,24 @@ enum Command {
     Run(Box<RunArgs>),
     /// ITI-38 latency after ITI-55 with slow GP Connect, against cold ITI-38.
     PrefetchLatency(PrefetchArgs),
+    /// A loopback TCP front dealing connections round-robin to several gateways.
+    Balance(BalanceArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BalanceArgs {
+    /// Address to accept on (loopback).
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// A gateway address (repeatable, loopback); connections go to each in turn.
+    #[arg(long = "backend", required = true)]
+    backends: Vec<std::net::SocketAddr>,
+    /// Connections relayed at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// How long to wait for a backend to accept before trying the next.
+    #[arg(long, default_value_t = 2000)]
+    connect_timeout_ms: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +96,15 @@ struct RunArgs {
     /// attachment.
     #[arg(long)]
     mtom: bool,
+    /// `mixed`: the weight of each user type (a type left out, or 0, does not run).
+    #[arg(long, default_value = mixed::DEFAULT_MIX)]
+    mix: Mix,
+    /// `mixed`: ITI-55s per discovery storm burst.
+    #[arg(long, default_value_t = 10)]
+    storm_burst: usize,
+    /// A progress line on stderr this often while the attack runs (0: none).
+    #[arg(long, default_value_t = 5)]
+    progress_secs: u64,
     /// Concurrent warm-up requests.
     #[arg(long, default_value_t = 8)]
     warm_concurrency: usize,
@@ -193,6 +225,15 @@ async fn main() -> anyhow::Result<()> {
             let md = prefetch::run(&client, &settings).await?;
             emit(&md, a.report_md.as_deref())
         }
+        Command::Balance(a) => {
+            let settings = balance::Settings {
+                listen: a.listen,
+                backends: a.backends,
+                max_connections: a.max_connections,
+                connect_timeout: Duration::from_millis(a.connect_timeout_ms),
+            };
+            balance::run(settings, balance::stop_signal()).await
+        }
     }
 }
 
@@ -215,19 +256,28 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
     let all = patients::synthetic(client, &a.sim).await?;
     let slices = Slices::split(&all, a.warm, PROBE_RESERVE)?;
     let (ehr, discovery) = slices.cold.split_at(slices.cold.len() / 2);
+    // `mixed` warms only the patients its cached readers read (none when they weigh 0).
+    let mixed_readers = a.mix.weight(mixed::UserType::CachedReads) > 0;
     let mine = match a.scenario {
+        Which::Mixed if !mixed_readers => Vec::new(),
         _ if a.scenario.warmed() && !a.read_patients.is_empty() => a.read_patients.clone(),
-        Which::CachedReads | Which::Iti38Reads | Which::Iti39Reads => slices.warm.clone(),
+        Which::CachedReads | Which::Iti38Reads | Which::Iti39Reads | Which::Mixed => {
+            slices.warm.clone()
+        }
         Which::EhrFlow => ehr.to_vec(),
         Which::DiscoveryOnly => discovery.to_vec(),
     };
-    anyhow::ensure!(!mine.is_empty(), "no patients for {}", a.scenario.name());
+    anyhow::ensure!(
+        !mine.is_empty() || a.scenario == Which::Mixed,
+        "no patients for {}",
+        a.scenario.name()
+    );
     anyhow::ensure!(
         a.read_patients.is_empty() || a.scenario.warmed(),
         "--patient is for the warmed scenarios (cached_reads, iti38_reads, iti39_reads)"
     );
     let count = mine.len();
-    if a.scenario.warmed() {
+    if (a.scenario.warmed() || a.scenario == Which::Mixed) && count > 0 {
         eprintln!("loadtest: warming {count} patients…");
         let (took, documents) = scenarios::warm(
             client,
@@ -259,7 +309,11 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
         )
         .await?;
     }
-    a.scenario.set_patients(Rotation::new(mine)?)?;
+    if a.scenario == Which::Mixed {
+        mixed::set_patients(mine, &slices.cold, a.storm_burst)?;
+    } else {
+        a.scenario.set_patients(Rotation::new(mine)?)?;
+    }
 
     let targets = Targets {
         sim: a.sim.clone(),
@@ -272,16 +326,28 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
     };
     let before = Snapshot::take(client, &targets).await?;
     let started = Instant::now();
-    let attack = GooseAttack::initialize_with_config(a.goose.clone())?
-        .register_scenario(a.scenario.scenario())
+    let mut attack = GooseAttack::initialize_with_config(a.goose.clone())?;
+    for scenario in a.scenario.scenarios(&a.mix)? {
+        attack = attack.register_scenario(scenario);
+    }
+    let attack = attack
         .set_default(GooseDefault::Users, 8)?
         .set_default(GooseDefault::IncreaseRate, "4")?
         .set_default(GooseDefault::RunTime, 30)?
         .set_default(GooseDefault::Timeout, "60")?
         .set_default(GooseDefault::NoResetMetrics, true)?;
-    let metrics = tokio::time::timeout(MAX_RUN, attack.execute())
-        .await
-        .context("the attack overran its hard limit")??;
+    let progress = (a.progress_secs > 0).then(|| {
+        progress::spawn(
+            a.scenario.name(),
+            Duration::from_secs(a.progress_secs),
+            planned(&a.goose, users),
+        )
+    });
+    let outcome = tokio::time::timeout(MAX_RUN, attack.execute()).await;
+    if let Some(progress) = progress {
+        progress.abort();
+    }
+    let metrics = outcome.context("the attack overran its hard limit")??;
     let wall = started.elapsed();
     let end = Snapshot::take(client, &targets).await?;
     let drain = probe::drain(
@@ -293,16 +359,27 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
     .await?;
     let drained = Snapshot::take(client, &targets).await?;
 
-    let rotation = a.scenario.rotation().context("rotation vanished")?;
-    let cached = a.scenario.warmed();
+    let (patients, warmed, wrapped, mix) = if a.scenario == Which::Mixed {
+        let (started, warmed, wrapped, line) = mixed::outcome(&a.mix);
+        (started, warmed, wrapped, Some(line))
+    } else {
+        let rotation = a.scenario.rotation().context("rotation vanished")?;
+        if a.scenario.warmed() {
+            (0, rotation.len(), false, None)
+        } else {
+            let wrapped = rotation.handed_out() > rotation.len();
+            (rotation.distinct(), 0, wrapped, None)
+        }
+    };
     let section = report::render(&report::Run {
         scenario: a.scenario.name(),
         users,
         wall,
         metrics: &metrics,
-        patients: if cached { 0 } else { rotation.distinct() },
-        warmed: if cached { rotation.len() } else { 0 },
-        wrapped: !cached && rotation.handed_out() > rotation.len(),
+        mix: mix.as_deref(),
+        patients,
+        warmed,
+        wrapped,
         before: &before,
         end: &end,
         drained: &drained,
@@ -310,4 +387,21 @@ async fn run(client: &reqwest::Client, mut a: RunArgs) -> anyhow::Result<()> {
         drain_max: Duration::from_secs(a.drain_max_secs),
     });
     emit(&section, a.report_md.as_deref())
+}
+
+/// Goose's ramp-up plus run time, for the progress line (the defaults set on the attack when
+/// the flags leave them out).
+fn planned(goose: &GooseConfiguration, users: usize) -> Duration {
+    let run = goose
+        .run_time
+        .as_deref()
+        .and_then(goose::util::parse_timespan)
+        .unwrap_or(30);
+    let rate: f64 = goose
+        .increase_rate
+        .as_deref()
+        .and_then(|r| r.parse().ok())
+        .filter(|r: &f64| *r > 0.0)
+        .unwrap_or(4.0);
+    Duration::from_secs(run as u64) + Duration::from_secs_f64(users as f64 / rate)
 }

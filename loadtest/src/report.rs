@@ -15,8 +15,10 @@ pub struct Run<'a> {
     pub users: usize,
     pub wall: Duration,
     pub metrics: &'a GooseMetrics,
+    /// `mixed`: the weights and the users each type got (one line).
+    pub mix: Option<&'a str>,
     /// Distinct patients the scenario started (0 for `cached_reads`), and whether the
-    /// rotation wrapped.
+    /// rotation wrapped (`mixed`: its cold types', the hot patient included).
     pub patients: usize,
     /// Patients warmed before the window (`cached_reads`).
     pub warmed: usize,
@@ -116,6 +118,9 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
     let gpc_load = e.sim.gpconnect - b.sim.gpconnect;
     let gpc_all = d.sim.gpconnect - b.sim.gpconnect;
     let mb = (d.sim.gpconnect_bytes - b.sim.gpconnect_bytes) as f64 / 1e6;
+    if let Some(mix) = r.mix {
+        let _ = writeln!(out, "- {mix}");
+    }
     if r.warmed > 0 {
         let _ = writeln!(
             out,

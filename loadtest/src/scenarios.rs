@@ -7,20 +7,24 @@
 //! - `discovery_only`: ITI-55 alone (PDS + lease + enqueue; workers prefetch behind it).
 //! - `iti38_reads`, `iti39_reads`: one warm transaction alone, so that the report's CPU per
 //!   request is that path's own cost (issue 12's table by path).
+//! - `mixed`: weighted user types in one attack (`mixed.rs`): the EHR flow, cached readers,
+//!   discovery storms and one hot patient.
 
 mod cached_reads;
 mod discovery_only;
 mod ehr_flow;
+pub mod mixed;
 mod single_reads;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use anyhow::Context as _;
 use goose::metrics::GooseRequestMetric;
 use goose::prelude::*;
 
 use crate::patients::Rotation;
-use crate::soap;
+use crate::{progress, soap};
 
 pub use cached_reads::warm;
 pub use single_reads::presign;
@@ -43,6 +47,8 @@ pub enum Which {
     Iti38Reads,
     #[value(name = "iti39_reads")]
     Iti39Reads,
+    #[value(name = "mixed")]
+    Mixed,
 }
 
 static EHR_FLOW: OnceLock<Rotation> = OnceLock::new();
@@ -63,6 +69,7 @@ impl Which {
             Which::DiscoveryOnly => "discovery_only",
             Which::Iti38Reads => "iti38_reads",
             Which::Iti39Reads => "iti39_reads",
+            Which::Mixed => "mixed",
         }
     }
 
@@ -74,31 +81,34 @@ impl Which {
         )
     }
 
-    fn slot(self) -> &'static OnceLock<Rotation> {
+    /// The scenario's one rotation (`mixed` keeps one per user type, in `mixed`).
+    fn slot(self) -> Option<&'static OnceLock<Rotation>> {
         match self {
-            Which::EhrFlow => &EHR_FLOW,
-            Which::CachedReads => &CACHED_READS,
-            Which::DiscoveryOnly => &DISCOVERY_ONLY,
-            Which::Iti38Reads => &ITI38_READS,
-            Which::Iti39Reads => &ITI39_READS,
+            Which::EhrFlow => Some(&EHR_FLOW),
+            Which::CachedReads => Some(&CACHED_READS),
+            Which::DiscoveryOnly => Some(&DISCOVERY_ONLY),
+            Which::Iti38Reads => Some(&ITI38_READS),
+            Which::Iti39Reads => Some(&ITI39_READS),
+            Which::Mixed => None,
         }
     }
 
     /// Gives the scenario its patients; once per process.
     pub fn set_patients(self, rotation: Rotation) -> anyhow::Result<()> {
         self.slot()
+            .with_context(|| format!("{} has no single rotation", self.name()))?
             .set(rotation)
             .map_err(|_| anyhow::anyhow!("{} patients set twice", self.name()))
     }
 
     /// The scenario's rotation, once set.
     pub fn rotation(self) -> Option<&'static Rotation> {
-        self.slot().get()
+        self.slot()?.get()
     }
 
-    /// The goose scenario.
-    pub fn scenario(self) -> Scenario {
-        match self {
+    /// The goose scenarios: one, or `mixed`'s weighted user types.
+    pub fn scenarios(self, mix: &mixed::Mix) -> anyhow::Result<Vec<Scenario>> {
+        let one = match self {
             Which::EhrFlow => scenario!("ehr_flow")
                 .register_transaction(transaction!(ehr_flow_tx).set_name("ehr_flow")),
             Which::CachedReads => scenario!("cached_reads")
@@ -109,7 +119,9 @@ impl Which {
                 .register_transaction(transaction!(iti38_tx).set_name("iti38_reads")),
             Which::Iti39Reads => scenario!("iti39_reads")
                 .register_transaction(transaction!(iti39_tx).set_name("iti39_reads")),
-        }
+            Which::Mixed => return mixed::scenarios(mix),
+        };
+        Ok(vec![one])
     }
 }
 
@@ -142,9 +154,35 @@ fn next_patient(which: Which) -> Result<String, Box<TransactionError>> {
         })
 }
 
+/// The report rows a user type's requests go under: `ITI-38` in a run of one scenario (as
+/// earlier reports have them), `hot_patient ITI-38` in `mixed`, so that its report breaks the
+/// figures down by user type.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows(Option<&'static str>);
+
+// === impl Rows ===
+
+impl Rows {
+    /// A run of one scenario: the transaction's name alone.
+    pub const PLAIN: Rows = Rows(None);
+
+    /// The rows of one `mixed` user type.
+    pub const fn of(user_type: &'static str) -> Rows {
+        Rows(Some(user_type))
+    }
+
+    fn name(self, transaction: &str) -> String {
+        match self.0 {
+            Some(user_type) => format!("{user_type} {transaction}"),
+            None => transaction.to_owned(),
+        }
+    }
+}
+
 /// Marks a request failed (counted by goose under `tag`) and returns the error that ends the
 /// iteration.
 fn fail(user: &mut GooseUser, tag: &str, metric: &mut GooseRequestMetric) -> Box<TransactionError> {
+    progress::failed();
     match user.set_failure(tag, metric, None, None) {
         Err(e) => e,
         Ok(()) => Box::new(TransactionError::Custom(tag.to_owned())),
@@ -176,6 +214,7 @@ async fn soap_call(
         .name(name)
         .set_request_builder(builder)
         .build();
+    progress::sent();
     let goose = user.request(request).await?;
     let mut metric = goose.request;
     let response = match goose.response {
@@ -194,22 +233,34 @@ async fn soap_call(
     }
 }
 
+/// ITI-55 for `nhs`, checking that the answer is AA and names the patient: how `ehr_flow`,
+/// `discovery_only` and `mixed`'s discovery storms start.
+async fn discover(user: &mut GooseUser, rows: Rows, nhs: &str) -> TransactionResult {
+    let name = rows.name("ITI-55");
+    let (mut m, body) = soap_call(user, soap::ITI55_PATH, &name, soap::iti55(nhs)).await?;
+    if !soap::iti55_found(&body, nhs) {
+        return Err(fail(
+            user,
+            &format!("{name}: patient not found (no AA)"),
+            &mut m,
+        ));
+    }
+    Ok(())
+}
+
 /// ITI-38 for `nhs`, then ITI-39 for the document it advertises, checking each answer: the
 /// read both `cached_reads` and `ehr_flow` end with.
-async fn read_record(user: &mut GooseUser, nhs: &str) -> TransactionResult {
-    let (mut m, body) = soap_call(user, soap::ITI38_PATH, "ITI-38", soap::iti38(nhs)).await?;
+async fn read_record(user: &mut GooseUser, rows: Rows, nhs: &str) -> TransactionResult {
+    let name = rows.name("ITI-38");
+    let (mut m, body) = soap_call(user, soap::ITI38_PATH, &name, soap::iti38(nhs)).await?;
     let Some(unique_id) = soap::iti38_unique_id(&body).map(str::to_owned) else {
-        return Err(fail(user, "ITI-38: no document uniqueId", &mut m));
+        return Err(fail(user, &format!("{name}: no document uniqueId"), &mut m));
     };
-    let (mut m, body) = soap_call(
-        user,
-        soap::ITI39_PATH,
-        "ITI-39",
-        soap::iti39(nhs, &unique_id),
-    )
-    .await?;
+    let name = rows.name("ITI-39");
+    let (mut m, body) =
+        soap_call(user, soap::ITI39_PATH, &name, soap::iti39(nhs, &unique_id)).await?;
     if !soap::iti39_has_ccda(&body) {
-        return Err(fail(user, "ITI-39: no C-CDA document", &mut m));
+        return Err(fail(user, &format!("{name}: no C-CDA document"), &mut m));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use xhuma_common::cli::{Cli, Group, Setting};
 use xhuma_common::config::{AmqpConfig, ConfigError, Env, RedisConfig};
 use xhuma_common::nhs::NhsConfig;
 use xhuma_common::queue::Stage;
@@ -23,6 +24,87 @@ pub const DEFAULT_WORKER_LISTEN: &str = "127.0.0.1:9200";
 pub const XHUMA_GPC_DEMOGRAPHIC_CHECK: &str = "XHUMA_GPC_DEMOGRAPHIC_CHECK";
 pub const XHUMA_SHUTDOWN_GRACE_MS: &str = "XHUMA_SHUTDOWN_GRACE_MS";
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
+
+/// The settings above as `--help` lists them ([`xhuma_common::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_WORKER_STAGES,
+        "both",
+        "sds, gpconnect or both: which pipeline stages this process consumes",
+    )
+    .alias("stages"),
+    Setting::new(
+        XHUMA_WORKER_PREFETCH,
+        "8",
+        "Jobs in flight per stage (AMQP prefetch)",
+    ),
+    Setting::new(
+        XHUMA_JOB_MAX_ATTEMPTS,
+        "4",
+        "Tries for transient failures (retry tiers 1 s, 5 s, 30 s) before dead-lettering",
+    ),
+    Setting::new(
+        XHUMA_LEASE_TTL_MS,
+        "60000",
+        "Single-flight lease per patient",
+    ),
+    Setting::new(
+        XHUMA_SDS_CACHE_TTL_SECS,
+        "43200",
+        "How long an ODS code's GP Connect endpoint (SDS) is cached",
+    ),
+    Setting::new(
+        XHUMA_FAILURE_TTL_SECS,
+        "30",
+        "How long a permanent failure is remembered for waiting requests",
+    ),
+    Setting::new(
+        XHUMA_WORKER_LISTEN,
+        "127.0.0.1:9200",
+        "/health/* and /metrics of the worker",
+    ),
+    Setting::new(
+        XHUMA_GPC_DEMOGRAPHIC_CHECK,
+        "true",
+        "GP Connect's demographic cross-check (GEN-07)",
+    ),
+    Setting::new(
+        XHUMA_SHUTDOWN_GRACE_MS,
+        "30000",
+        "How long work in flight may run after SIGTERM",
+    ),
+];
+
+/// `xhuma-worker --help`: every setting a worker reads, by concern.
+pub const CLI: Cli = Cli {
+    name: "xhuma-worker",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "A pipeline worker: SDS lookup and GP Connect fetch, FHIR to C-CDA conversion, the \
+            sealed document cached in Redis",
+    groups: &[
+        Group {
+            heading: "Worker",
+            settings: SETTINGS,
+        },
+        Group {
+            heading: "RabbitMQ",
+            settings: xhuma_common::config::AMQP_SETTINGS,
+        },
+        Group {
+            heading: "Redis and the document cache",
+            settings: xhuma_common::config::REDIS_SETTINGS,
+        },
+        Group {
+            heading: "NHS services",
+            settings: xhuma_common::nhs::config::SETTINGS,
+        },
+        Group {
+            heading: "Logs and traces",
+            settings: xhuma_common::telemetry::SETTINGS,
+        },
+    ],
+    subcommands: &[],
+};
 
 /// Everything `xhuma-worker` reads from its environment.
 #[derive(Debug, Clone)]
@@ -56,7 +138,7 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// The stages named by `XHUMA_WORKER_STAGES` (both when unset).
-    pub fn stages_from(env: &Env<'_>) -> Result<Vec<Stage>, ConfigError> {
+    fn stages_from(env: &Env<'_>) -> Result<Vec<Stage>, ConfigError> {
         let names = env.list(XHUMA_WORKER_STAGES);
         if names.is_empty() {
             return Ok(Stage::ALL.to_vec());
@@ -110,5 +192,37 @@ impl WorkerConfig {
             grace: env.millis(XHUMA_SHUTDOWN_GRACE_MS, DEFAULT_SHUTDOWN_GRACE_MS)?,
             demographic_check: env.bool(XHUMA_GPC_DEMOGRAPHIC_CHECK, true)?,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE: fine in tests)
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_variable_the_config_reads() {
+        let required = [
+            ("XHUMA_NHS_API_KEY", "test-key"),
+            ("XHUMA_NHS_ASID", "200000000001"),
+            ("XHUMA_NHS_SIGNING_KEY_PATH", "/nonexistent/test-key.pem"),
+        ];
+        let read = xhuma_common::cli::variables_read(&required, |lookup| {
+            WorkerConfig::from_lookup(lookup).unwrap();
+        });
+        assert!(read.len() > 40, "{read:?}");
+        assert_eq!(CLI.undeclared(&read), Vec::<String>::new());
+        CLI.command().debug_assert();
+    }
+
+    #[test]
+    fn stages_flag_is_the_setting_alias() {
+        let settings = CLI
+            .try_parse_from(["xhuma-worker", "--stages", "sds"])
+            .unwrap();
+        assert_eq!(
+            settings.lookup()(XHUMA_WORKER_STAGES).as_deref(),
+            Some("sds")
+        );
     }
 }

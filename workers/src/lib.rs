@@ -57,7 +57,7 @@ impl Worker {
         let nhs = NhsClients::new(&config.nhs)?;
         let audit_shutdown = CancellationToken::new();
         let audit = AuditSink::spawn(amqp.clone(), audit_shutdown.clone())
-            .with_source(format!("worker@{}", hostname()));
+            .with_source(format!("worker@{}", xhuma_common::process::hostname()));
         let consumers = consumer::ConsumerStatus::new(&config.stages);
         Ok(Arc::new(Self {
             consumers,
@@ -86,11 +86,4 @@ impl Worker {
         self.audit.flush(std::time::Duration::from_secs(5)).await;
         self.amqp.close().await;
     }
-}
-
-/// This machine's name for the audit `source` (best effort).
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }

@@ -6,38 +6,26 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use xhuma_common::telemetry::Metrics;
 
 use crate::Worker;
 use crate::consumer::ConsumerState;
 
-#[derive(Clone)]
-struct Ops {
-    worker: Arc<Worker>,
-    metrics: Metrics,
-}
-
 /// The ops router.
 pub fn router(worker: Arc<Worker>, metrics: Metrics) -> Router {
     init_series(&worker.config.stages);
-    Router::new()
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(render_metrics))
-        .with_state(Ops { worker, metrics })
+    xhuma_common::process::ops_router(metrics, move || ready(worker.clone()))
 }
 
 /// 200 when RabbitMQ and Redis answer and every stage's consumer is consuming, else 503;
 /// the body says which: `{"rabbitmq":"up","redis":"up","consumers":{"sds":"consuming",
 /// "gpconnect":"reconnecting"}}`.
-async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
-    let amqp = ops.worker.amqp.ping().await.is_ok();
-    let redis = ops.worker.cache.ping().await.is_ok();
+async fn ready(worker: Arc<Worker>) -> (StatusCode, String) {
+    let amqp = worker.amqp.ping().await.is_ok();
+    let redis = worker.cache.ping().await.is_ok();
     // Read after the pings: a consumer that fails while they run is not reported as consuming.
-    let consumers = ops.worker.consumers.snapshot();
+    let consumers = worker.consumers.snapshot();
     let consuming = consumers
         .iter()
         .all(|(_, state)| *state == ConsumerState::Consuming);
@@ -56,10 +44,6 @@ async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body.to_string())
-}
-
-async fn render_metrics(State(ops): State<Ops>) -> String {
-    ops.metrics.render()
 }
 
 /// Every series the dashboards and alerts (`deploy/`) read exists from the first scrape, at

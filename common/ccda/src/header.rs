@@ -7,27 +7,44 @@
 //! the first Organization with an ODS code).
 
 use crate::codes::{self, NHS_NUMBER, ODS};
-use crate::fhir::{Extensions, HumanName, Organization, Patient, Resource};
+use crate::fhir::{Extensions, HumanName, Patient, Resource};
 use crate::index::{Index, Parsed};
+use crate::practice::{self, Practice};
 use crate::xml::Xml;
 
 mod demographics;
 use crate::{Context, Report, dates};
 pub use demographics::{address, gender, person_name, telecoms};
 
-/// The GP practice that holds the record.
-pub struct Practice<'a> {
-    pub ods: Option<&'a str>,
-    pub org: Option<&'a Organization>,
-}
-
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     let p = ix.patient();
-    let practice = practice(ix);
-    let nhs = nhs_number(p);
-    let name = best_name(&p.name);
+    let practice = practice::of(ix);
+    let nhs = p.nhs_number();
+    let name = HumanName::best(&p.name);
+    describe_record(p, &practice, report);
+    let now = dates::ts_of(cx.now);
+    document_identity(ix, x, cx, &now, report);
+    record_target(x, p, nhs, name, &practice);
+    author(x, cx, &now, &practice);
+    // custodian: the GP practice
+    x.open("custodian", &[]);
+    x.open("assignedCustodian", &[]);
+    x.open("representedCustodianOrganization", &[]);
+    organization_body(x, &practice, 1);
+    x.close();
+    x.close();
+    x.close();
+    service_event(x, p, &now);
+    x.open("component", &[]);
+    x.open("structuredBody", &[]);
+}
+
+/// What the report says about whose record this is (PHI-free callers read only the counts; the
+/// worker's demographic cross-check reads [`crate::RecordDemographics`]).
+fn describe_record(p: &Patient, practice: &Practice<'_>, report: &mut Report) {
+    let nhs = p.nhs_number();
     report.nhs_number = nhs.map(str::to_string);
-    report.patient_name = name.map(display_name);
+    report.patient_name = HumanName::best(&p.name).map(HumanName::display);
     report.practice_ods = practice.ods.map(str::to_string);
     report.practice_name = practice.org.and_then(|o| o.name.clone());
     let current = || {
@@ -37,11 +54,11 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     };
     report.demographics = crate::RecordDemographics {
         families: current()
-            .filter_map(family_of)
+            .filter_map(HumanName::family_name)
             .map(str::to_string)
             .collect(),
         text_names: current()
-            .filter(|n| family_of(n).is_none())
+            .filter(|n| n.family_name().is_none())
             .filter_map(|n| n.text.as_deref().map(str::trim))
             .filter(|t| !t.is_empty())
             .map(str::to_string)
@@ -54,13 +71,16 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             .warnings
             .push("Patient: no NHS number identifier".into());
     }
+}
 
+/// `ClinicalDocument` opened, with its type, templates, id, code, title, time,
+/// confidentiality, language and set/version.
+fn document_identity(ix: &Index, x: &mut Xml, cx: &Context, now: &str, report: &mut Report) {
     let doc_id = cx
         .document_id
         .hyphenated()
         .encode_upper(&mut uuid::Uuid::encode_buffer())
         .to_string();
-    let now = dates::ts_of(cx.now);
     x.open(
         "ClinicalDocument",
         &[
@@ -77,8 +97,8 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             ("extension", "POCD_HD000040"),
         ],
     );
-    crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.1", "2015-08-01");
-    crate::sections::template(x, "2.16.840.1.113883.10.20.22.1.2", "2015-08-01");
+    crate::cda::template(x, "2.16.840.1.113883.10.20.22.1.1", "2015-08-01");
+    crate::cda::template(x, "2.16.840.1.113883.10.20.22.1.2", "2015-08-01");
     x.empty("id", &[("root", &doc_id)]);
     codes::fixed(
         x,
@@ -89,7 +109,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         "Summarization of Episode Note",
     );
     x.leaf("title", &[], "GP Connect: Access Record Structured");
-    x.empty("effectiveTime", &[("value", &now)]);
+    x.empty("effectiveTime", &[("value", now)]);
     let (code, display) = confidentiality(ix);
     report.confidentiality = code.to_string();
     x.empty(
@@ -103,8 +123,17 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.empty("languageCode", &[("code", "en-GB")]);
     x.empty("setId", &[("root", &doc_id)]);
     x.empty("versionNumber", &[("value", "1")]);
+}
 
-    // recordTarget
+/// `recordTarget`: the patient (NHS number, home address, telecoms, name, gender, birth time)
+/// and their registered practice.
+fn record_target(
+    x: &mut Xml,
+    p: &Patient,
+    nhs: Option<&str>,
+    name: Option<&HumanName>,
+    practice: &Practice<'_>,
+) {
     x.open("recordTarget", &[]);
     x.open("patientRole", &[]);
     match nhs {
@@ -132,15 +161,17 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     x.close();
     if practice.org.is_some() || practice.ods.is_some() {
         x.open("providerOrganization", &[]);
-        organization_body(x, &practice, usize::MAX);
+        organization_body(x, practice, usize::MAX);
         x.close();
     }
     x.close();
     x.close();
+}
 
-    // author: this software, acting for the GP practice
+/// `author`: this software, acting for the GP practice.
+fn author(x: &mut Xml, cx: &Context, now: &str, practice: &Practice<'_>) {
     x.open("author", &[]);
-    x.empty("time", &[("value", &now)]);
+    x.empty("time", &[("value", now)]);
     x.open("assignedAuthor", &[]);
     let device_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"xhuma-ccda-device");
     x.empty(
@@ -167,21 +198,14 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
     );
     x.close();
     x.open("representedOrganization", &[]);
-    organization_body(x, &practice, usize::MAX);
+    organization_body(x, practice, usize::MAX);
     x.close();
     x.close();
     x.close();
+}
 
-    // custodian: the GP practice
-    x.open("custodian", &[]);
-    x.open("assignedCustodian", &[]);
-    x.open("representedCustodianOrganization", &[]);
-    organization_body(x, &practice, 1);
-    x.close();
-    x.close();
-    x.close();
-
-    // documentationOf: the whole GP record
+/// `documentationOf/serviceEvent`: the whole GP record, from birth to now.
+fn service_event(x: &mut Xml, p: &Patient, now: &str) {
     x.open("documentationOf", &[]);
     x.open("serviceEvent", &[("classCode", "PCPR")]);
     x.open("effectiveTime", &[]);
@@ -189,13 +213,10 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
         Some(b) => x.empty("low", &[("value", &b)]),
         None => x.empty("low", &[("nullFlavor", "UNK")]),
     }
-    x.empty("high", &[("value", &now)]);
+    x.empty("high", &[("value", now)]);
     x.close();
     x.close();
     x.close();
-
-    x.open("component", &[]);
-    x.open("structuredBody", &[]);
 }
 
 /// The document's `confidentialityCode` (HL7 BasicConfidentialityKind) from
@@ -224,119 +245,6 @@ pub fn confidentiality(ix: &Index) -> (&'static str, &'static str) {
     } else {
         ("N", "normal")
     }
-}
-
-pub fn nhs_number(p: &Patient) -> Option<&str> {
-    p.identifier
-        .iter()
-        .find(|i| {
-            i.system
-                .as_deref()
-                .is_some_and(|s| s.ends_with("/nhs-number"))
-        })
-        .and_then(|i| i.value.as_deref())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-/// The name to show: official → usual → any other current one (not `old`,
-/// not `maiden`) → the first; only names that say something (a family or
-/// given name, or a text) count.
-pub fn best_name(names: &[HumanName]) -> Option<&HumanName> {
-    let named: Vec<&HumanName> = names.iter().filter(|n| has_content(n)).collect();
-    let with_use = |u: &str| named.iter().copied().find(|n| n.use_.as_deref() == Some(u));
-    with_use("official")
-        .or_else(|| with_use("usual"))
-        .or_else(|| {
-            named
-                .iter()
-                .copied()
-                .find(|n| !matches!(n.use_.as_deref(), Some("old" | "maiden")))
-        })
-        .or(named.first().copied())
-}
-
-fn family_of(n: &HumanName) -> Option<&str> {
-    n.family.as_deref().map(str::trim).filter(|f| !f.is_empty())
-}
-
-fn has_content(n: &HumanName) -> bool {
-    let some = |s: Option<&str>| s.is_some_and(|s| !s.trim().is_empty());
-    some(n.family.as_deref())
-        || n.given.iter().any(|g| !g.trim().is_empty())
-        || some(n.text.as_deref())
-}
-
-pub fn display_name(n: &HumanName) -> String {
-    if let Some(t) = n.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        return t.trim().to_string();
-    }
-    let mut parts: Vec<&str> = n.prefix.iter().map(String::as_str).collect();
-    parts.extend(n.given.iter().map(String::as_str));
-    if let Some(f) = n.family.as_deref() {
-        parts.push(f);
-    }
-    parts.join(" ")
-}
-
-/// The registered practice: generalPractitioner (Organization, or a
-/// Practitioner's PractitionerRole), then managingOrganization, then any
-/// Organization with an ODS code.
-pub fn practice(ix: &Index) -> Practice<'_> {
-    let p = ix.patient();
-    let mut org: Option<&Organization> = None;
-    for gp in &p.general_practitioner {
-        match ix.get(gp.target()) {
-            Some(Resource::Organization(o)) => org = Some(o),
-            Some(Resource::Practitioner(_)) => {
-                let want = gp.target().unwrap_or_default();
-                org = ix.all("PractitionerRole").find_map(|e| match &e.parsed {
-                    Parsed::Ok(Resource::PractitionerRole(r))
-                        if r.practitioner.as_ref().and_then(|r| r.target()) == Some(want) =>
-                    {
-                        match ix.get(r.organization.as_ref().and_then(|o| o.target())) {
-                            Some(Resource::Organization(o)) => Some(&**o),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                });
-            }
-            _ => {}
-        }
-        if org.is_some() {
-            break;
-        }
-    }
-    if org.is_none()
-        && let Some(Resource::Organization(o)) =
-            ix.get(p.managing_organization.as_ref().and_then(|r| r.target()))
-    {
-        org = Some(o);
-    }
-    if org.is_none() {
-        org = ix.all("Organization").find_map(|e| match &e.parsed {
-            Parsed::Ok(Resource::Organization(o)) if ods_of(o).is_some() => Some(&**o),
-            _ => None,
-        });
-    }
-    Practice {
-        ods: org.and_then(ods_of),
-        org,
-    }
-}
-
-fn ods_of(o: &Organization) -> Option<&str> {
-    o.identifier
-        .iter()
-        .find(|i| {
-            i.system
-                .as_deref()
-                .is_some_and(|s| s.ends_with("/ods-organization-code"))
-        })
-        .and_then(|i| i.value.as_deref())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
 }
 
 /// id, name, telecom, addr of an organization (US Realm requires all four).

@@ -27,10 +27,10 @@ pub mod list_code {
     pub const INVESTIGATIONS: &str = "887191000000108";
     pub const OUTBOUND_REFERRALS: &str = "792931000000107";
     pub const RECALLS: &str = "714311000000108";
-    /// Consultation structure: consultation, topic, category.
+    /// Consultation structure: the consultation and its topics (categories, 24781000000107,
+    /// are read through their topics' entries).
     pub const CONSULTATION: &str = "325851000000107";
     pub const TOPIC: &str = "25851000000105";
-    pub const CATEGORY: &str = "24781000000107";
 }
 
 /// One bundle entry (or one contained resource) after parsing.
@@ -71,10 +71,6 @@ pub struct Index {
 // === impl Index ===
 
 impl Index {
-    pub fn build(bytes: &[u8]) -> Result<Index, ConvertError> {
-        Index::build_for(bytes, None)
-    }
-
     /// Indexes the bundle and picks its patient: the one the Lists' `subject`
     /// names, else the only Patient, else (several Patients, no subject) the
     /// one with the `expected` NHS number. Lists naming different patients,

@@ -1,9 +1,11 @@
 //! FHIR STU3 (GP Connect Access Record Structured) → HL7 C-CDA R2.1 CCD.
 //!
 //! Layout: bundle bytes → [`index`] (typed [`fhir`] models, reference
-//! resolution) → [`header`] and one module per section under [`sections`],
-//! all writing into one [`xml::Xml`] buffer → [`Conversion`] (XML bytes plus a
-//! PHI-free [`Report`]). Pure: no I/O, no clock, no randomness; the caller's
+//! resolution) → [`header`] (with the GP [`practice`]) and one module per section
+//! under [`sections`] (each with its [`narrative`] table), all writing through
+//! the [`cda`] building blocks into one [`xml::Xml`] buffer → [`Conversion`]
+//! (XML bytes plus a PHI-free [`Report`]). Modules depend downwards only
+//! (sections → narrative, practice → index → fhir; everything → cda, xml). Pure: no I/O, no clock, no randomness; the caller's
 //! [`Context`] supplies `now` and the document id, so the same bundle and
 //! context always give byte-identical output.
 //!
@@ -14,15 +16,17 @@
 //! "could not be shown — see GP record" row in its section and a warning in
 //! the report; its neighbours are never dropped.
 
-pub mod codes;
-pub mod dates;
-pub mod describe;
-pub mod fhir;
-pub mod header;
-pub mod index;
-pub mod narrative;
-pub mod sections;
-pub mod xml;
+mod cda;
+mod codes;
+mod dates;
+mod describe;
+mod fhir;
+mod header;
+mod index;
+mod narrative;
+mod practice;
+mod sections;
+mod xml;
 
 use uuid::Uuid;
 
@@ -165,7 +169,7 @@ pub fn convert(bundle_json: &[u8], cx: &Context) -> Result<Conversion, ConvertEr
     let expected = cx.expected_nhs_number.as_deref().map(str::trim);
     let ix = index::Index::build_for(bundle_json, expected)?;
     if let Some(want) = expected
-        && header::nhs_number(ix.patient()) != Some(want)
+        && ix.patient().nhs_number() != Some(want)
     {
         return Err(ConvertError::PatientMismatch);
     }

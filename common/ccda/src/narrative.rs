@@ -217,7 +217,7 @@ impl Section {
             x.open("section", &[]);
         }
         if let Some((root, ext)) = spec.template {
-            crate::sections::template(x, root, ext);
+            crate::cda::template(x, root, ext);
         }
         crate::codes::fixed(
             x,

@@ -18,11 +18,12 @@ mod referrals;
 mod results;
 mod social;
 
+use crate::cda::{id, template};
 use crate::fhir::{List, Resource};
 use crate::index::{Entry, Index, Parsed, Resolved};
 use crate::narrative::Section;
 use crate::xml::Xml;
-use crate::{Context, Report, dates};
+use crate::{Context, Report};
 use std::collections::HashSet;
 
 pub fn write_all(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
@@ -169,17 +170,6 @@ pub fn all_of<'a>(ix: &'a Index, resource_type: &str) -> Vec<Item<'a>> {
         .collect()
 }
 
-pub fn template(x: &mut Xml, root: &str, ext: &str) {
-    x.empty("templateId", &[("root", root)]);
-    if !ext.is_empty() {
-        x.empty("templateId", &[("root", root), ("extension", ext)]);
-    }
-}
-
-pub fn id(x: &mut Xml, cx: &Context, key: &str) {
-    x.empty("id", &[("root", &cx.id_for(key))]);
-}
-
 /// Opens a Concern Act (C-CDA allergy or problem concern, `template_root` 2015-08-01) and
 /// writes it up to its effectiveTime: `low` is when the concern was recorded (or `UNK`); an
 /// ended concern is `completed` with `high` (or `UNK`). The caller adds the entryRelationship
@@ -218,41 +208,6 @@ pub fn open_concern(
             Some(t) => x.empty("high", &[("value", t)]),
             None => x.empty("high", &[("nullFlavor", "UNK")]),
         }
-    }
-    x.close();
-}
-
-pub fn text_ref(x: &mut Xml, id: &str) {
-    x.open("text", &[]);
-    x.empty("reference", &[("value", &format!("#{id}"))]);
-    x.close();
-}
-
-/// HL7 TS for a FHIR date; a malformed one is noted in `warnings`.
-pub fn ts(s: Option<&str>, what: &str, warnings: &mut Vec<String>) -> Option<String> {
-    let v = s?;
-    let t = dates::ts(Some(v));
-    if t.is_none() {
-        warnings.push(format!(
-            "{what}: malformed date, shown as recorded and not coded"
-        ));
-    }
-    t
-}
-
-/// `<elem [xsi:type=IVL_TS]><low/><high/></elem>`; `low` is nullFlavor UNK when absent.
-pub fn ivl(x: &mut Xml, elem: &'static str, xsi: bool, low: Option<&str>, high: Option<&str>) {
-    if xsi {
-        x.open(elem, &[("xsi:type", "IVL_TS")]);
-    } else {
-        x.open(elem, &[]);
-    }
-    match low {
-        Some(l) => x.empty("low", &[("value", l)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    }
-    if let Some(h) = high {
-        x.empty("high", &[("value", h)]);
     }
     x.close();
 }

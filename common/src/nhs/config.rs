@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ClinicalArea;
+use crate::cli::Setting;
 use crate::config::{ConfigError, Env, Secret};
 
 pub const XHUMA_NHS_ENV: &str = "XHUMA_NHS_ENV";
@@ -50,6 +51,176 @@ pub const XHUMA_NHS_GPC_RESOLVED_ALLERGIES: &str = "XHUMA_NHS_GPC_RESOLVED_ALLER
 pub const XHUMA_NHS_GPC_PRESCRIPTION_ISSUES: &str = "XHUMA_NHS_GPC_PRESCRIPTION_ISSUES";
 pub const XHUMA_NHS_POOL_MAX_IDLE: &str = "XHUMA_NHS_POOL_MAX_IDLE";
 pub const XHUMA_NHS_GPC_ALLOWED_HOSTS: &str = "XHUMA_NHS_GPC_ALLOWED_HOSTS";
+
+/// The settings above as `--help` lists them ([`crate::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(XHUMA_NHS_ENV, "int", "sandbox, int, dep or prod"),
+    Setting::new(
+        XHUMA_NHS_PDS_URL,
+        "per XHUMA_NHS_ENV",
+        "PDS FHIR base URL (overrides the environment's)",
+    ),
+    Setting::new(
+        XHUMA_NHS_SDS_URL,
+        "per XHUMA_NHS_ENV",
+        "SDS FHIR base URL (overrides the environment's)",
+    ),
+    Setting::new(
+        XHUMA_NHS_TOKEN_URL,
+        "per XHUMA_NHS_ENV",
+        "OAuth2 token endpoint (overrides the environment's)",
+    ),
+    Setting::new(
+        XHUMA_NHS_SSP_URL,
+        "INT/PROD SSP",
+        "Spine Secure Proxy prefix (ends in /)",
+    ),
+    Setting::new(XHUMA_NHS_API_KEY, "", "API-platform application key"),
+    Setting::new(
+        XHUMA_NHS_SIGNING_KEYS,
+        "",
+        "kid=path,… private keys for the signed-JWT client assertion (several for rotation)",
+    ),
+    Setting::new(
+        XHUMA_NHS_SIGNING_KEY_PATH,
+        "",
+        "One private key for the signed-JWT client assertion (instead of XHUMA_NHS_SIGNING_KEYS)",
+    ),
+    Setting::new(XHUMA_NHS_SIGNING_KID, "first key", "Which key signs"),
+    Setting::new(XHUMA_NHS_ASID, "", "Our accredited ASID (Ssp-From)"),
+    Setting::new(
+        XHUMA_NHS_END_USER_ODS,
+        "",
+        "NHSD-End-User-Organisation-ODS on PDS calls",
+    ),
+    Setting::new(
+        XHUMA_NHS_JWT_ISSUER,
+        "Xhuma's own",
+        "GP Connect JWT iss when the request carries no identity of its own",
+    ),
+    Setting::new(
+        XHUMA_NHS_ORG_ODS,
+        "Xhuma's own",
+        "GP Connect JWT requesting organisation ODS code (no identity in the request)",
+    ),
+    Setting::new(
+        XHUMA_NHS_ORG_NAME,
+        "Xhuma's own",
+        "GP Connect JWT requesting organisation name (no identity in the request)",
+    ),
+    Setting::new(
+        XHUMA_NHS_DEVICE_SYSTEM,
+        "Xhuma's own",
+        "GP Connect JWT requesting device identifier system",
+    ),
+    Setting::new(
+        XHUMA_NHS_DEVICE_ID,
+        "Xhuma's own",
+        "GP Connect JWT requesting device identifier",
+    ),
+    Setting::new(
+        XHUMA_NHS_DEVICE_MODEL,
+        "Xhuma's own",
+        "GP Connect JWT requesting device model",
+    ),
+    Setting::new(
+        XHUMA_NHS_DEVICE_VERSION,
+        "Xhuma's own",
+        "GP Connect JWT requesting device version",
+    ),
+    Setting::new(
+        XHUMA_NHS_PRACTITIONER,
+        "Xhuma's own",
+        "GP Connect JWT requesting practitioner id (no identity in the request)",
+    ),
+    Setting::new(
+        XHUMA_NHS_USER_ID_SYSTEM,
+        "Xhuma's own",
+        "GP Connect JWT practitioner identifier system",
+    ),
+    Setting::new(
+        XHUMA_NHS_CONNECT_TIMEOUT_MS,
+        "5000",
+        "TCP/TLS connect timeout to NHS services",
+    ),
+    Setting::new(
+        XHUMA_NHS_TOKEN_TIMEOUT_MS,
+        "10000",
+        "OAuth2 token request timeout",
+    ),
+    Setting::new(XHUMA_NHS_PDS_TIMEOUT_MS, "10000", "PDS request timeout"),
+    Setting::new(XHUMA_NHS_SDS_TIMEOUT_MS, "10000", "SDS request timeout"),
+    Setting::new(
+        XHUMA_NHS_GPC_TIMEOUT_MS,
+        "60000",
+        "GP Connect request timeout",
+    ),
+    Setting::new(
+        XHUMA_NHS_MAX_RETRIES,
+        "3",
+        "Retries of transient failures (connect errors, 5xx, 429)",
+    ),
+    Setting::new(
+        XHUMA_NHS_RETRY_MIN_DELAY_MS,
+        "200",
+        "Shortest jittered retry delay",
+    ),
+    Setting::new(
+        XHUMA_NHS_RETRY_MAX_DELAY_MS,
+        "5000",
+        "Longest jittered retry delay",
+    ),
+    Setting::new(
+        XHUMA_NHS_RETRY_AFTER_CAP_MS,
+        "30000",
+        "Longest Retry-After honoured",
+    ),
+    Setting::new(
+        XHUMA_NHS_TOKEN_REFRESH_MARGIN_SECS,
+        "60",
+        "Fetch a new OAuth token this long before expiry (one fetch in flight however many callers)",
+    ),
+    Setting::new(
+        XHUMA_NHS_TLS_CERT_PATH,
+        "",
+        "MTLS client certificate (PEM) for the SSP",
+    ),
+    Setting::new(
+        XHUMA_NHS_TLS_KEY_PATH,
+        "",
+        "MTLS client key (PEM) for the SSP",
+    ),
+    Setting::new(
+        XHUMA_NHS_TLS_CA_PATH,
+        "",
+        "CA bundle (PEM) for NHS services",
+    ),
+    Setting::new(
+        XHUMA_NHS_GPC_AREAS,
+        "all",
+        "Clinical areas requested from GP Connect (comma-separated)",
+    ),
+    Setting::new(
+        XHUMA_NHS_GPC_RESOLVED_ALLERGIES,
+        "true",
+        "Request ended allergies from GP Connect",
+    ),
+    Setting::new(
+        XHUMA_NHS_GPC_PRESCRIPTION_ISSUES,
+        "true",
+        "Request prescription issues from GP Connect",
+    ),
+    Setting::new(
+        XHUMA_NHS_POOL_MAX_IDLE,
+        "32",
+        "Idle connections kept per upstream host",
+    ),
+    Setting::new(
+        XHUMA_NHS_GPC_ALLOWED_HOSTS,
+        "any",
+        "Comma-separated host suffixes (e.g. .nhs.uk) a GP Connect endpoint address must be on",
+    ),
+];
 
 /// The API key (client id) the simulator knows, and the ASID it accredits as a consumer.
 pub const SIMULATOR_API_KEY: &str = "xhuma-dev-api-key";

@@ -14,14 +14,12 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::config::NhsConfig;
-use super::sds::ProviderEndpoint;
+use super::endpoint::{INTERACTION_GET_STRUCTURED, ProviderEndpoint};
 use super::transport::Upstream;
 use super::{ClinicalArea, Service, UpstreamError};
 use crate::NhsNumber;
 use crate::identity::Requester;
 
-pub const INTERACTION_GET_STRUCTURED: &str =
-    "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
 const FHIR_JSON: &str = "application/fhir+json;charset=utf-8";
 /// The largest structured record we accept (the GP2GP adaptor allows 150 MB).
 const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;

@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::Instrument;
 
 use super::config::NhsConfig;
-use super::gpconnect::INTERACTION_GET_STRUCTURED;
+use super::endpoint::{INTERACTION_GET_STRUCTURED, ProviderEndpoint};
 use super::transport::Upstream;
 use super::{Service, UpstreamError};
 
@@ -20,17 +20,6 @@ pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 pub const INTERACTION_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsServiceInteractionId";
 pub const ASID_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsSpineASID";
 pub const PARTY_KEY_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsMhsPartyKey";
-
-/// Where and to whom a GP Connect request for one practice goes. The worker caches it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProviderEndpoint {
-    /// The practice's ODS code.
-    pub ods: String,
-    /// The provider system's ASID (`Ssp-To`).
-    pub asid: String,
-    /// The FHIR service root registered in SDS (no trailing slash).
-    pub address: String,
-}
 
 /// The SDS client. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -133,10 +133,3 @@ pub(super) fn error_detail(e: &BackendError) -> &'static str {
         BackendError::ShuttingDown => "shutting down",
     }
 }
-
-/// This machine's name for the audit `source` (no PHI; best effort).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}

@@ -10,12 +10,8 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use xhuma_common::identity::Requester;
 
-#[path = "../../src/soap"]
-mod soap_src {
-    pub mod saml;
-}
 use saml::{SamlConfig, SamlError, SamlVerifier};
-pub use soap_src::saml;
+pub use xhuma_gateway::soap::saml;
 
 /// The instant `tests/data/saml/make-fixtures.py` signs for.
 pub const NOW: OffsetDateTime = datetime!(2027-06-01 12:00:00 UTC);

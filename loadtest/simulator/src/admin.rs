@@ -12,7 +12,7 @@ use serde_json::json;
 use xhuma_common::NhsNumber;
 
 use crate::faults::{FailNext, GpcCase, ServiceFaults, SimService};
-use crate::server::SimState;
+use crate::state::SimState;
 
 pub fn router() -> Router<SimState> {
     Router::new()

@@ -6,6 +6,7 @@
 //! record and a GP Connect behaviour (a bundle template, or a named error); each practice ODS
 //! code gets an ASID, an MHS party key and a service root under this simulator's `/gpc/`.
 
+pub mod directory;
 pub mod fixtures;
 pub mod pds_record;
 pub mod scenarios;

@@ -22,8 +22,9 @@ use xhuma_common::nhs::INTERACTION_GET_STRUCTURED;
 use crate::data::GpcEntry;
 use crate::data::template::Identity;
 use crate::faults::{GpcCase, SimService};
+use crate::outcome::injected;
 use crate::outcome::{self, FHIR_JSON_UTF8};
-use crate::server::{SimState, fault_response};
+use crate::state::SimState;
 
 pub const OPERATION_PATH: &str = "Patient/$gpc.getstructuredrecord";
 
@@ -64,7 +65,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     if let Some(inj) = st.faults.before(SimService::Gpconnect).await {
-        return fault_response(SimService::Gpconnect, inj);
+        return injected(SimService::Gpconnect, inj);
     }
     let Some(practice) = st.store.practices.get(ods) else {
         return case_response(

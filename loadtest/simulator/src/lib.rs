@@ -25,6 +25,7 @@ mod pds;
 mod sds;
 mod server;
 mod ssp;
+mod state;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -232,7 +233,7 @@ impl SimulatorBuilder {
     }
 
     /// The shared state for a simulator reachable at `addr` (or the public URL).
-    pub async fn build_state(self, addr: SocketAddr) -> Result<server::SimState, SimError> {
+    pub async fn build_state(self, addr: SocketAddr) -> Result<state::SimState, SimError> {
         let base_url = self
             .public_url
             .clone()
@@ -247,8 +248,8 @@ impl SimulatorBuilder {
             self.token_lifetime,
         )
         .map_err(SimError::Keys)?;
-        let sds = sds::SdsIndex::build(store.practices.values(), &base_url);
-        let inner = server::Inner {
+        let sds = data::directory::SdsIndex::build(store.practices.values(), &base_url);
+        let inner = state::Inner {
             sds,
             faults: faults::Faults::default(),
             oauth,
@@ -276,7 +277,7 @@ impl SimulatorBuilder {
 /// A running simulator. Dropping it stops the server.
 pub struct SimHandle {
     addr: SocketAddr,
-    state: server::SimState,
+    state: state::SimState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }

@@ -3,11 +3,14 @@
 //! PDS (FHIR R4 Spine codes), GP Connect (STU3 Spine codes, GPConnect-OperationOutcome-1
 //! profile), SDS (STU3 value set, `id` = correlation id), the SSP (code = HTTP status, the token
 //! in `display` and `diagnostics`) and the API platform's OAuth `{error, error_description}`.
+//! [`injected`] answers a fault the injector chose in the shape of the service it hit.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
+
+use crate::faults::{Injected, SimService};
 
 pub const FHIR_JSON: &str = "application/fhir+json";
 pub const FHIR_JSON_UTF8: &str = "application/fhir+json;charset=utf-8";
@@ -139,4 +142,84 @@ pub fn oauth(status: u16, error: &str, description: &str) -> Response {
         "message_id": format!("rrt-{}", uuid::Uuid::new_v4().simple())
     });
     json_response(status, "application/json", body.to_string())
+}
+
+/// An injected failure, shaped as `service` would send it.
+pub fn injected(service: SimService, inj: Injected) -> Response {
+    let (status, retry_after) = match inj {
+        Injected::Status {
+            status,
+            retry_after_secs,
+        } => (status, retry_after_secs),
+        Injected::Timeout => (504, None),
+    };
+    let mut resp = match (service, status) {
+        (SimService::Oauth, 429) => oauth(429, "rate_limit_exceeded", "Too many requests"),
+        (SimService::Oauth, s) => oauth(s, "server_error", "Injected failure"),
+        (SimService::Pds, 429) => pds(
+            429,
+            "throttled",
+            "TOO_MANY_REQUESTS",
+            "Too Many Requests",
+            Some("You have exceeded your application's rate limit"),
+        ),
+        (SimService::Pds, 408) => pds(
+            408,
+            "timeout",
+            "UNABLE_TO_CALL_SERVICE",
+            "Unable to call service",
+            None,
+        ),
+        (SimService::Pds, s) => pds(
+            s,
+            "exception",
+            "SERVICE_UNAVAILABLE",
+            "Service unavailable",
+            None,
+        ),
+        (SimService::Sds, 502) => sds(
+            502,
+            "exception",
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+            "Invalid LDAP response received",
+            "",
+        ),
+        (SimService::Sds, 504) => sds(
+            504,
+            "exception",
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+            "LDAP request timed out",
+            "",
+        ),
+        (SimService::Sds, s) => sds(
+            s,
+            "exception",
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+            "Injected failure",
+            "",
+        ),
+        (SimService::Ssp, s) => ssp(s, "transient", "ERROR_COMMUNICATING_TO_ENDPOINT_URL"),
+        (SimService::Gpconnect, 429) => gpc(
+            429,
+            "throttled",
+            "TOO_MANY_REQUESTS",
+            "Too many requests",
+            None,
+        ),
+        (SimService::Gpconnect, s) => gpc(
+            s,
+            "exception",
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+            Some("Injected failure"),
+        ),
+    };
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+    }
+    resp
 }

@@ -17,8 +17,9 @@ use xhuma_common::NhsNumber;
 
 use crate::data::{PatientEntry, PdsEntry};
 use crate::faults::SimService;
+use crate::outcome::injected;
 use crate::outcome::{self, FHIR_JSON};
-use crate::server::{SimState, fault_response};
+use crate::state::SimState;
 
 const SEARCH_PARAMS: &[&str] = &[
     "family",
@@ -40,7 +41,7 @@ const SEARCH_PARAMS: &[&str] = &[
 /// The checks every PDS call passes; `Err` is the answer.
 async fn admit(st: &SimState, headers: &HeaderMap) -> Result<(), Response> {
     if let Some(inj) = st.faults.before(SimService::Pds).await {
-        return Err(fault_response(SimService::Pds, inj));
+        return Err(injected(SimService::Pds, inj));
     }
     if let Err(why) = st.oauth.check_bearer(headers) {
         return Err(outcome::pds(

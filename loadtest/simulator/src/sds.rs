@@ -1,102 +1,18 @@
 //! SDS FHIR R4: `GET /Device` (ASID) and `GET /Endpoint` (service root) per ODS code and
 //! interaction, with the `apikey` header. Every practice supports Access Record Structured;
-//! answers are built once per practice and served as bytes. No match is `200`, `total: 0`.
-
-use std::collections::HashMap;
+//! answers are built once per practice ([`crate::data::directory`]) and served as bytes. No match is `200`, `total: 0`.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use bytes::Bytes;
-use serde_json::{Value, json};
 use xhuma_common::nhs::INTERACTION_GET_STRUCTURED;
 
-use crate::data::Practice;
+use crate::data::directory::{INTERACTION_SYSTEM, ODS_SYSTEM, PARTY_KEY_SYSTEM};
 use crate::faults::SimService;
+use crate::outcome::injected;
 use crate::outcome::{self, FHIR_JSON};
 use crate::pds::parse_query;
-use crate::server::{SimState, fault_response};
-
-const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-const INTERACTION_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsServiceInteractionId";
-const ASID_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsSpineASID";
-const PARTY_KEY_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsMhsPartyKey";
-
-/// Pre-serialised Device and Endpoint bundles per ODS code.
-#[derive(Debug, Default)]
-pub struct SdsIndex {
-    device: HashMap<String, Bytes>,
-    endpoint: HashMap<String, Bytes>,
-    empty: Bytes,
-}
-
-impl SdsIndex {
-    pub fn build<'a>(practices: impl Iterator<Item = &'a Practice>, base_url: &str) -> Self {
-        let mut idx = Self {
-            empty: bundle(base_url, "Device", None),
-            ..Self::default()
-        };
-        for p in practices {
-            let device = json!({
-                "resourceType": "Device",
-                "id": format!("{}-device", p.ods),
-                "extension": [
-                    {"url": "https://fhir.nhs.uk/StructureDefinition/Extension-SDS-ManufacturingOrganisation",
-                     "valueReference": {"identifier": {"system": ODS_SYSTEM, "value": "YGM24"}}},
-                    {"url": "https://fhir.nhs.uk/StructureDefinition/Extension-SDS-NhsServiceInteractionId",
-                     "valueReference": {"identifier": {"system": INTERACTION_SYSTEM, "value": INTERACTION_GET_STRUCTURED}}}
-                ],
-                "identifier": [
-                    {"system": ASID_SYSTEM, "value": p.asid},
-                    {"system": PARTY_KEY_SYSTEM, "value": p.party_key}
-                ],
-                "owner": {"identifier": {"system": ODS_SYSTEM, "value": p.ods}, "display": p.name}
-            });
-            let endpoint = json!({
-                "resourceType": "Endpoint",
-                "id": format!("{}-endpoint", p.ods),
-                "status": "active",
-                "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-msg", "display": "HL7 FHIR Messaging"},
-                "payloadType": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/endpoint-payload-type", "code": "any", "display": "Any"}]}],
-                "address": p.address,
-                "managingOrganization": {"identifier": {"system": ODS_SYSTEM, "value": p.ods}},
-                "identifier": [
-                    {"system": "https://fhir.nhs.uk/Id/nhsMhsFQDN", "value": base_url.trim_start_matches("http://").trim_start_matches("https://")},
-                    {"system": PARTY_KEY_SYSTEM, "value": p.party_key},
-                    {"system": "https://fhir.nhs.uk/Id/nhsMhsCPAId", "value": format!("S{}", p.asid)},
-                    {"system": "https://fhir.nhs.uk/Id/nhsMHSId", "value": format!("S{}", p.asid)}
-                ],
-                "extension": [{"url": "https://fhir.nhs.uk/StructureDefinition/Extension-SDS-NhsServiceInteractionId",
-                    "valueReference": {"identifier": {"system": INTERACTION_SYSTEM, "value": INTERACTION_GET_STRUCTURED}}}]
-            });
-            idx.device
-                .insert(p.ods.clone(), bundle(base_url, "Device", Some(device)));
-            idx.endpoint
-                .insert(p.ods.clone(), bundle(base_url, "Endpoint", Some(endpoint)));
-        }
-        idx
-    }
-}
-
-fn bundle(base_url: &str, kind: &str, resource: Option<Value>) -> Bytes {
-    let entries: Vec<Value> = resource
-        .into_iter()
-        .map(|r| json!({
-            "fullUrl": format!("{base_url}/spine-directory/FHIR/R4/{kind}/{}", r["id"].as_str().unwrap_or("")),
-            "resource": r,
-            "search": {"mode": "match"}
-        }))
-        .collect();
-    let b = json!({
-        "resourceType": "Bundle",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "type": "searchset",
-        "total": entries.len(),
-        "link": [{"relation": "self", "url": format!("{base_url}/spine-directory/FHIR/R4/{kind}")}],
-        "entry": entries
-    });
-    Bytes::from(b.to_string())
-}
+use crate::state::SimState;
 
 /// `GET /spine-directory/FHIR/R4/{Device|Endpoint}`.
 pub async fn search(
@@ -111,7 +27,7 @@ pub async fn search(
         .unwrap_or("")
         .to_string();
     if let Some(inj) = st.faults.before(SimService::Sds).await {
-        return fault_response(SimService::Sds, inj);
+        return injected(SimService::Sds, inj);
     }
     let key_ok = headers
         .get("apikey")

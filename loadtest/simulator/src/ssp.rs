@@ -14,7 +14,8 @@ use xhuma_common::NhsNumber;
 
 use crate::faults::{GpcCase, SimService};
 use crate::outcome;
-use crate::server::{SimState, fault_response};
+use crate::outcome::injected;
+use crate::state::SimState;
 use crate::{gpconnect, gpconnect::case_response};
 
 /// Any method on `/ssp/*`.
@@ -26,7 +27,7 @@ pub async fn proxy(
     body: Bytes,
 ) -> Response {
     if let Some(inj) = st.faults.before(SimService::Ssp).await {
-        return fault_response(SimService::Ssp, inj);
+        return injected(SimService::Ssp, inj);
     }
     let target = uri
         .path_and_query()

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use goose::prelude::*;
 
-use super::{Which, next_patient, read_record};
+use super::{Rows, Which, next_patient, read_record};
 use crate::soap;
 
 pub async fn run(user: &mut GooseUser) -> TransactionResult {
     let nhs = next_patient(Which::CachedReads)?;
-    read_record(user, &nhs).await
+    read_record(user, Rows::PLAIN, &nhs).await
 }
 
 /// Sends ITI-55 then ITI-38 for every patient, `concurrency` at a time, until each ITI-38

@@ -4,14 +4,9 @@
 
 use goose::prelude::*;
 
-use super::{Which, fail, next_patient, soap_call};
-use crate::soap;
+use super::{Rows, Which, discover, next_patient};
 
 pub async fn run(user: &mut GooseUser) -> TransactionResult {
     let nhs = next_patient(Which::DiscoveryOnly)?;
-    let (mut m, body) = soap_call(user, soap::ITI55_PATH, "ITI-55", soap::iti55(&nhs)).await?;
-    if !soap::iti55_found(&body, &nhs) {
-        return Err(fail(user, "ITI-55: patient not found (no AA)", &mut m));
-    }
-    Ok(())
+    discover(user, Rows::PLAIN, &nhs).await
 }

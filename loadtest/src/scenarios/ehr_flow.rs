@@ -3,14 +3,15 @@
 
 use goose::prelude::*;
 
-use super::{Which, fail, next_patient, read_record, soap_call};
-use crate::soap;
+use super::{Rows, Which, discover, next_patient, read_record};
 
 pub async fn run(user: &mut GooseUser) -> TransactionResult {
     let nhs = next_patient(Which::EhrFlow)?;
-    let (mut m, body) = soap_call(user, soap::ITI55_PATH, "ITI-55", soap::iti55(&nhs)).await?;
-    if !soap::iti55_found(&body, &nhs) {
-        return Err(fail(user, "ITI-55: patient not found (no AA)", &mut m));
-    }
-    read_record(user, &nhs).await
+    flow(user, Rows::PLAIN, &nhs).await
+}
+
+/// One patient's discovery, query and retrieve (also `mixed`'s `ehr_flow` user type).
+pub async fn flow(user: &mut GooseUser, rows: Rows, nhs: &str) -> TransactionResult {
+    discover(user, rows, nhs).await?;
+    read_record(user, rows, nhs).await
 }

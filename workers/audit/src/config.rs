@@ -7,6 +7,7 @@ use xhuma_common::config::{AmqpConfig, ConfigError, Env, Secret};
 
 use crate::migrate::Mode;
 use crate::syslog::SyslogTarget;
+use xhuma_common::cli::{Cli, Group, Setting};
 
 pub const XHUMA_AUDIT_DATABASE_URL: &str = "XHUMA_AUDIT_DATABASE_URL";
 pub const DEFAULT_AUDIT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -26,6 +27,80 @@ pub const XHUMA_AUDIT_ENTERPRISE_SITE_ID: &str = "XHUMA_AUDIT_ENTERPRISE_SITE_ID
 pub const XHUMA_SHUTDOWN_GRACE_MS: &str = "XHUMA_SHUTDOWN_GRACE_MS";
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
 
+/// The settings above as `--help` lists them ([`xhuma_common::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        XHUMA_AUDIT_DATABASE_URL,
+        "postgres://postgres@127.0.0.1:5432/test",
+        "PostgreSQL for the audit trail",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_DATABASE_SCHEMA,
+        "xhuma_audit",
+        "Schema of audit_event and schema_migrations",
+    ),
+    Setting::new(XHUMA_AUDIT_MIGRATE, "true", "Apply migrations at start"),
+    Setting::new(
+        XHUMA_AUDIT_LISTEN,
+        "127.0.0.1:9300",
+        "/health/* and /metrics of the audit consumer",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_SYSLOG,
+        "",
+        "Also send ATNA records to udp://host:port, tcp://host:port or tls://host:port",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_BATCH_SIZE,
+        "200",
+        "Audit messages written per PostgreSQL transaction",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_BATCH_WAIT_MS,
+        "200",
+        "Longest wait to fill a batch",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_SOURCE_ID,
+        "xhuma",
+        "ATNA AuditSourceIdentification id",
+    ),
+    Setting::new(
+        XHUMA_AUDIT_ENTERPRISE_SITE_ID,
+        "",
+        "ATNA AuditEnterpriseSiteID",
+    ),
+    Setting::new(
+        XHUMA_SHUTDOWN_GRACE_MS,
+        "10000",
+        "How long work in flight may run after SIGTERM",
+    ),
+];
+
+/// `xhuma-audit --help`: every setting the audit consumer reads.
+pub const CLI: Cli = Cli {
+    name: "xhuma-audit",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "The audit consumer: audit events from RabbitMQ into PostgreSQL (and ATNA syslog)",
+    groups: &[
+        Group {
+            heading: "Audit consumer",
+            settings: SETTINGS,
+        },
+        Group {
+            heading: "RabbitMQ",
+            settings: xhuma_common::config::AMQP_SETTINGS,
+        },
+        Group {
+            heading: "Logs and traces",
+            settings: xhuma_common::telemetry::SETTINGS,
+        },
+    ],
+    subcommands: &[(
+        "migrate",
+        "Only apply the database migrations and exit (run as the schema owner)",
+    )],
+};
 /// Everything `xhuma-audit` reads from its environment.
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
@@ -132,6 +207,16 @@ mod tests {
 
     use super::*;
     use crate::syslog::Transport;
+
+    #[test]
+    fn help_lists_every_variable_the_config_reads() {
+        let read = xhuma_common::cli::variables_read(&[], |lookup| {
+            AuditConfig::from_lookup(lookup).unwrap();
+        });
+        assert!(read.len() > 10, "{read:?}");
+        assert_eq!(CLI.undeclared(&read), Vec::<String>::new());
+        CLI.command().debug_assert();
+    }
 
     fn config(pairs: &[(&str, &str)]) -> Result<AuditConfig, ConfigError> {
         let map: HashMap<String, String> = pairs

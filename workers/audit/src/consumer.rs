@@ -15,12 +15,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use xhuma_common::audit::{self, AuditEvent};
-use xhuma_common::queue::{
-    HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE, QueueError, header_str,
-};
+use xhuma_common::queue::{QueueError, dead_letter_headers};
 
 use crate::Auditor;
 use crate::atna::{self, AtnaSource};
@@ -33,8 +31,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// After a failed syslog send, how long the forwarder skips sending.
 const SYSLOG_COOLDOWN: Duration = Duration::from_secs(5);
-/// The longest `x-xhuma-reason` header kept.
-const MAX_REASON: usize = 300;
 
 /// Why a consuming session ended (the caller reconnects).
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +54,7 @@ struct Forwarder {
 /// Consumes until `shutdown`, reconnecting with a bounded backoff on broker errors.
 pub async fn consume(auditor: Arc<Auditor>, shutdown: CancellationToken) {
     let mut forwarder = auditor.config.syslog.clone().map(|target| Forwarder {
-        syslog: Syslog::new(target, crate::hostname()),
+        syslog: Syslog::new(target, xhuma_common::process::hostname()),
         source: AtnaSource {
             audit_source_id: auditor.config.source_id.clone(),
             enterprise_site_id: auditor.config.enterprise_site_id.clone(),
@@ -337,21 +333,12 @@ async fn dead_letter(
     body: Option<&[u8]>,
     reason: &str,
 ) -> Result<(), QueueError> {
-    let mut headers = FieldTable::default();
-    let mut reason = format!("audit: {reason}");
-    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON) {
-        reason.truncate(cut);
-    }
-    headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
-    headers.insert(HEADER_STAGE.into(), AMQPValue::LongString("audit".into()));
-    if let Some(correlation) =
-        header_str(delivery.properties.headers().as_ref(), HEADER_CORRELATION)
-    {
-        headers.insert(
-            HEADER_CORRELATION.into(),
-            AMQPValue::LongString(correlation.into()),
-        );
-    }
+    let headers = dead_letter_headers(
+        delivery.properties.headers().as_ref(),
+        None,
+        "audit",
+        &format!("audit: {reason}"),
+    );
     let message_id = delivery
         .properties
         .message_id()

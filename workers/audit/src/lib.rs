@@ -69,17 +69,3 @@ impl Auditor {
         consumer::consume(self.clone(), shutdown).await;
     }
 }
-
-/// This host's name, for syslog HOSTNAME and event sources.
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}

@@ -6,21 +6,19 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use xhuma_audit::config::CLI;
 use xhuma_audit::{AuditConfig, Auditor, ops};
 
 fn main() -> ExitCode {
-    let migrate_only = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("migrate") => true,
-        Some(_) => {
-            eprintln!("usage: xhuma-audit [migrate]");
-            return ExitCode::from(64);
-        }
+    let settings = match xhuma_common::cli::parse(&CLI) {
+        Ok(settings) => settings,
+        Err(code) => return code,
     };
-    if migrate_only {
-        return xhuma_common::process::run("xhuma-audit", AuditConfig::from_env(), migrate);
+    let config = AuditConfig::from_lookup(&settings.lookup());
+    if settings.subcommand() == Some("migrate") {
+        return xhuma_common::process::run("xhuma-audit", &settings, config, migrate);
     }
-    xhuma_common::process::run("xhuma-audit", AuditConfig::from_env(), run)
+    xhuma_common::process::run("xhuma-audit", &settings, config, run)
 }
 
 async fn migrate(config: AuditConfig) -> anyhow::Result<()> {

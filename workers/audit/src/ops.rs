@@ -6,31 +6,19 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use xhuma_common::telemetry::Metrics;
 
 use crate::Auditor;
 
-#[derive(Clone)]
-struct Ops {
-    auditor: Arc<Auditor>,
-    metrics: Metrics,
-}
-
 /// The ops router.
 pub fn router(auditor: Arc<Auditor>, metrics: Metrics) -> Router {
     init_series();
-    Router::new()
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(render_metrics))
-        .with_state(Ops { auditor, metrics })
+    xhuma_common::process::ops_router(metrics, move || ready(auditor.clone()))
 }
 
-async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
-    let (amqp, db) = tokio::join!(ops.auditor.amqp.ping(), ops.auditor.store.ping());
+async fn ready(auditor: Arc<Auditor>) -> (StatusCode, String) {
+    let (amqp, db) = tokio::join!(auditor.amqp.ping(), auditor.store.ping());
     let word = |up: bool| if up { "\"up\"" } else { "\"down\"" };
     let body = format!(
         "{{\"rabbitmq\":{},\"postgres\":{}}}",
@@ -43,10 +31,6 @@ async fn ready(State(ops): State<Ops>) -> (StatusCode, String) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body)
-}
-
-async fn render_metrics(State(ops): State<Ops>) -> String {
-    ops.metrics.render()
 }
 
 /// Every series the alerts (`deploy/compose/alerts.yml`) read exists from the first scrape,

@@ -14,8 +14,8 @@ use xhuma_common::chain::Chain;
 use xhuma_common::config::QueueType;
 use xhuma_common::job::{FailureKind, JOB_VERSION, JobFailure, PrefetchJob};
 use xhuma_common::queue::{
-    DELIVERY_LIMIT, HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_REASON, HEADER_STAGE,
-    HEADER_TRACEPARENT, RETRY_TIERS_MS, Stage, header_int, header_str, job_headers,
+    DELIVERY_LIMIT, HEADER_ATTEMPT, HEADER_CORRELATION, HEADER_TRACEPARENT, RETRY_TIERS_MS, Stage,
+    dead_letter_headers, header_int, header_str,
 };
 
 use crate::Worker;
@@ -269,18 +269,11 @@ async fn dead_letter(
     attempt: u32,
     reason: &str,
 ) -> Result<(), xhuma_common::queue::QueueError> {
-    let mut headers = job_headers(
-        &header_str(delivery.properties.headers().as_ref(), HEADER_CORRELATION).unwrap_or_default(),
-        attempt,
-        None,
-    );
-    headers.insert(
-        HEADER_REASON.into(),
-        AMQPValue::LongString(reason.to_string().into()),
-    );
-    headers.insert(
-        HEADER_STAGE.into(),
-        AMQPValue::LongString(stage.as_str().into()),
+    let headers = dead_letter_headers(
+        delivery.properties.headers().as_ref(),
+        Some(attempt),
+        stage.as_str(),
+        reason,
     );
     let dead = worker.amqp.names().dead();
     worker

@@ -5,7 +5,7 @@
 //! xhuma-convert --out DIR FILE|DIR...      (DIR inputs: every *.json inside)
 //! ```
 //! A per-file summary (sections, entries, warnings) goes to stderr. Exit code
-//! 0 when every file converted, 1 when any failed, 64 on bad usage.
+//! 0 when every file converted, 1 when any failed, 64 on bad usage (clap; `--help` says it all).
 //! `--now RFC3339` and `--id UUID` fix the clock and document id (for
 //! reproducible output); by default the document id is derived from the file
 //! content so re-running gives the same bytes within one second.
@@ -15,55 +15,55 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xhuma_ccda::{Context, Conversion, convert};
 
+/// GP Connect Access Record Structured bundle(s) → HL7 C-CDA R2.1 Continuity of Care Document.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "xhuma-convert",
+    version,
+    after_help = "A per-file summary (sections, entries, warnings) goes to stderr. Exit status: \
+                  0 when every file converted, 1 when any failed, 64 on bad usage."
+)]
 struct Args {
+    /// Write DIR/<name>.xml for every input (inputs may be directories: every *.json inside);
+    /// without it, exactly one bundle is converted to stdout.
+    #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Bundle files (JSON) or directories of them.
+    #[arg(required = true, value_name = "FILE|DIR")]
     inputs: Vec<PathBuf>,
+    /// Fix the document's clock (RFC 3339), for reproducible output.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     now: Option<time::OffsetDateTime>,
+    /// Fix the document id (default: derived from the bundle's bytes).
+    #[arg(long, value_name = "UUID")]
     id: Option<uuid::Uuid>,
+    /// Refuse a bundle about anyone but this NHS number, as the worker does.
+    #[arg(long, value_name = "NUMBER")]
     nhs: Option<String>,
+    /// No per-file summary.
+    #[arg(short, long)]
     quiet: bool,
 }
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: xhuma-convert [--now RFC3339] [--id UUID] [--nhs NUMBER] [-q] bundle.json > ccd.xml"
-    );
-    eprintln!("       xhuma-convert [--now RFC3339] [-q] --out DIR FILE|DIR...");
-    ExitCode::from(64)
+fn parse_now(v: &str) -> Result<time::OffsetDateTime, time::error::Parse> {
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
 }
 
-fn parse_args() -> Option<Args> {
-    let mut a = Args {
-        out: None,
-        inputs: Vec::new(),
-        now: None,
-        id: None,
-        nhs: None,
-        quiet: false,
-    };
-    let mut it = std::env::args_os().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.to_str() {
-            Some("--out" | "-o") => a.out = Some(PathBuf::from(it.next()?)),
-            Some("--now") => {
-                let v = it.next()?;
-                a.now = Some(
-                    time::OffsetDateTime::parse(
-                        v.to_str()?,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .ok()?,
-                );
-            }
-            Some("--id") => a.id = Some(uuid::Uuid::parse_str(it.next()?.to_str()?).ok()?),
-            Some("--nhs") => a.nhs = Some(it.next()?.to_str()?.to_string()),
-            Some("-q" | "--quiet") => a.quiet = true,
-            Some("-h" | "--help") => return None,
-            _ => a.inputs.push(PathBuf::from(arg)),
+/// Parses the command line; `Err` is the exit code (0 after `--help`, 64 on bad usage).
+fn parse_args() -> Result<Args, ExitCode> {
+    use clap::Parser;
+    Args::try_parse().map_err(|error| {
+        let _ = error.print();
+        if error.use_stderr() {
+            ExitCode::from(USAGE)
+        } else {
+            ExitCode::SUCCESS
         }
-    }
-    (!a.inputs.is_empty()).then_some(a)
+    })
 }
+
+/// `sysexits.h` EX_USAGE.
+const USAGE: u8 = 64;
 
 fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -129,15 +129,20 @@ fn run_one(path: &Path, a: &Args) -> Result<Conversion, String> {
 }
 
 fn main() -> ExitCode {
-    let Some(a) = parse_args() else {
-        return usage();
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let files = expand(&a.inputs);
     let mut failed = 0;
     match &a.out {
         None => {
             if files.len() != 1 {
-                return usage();
+                eprintln!(
+                    "xhuma-convert: {} bundles found; without --out DIR convert exactly one",
+                    files.len()
+                );
+                return ExitCode::from(USAGE);
             }
             match run_one(&files[0], &a) {
                 Ok(c) => {

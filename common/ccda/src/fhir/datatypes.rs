@@ -106,6 +106,54 @@ pub struct HumanName {
     pub prefix: Vec<String>,
 }
 
+impl HumanName {
+    /// The name to show: official → usual → any other current one (not `old`,
+    /// not `maiden`) → the first; only names that say something (a family or
+    /// given name, or a text) count.
+    pub fn best(names: &[HumanName]) -> Option<&HumanName> {
+        let named: Vec<&HumanName> = names.iter().filter(|n| n.has_content()).collect();
+        let with_use = |u: &str| named.iter().copied().find(|n| n.use_.as_deref() == Some(u));
+        with_use("official")
+            .or_else(|| with_use("usual"))
+            .or_else(|| {
+                named
+                    .iter()
+                    .copied()
+                    .find(|n| !matches!(n.use_.as_deref(), Some("old" | "maiden")))
+            })
+            .or(named.first().copied())
+    }
+
+    /// The family name, when it says something.
+    pub fn family_name(&self) -> Option<&str> {
+        self.family
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+    }
+
+    /// A family or given name, or a text: a name that says something.
+    pub fn has_content(&self) -> bool {
+        let some = |s: Option<&str>| s.is_some_and(|s| !s.trim().is_empty());
+        some(self.family.as_deref())
+            || self.given.iter().any(|g| !g.trim().is_empty())
+            || some(self.text.as_deref())
+    }
+
+    /// The name as people read it: its text, or prefix, given and family names.
+    pub fn display(&self) -> String {
+        if let Some(t) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            return t.trim().to_string();
+        }
+        let mut parts: Vec<&str> = self.prefix.iter().map(String::as_str).collect();
+        parts.extend(self.given.iter().map(String::as_str));
+        if let Some(f) = self.family.as_deref() {
+            parts.push(f);
+        }
+        parts.join(" ")
+    }
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Address {

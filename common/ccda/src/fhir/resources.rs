@@ -44,6 +44,22 @@ pub struct Patient {
     pub managing_organization: Option<Reference>,
 }
 
+impl Patient {
+    /// The NHS number the Patient is identified by.
+    pub fn nhs_number(&self) -> Option<&str> {
+        self.identifier
+            .iter()
+            .find(|i| {
+                i.system
+                    .as_deref()
+                    .is_some_and(|s| s.ends_with("/nhs-number"))
+            })
+            .and_then(|i| i.value.as_deref())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Organization {
@@ -52,6 +68,22 @@ pub struct Organization {
     pub name: Option<String>,
     pub telecom: Vec<ContactPoint>,
     pub address: Vec<Address>,
+}
+
+impl Organization {
+    /// The ODS organisation code.
+    pub fn ods_code(&self) -> Option<&str> {
+        self.identifier
+            .iter()
+            .find(|i| {
+                i.system
+                    .as_deref()
+                    .is_some_and(|s| s.ends_with("/ods-organization-code"))
+            })
+            .and_then(|i| i.value.as_deref())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -52,9 +52,7 @@ impl Index {
                     .iter()
                     .copied()
                     .filter(|i| match &self.entries[*i].parsed {
-                        Parsed::Ok(Resource::Patient(p)) => {
-                            crate::header::nhs_number(p) == Some(want)
-                        }
+                        Parsed::Ok(Resource::Patient(p)) => p.nhs_number() == Some(want),
                         _ => false,
                     })
                     .collect();

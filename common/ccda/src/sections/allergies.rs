@@ -10,7 +10,8 @@
 //! comes from the ended list, has `clinicalStatus` resolved, or carries the
 //! AllergyIntoleranceEnd extension: an ended allergy never appears active.
 
-use super::{Item, id, items, ivl, notes, open_concern, template, text_ref, ts};
+use super::{Item, items, notes, open_concern};
+use crate::cda::{id, ivl, template, text_ref, ts};
 
 mod reactions;
 use crate::codes::{self, LOINC, SNOMED};

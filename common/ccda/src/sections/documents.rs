@@ -5,7 +5,7 @@
 //! `externalDocument` reference per document. The binaries themselves are
 //! fetched separately (GP Connect Access Document), not embedded here.
 
-use super::{id, text_ref, ts};
+use crate::cda::{id, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, Resource};
 use crate::index::{Index, Parsed};
@@ -58,8 +58,8 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
             .iter()
             .map(|a| match ix.get(a.target()) {
                 Some(Resource::Organization(o)) => o.name.clone().unwrap_or_default(),
-                Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name)
-                    .map(crate::header::display_name)
+                Some(Resource::Practitioner(p)) => crate::fhir::HumanName::best(&p.name)
+                    .map(crate::fhir::HumanName::display)
                     .unwrap_or_default(),
                 Some(Resource::Other) | None => a.display.clone().unwrap_or_default(),
                 Some(other) => describe::resource(ix, other),

@@ -5,10 +5,10 @@
 //! consultation structure: consultation List → topic Lists (with their
 //! problem) → category Lists ("History", "Examination", "Plan"…) → items.
 
-use super::{Item, id, template, text_ref, ts};
+use super::Item;
+use crate::cda::{id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, Encounter, List, Resource};
-use crate::header::{best_name, display_name};
 use crate::index::{Index, Resolved, list_code};
 use crate::narrative::{Section, Spec, cell, cell_id};
 use crate::xml::Xml;
@@ -95,7 +95,7 @@ pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report) {
                     Some(&format!("#{rid}-name")),
                 );
                 text_ref(x, &rid);
-                super::ivl(x, "effectiveTime", false, low.as_deref(), high.as_deref());
+                crate::cda::ivl(x, "effectiveTime", false, low.as_deref(), high.as_deref());
                 x.close();
                 s.end_entry();
                 s.warnings.extend(w);
@@ -164,7 +164,9 @@ fn clinician(ix: &Index, e: &Encounter) -> String {
         pprf.and_then(|p| p.individual.as_ref())
             .and_then(|r| r.target()),
     ) {
-        Some(Resource::Practitioner(p)) => best_name(&p.name).map(display_name).unwrap_or_default(),
+        Some(Resource::Practitioner(p)) => crate::fhir::HumanName::best(&p.name)
+            .map(crate::fhir::HumanName::display)
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }

@@ -11,7 +11,8 @@
 //! real meaning in the VaccinationProcedure extension; that coding is used
 //! for the vaccine when the vaccine code itself is not usable.
 
-use super::{Item, id, notes, template, text_ref, ts};
+use super::{Item, notes};
+use crate::cda::{id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, Extensions, Immunization, Resource};
 use crate::index::{Index, list_code};

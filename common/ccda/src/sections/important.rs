@@ -3,9 +3,9 @@
 //! `1.2.840.114350.1.72.2`). It carries the data-freshness caveat, where the
 //! record came from, and a summary of anything withheld or not shown.
 
-use crate::header::practice;
 use crate::index::Index;
 use crate::narrative::{Section, Spec};
+use crate::practice;
 use crate::xml::Xml;
 use crate::{Context, Report, dates};
 
@@ -23,7 +23,7 @@ static SPEC: Spec = Spec {
 /// Writes the section; `rest` holds the reports of every other section.
 pub fn write(ix: &Index, x: &mut Xml, cx: &Context, report: &mut Report, rest: &Report) {
     let mut s = Section::new(&SPEC, x.depth());
-    let pr = practice(ix);
+    let pr = practice::of(ix);
     let source = match (pr.org.and_then(|o| o.name.as_deref()), pr.ods) {
         (Some(n), Some(o)) => format!(" held by {n} ({o})"),
         (Some(n), None) => format!(" held by {n}"),

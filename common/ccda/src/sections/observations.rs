@@ -7,7 +7,8 @@
 //! template fits GP "miscellaneous record" data), as plain observations with
 //! their SNOMED code, value, range and comment.
 
-use super::{Item, id, template, text_ref, ts};
+use super::Item;
+use crate::cda::{id, template, text_ref, ts};
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{CodeableConcept, Observation, Quantity, Resource};
 use crate::index::{Index, list_code};

@@ -2,7 +2,8 @@
 //! (ProcedureRequests) → Plan of Treatment Section (V2), one Planned Act per
 //! recall or diary entry, dated by when it is due.
 
-use super::{Item, id, notes, template, text_ref, ts};
+use super::{Item, notes};
+use crate::cda::{id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::Resource;
 use crate::index::{Index, list_code};

@@ -9,7 +9,8 @@
 //! end and the items the GP linked to the problem (RelatedClinicalContent,
 //! ActualProblem) are shown in the narrative.
 
-use super::{Item, id, ivl, notes, open_concern, template, text_ref, ts};
+use super::{Item, notes, open_concern};
+use crate::cda::{id, ivl, template, text_ref, ts};
 use crate::codes::{self, LOINC, SNOMED};
 use crate::fhir::{CodeableConcept, Condition, Extensions, Resource};
 use crate::index::{Index, list_code};

@@ -2,7 +2,8 @@
 //! Referral Section (V2), one referral act (`moodCode` RQO) per request with
 //! its reason, priority, recipients and notes in the narrative.
 
-use super::{Item, id, notes, text_ref, ts};
+use super::{Item, notes};
+use crate::cda::{id, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, ReferralRequest, Resource};
 use crate::index::{Index, list_code};
@@ -109,8 +110,8 @@ fn reason(r: &ReferralRequest) -> Option<&CodeableConcept> {
 
 fn recipient(ix: &Index, r: &crate::fhir::Reference) -> String {
     match ix.get(r.target()) {
-        Some(Resource::Practitioner(p)) => crate::header::best_name(&p.name)
-            .map(crate::header::display_name)
+        Some(Resource::Practitioner(p)) => crate::fhir::HumanName::best(&p.name)
+            .map(crate::fhir::HumanName::display)
             .unwrap_or_default(),
         Some(Resource::Organization(o)) => o.name.clone().unwrap_or_default(),
         Some(Resource::Other) | None => r.display.clone().unwrap_or_default(),

@@ -5,7 +5,8 @@
 //! narrative). Filing comments are shown as report notes.
 //!
 
-use super::{Item, id, template, text_ref, ts};
+use super::Item;
+use crate::cda::{id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::{CodeableConcept, DiagnosticReport, Observation, Resource};
 use crate::index::{Entry, Index, Resolved, list_code};

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use xhuma_common::cli::Setting;
 use xhuma_common::config::{ConfigError, Env};
 use xhuma_common::nhs::config::XHUMA_NHS_ENV;
 
@@ -32,6 +33,62 @@ pub const XHUMA_SAML_PURPOSES_OF_USE: &str = "XHUMA_SAML_PURPOSES_OF_USE";
 /// Epic sends) and HL7 v3 PurposeOfUse as used by IHE XUA (`TREAT`, `ETREAT`).
 pub const DEFAULT_SAML_PURPOSES_OF_USE: &str = "TREATMENT,EMERGENCY,TREAT,ETREAT";
 pub const XHUMA_SAML_DEV_MODE: &str = "XHUMA_SAML_DEV_MODE";
+
+/// The settings above as `--help` lists them ([`xhuma_common::cli`]).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(XHUMA_SAML_TRUST_PEM, "", "Comma-separated PEM certificates"),
+    Setting::new(
+        XHUMA_SAML_AUDIENCE,
+        "",
+        "Every AudienceRestriction must name it",
+    ),
+    Setting::new(
+        XHUMA_SAML_ALLOW_UNSIGNED,
+        "false",
+        "Accept an unsigned assertion",
+    ),
+    Setting::new(
+        XHUMA_SAML_REQUIRED,
+        "true",
+        "Refuse a request without an assertion",
+    ),
+    Setting::new(
+        XHUMA_SAML_TRUSTED_ISSUERS,
+        "any",
+        "Exact Issuer values separated by |",
+    ),
+    Setting::new(
+        XHUMA_SAML_CLOCK_SKEW_SECS,
+        "120",
+        "Tolerance on every validity window",
+    ),
+    Setting::new(XHUMA_SAML_ALLOW_SHA1, "false", "Accept RSA-SHA1 / SHA-1"),
+    Setting::new(
+        XHUMA_SAML_REQUIRE_HOLDER_OF_KEY,
+        "false",
+        "Require a holder-of-key signature over the wsu:Timestamp",
+    ),
+    Setting::new(
+        XHUMA_SAML_MAX_LIFETIME_SECS,
+        "3600",
+        "A signed assertion must carry NotOnOrAfter, at most this long after its NotBefore/IssueInstant",
+    ),
+    Setting::new(
+        XHUMA_SAML_REQUIRE_RESOURCE_ID,
+        "true",
+        "The assertion must name the patient (XACML resource-id, an NHS-number CX)",
+    ),
+    Setting::new(
+        XHUMA_SAML_PURPOSES_OF_USE,
+        "TREATMENT,EMERGENCY,TREAT,ETREAT",
+        "Accepted XSPA purpose-of-use codes (case-insensitive)",
+    ),
+    Setting::new(
+        XHUMA_SAML_DEV_MODE,
+        "false",
+        "Allow XHUMA_SAML_REQUIRED=false / XHUMA_SAML_ALLOW_UNSIGNED=true outside the sandbox",
+    ),
+];
 
 /// How inbound SAML assertions are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

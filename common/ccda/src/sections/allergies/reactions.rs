@@ -4,8 +4,8 @@
 //! Criticality Observation.
 
 use crate::Context;
+use crate::cda::{id, template};
 use crate::codes::{self, LOINC, SNOMED};
-use crate::sections::{id, template};
 use crate::xml::Xml;
 
 const OBSERVATION_VALUE: &str = "2.16.840.1.113883.5.1063";

@@ -12,9 +12,9 @@
 //! immunity and out of stock have no entry yet, so they are matched on words.
 
 use crate::Context;
+use crate::cda::id;
 use crate::codes::{self, SNOMED_URI};
 use crate::fhir::CodeableConcept;
-use crate::sections::id;
 use crate::xml::Xml;
 
 /// HL7 ActReason code system.

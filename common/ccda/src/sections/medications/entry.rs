@@ -6,9 +6,9 @@
 
 use super::{Med, repeats};
 use crate::Context;
+use crate::cda::{id, template, text_ref, ts};
 use crate::codes::{self, LOINC};
 use crate::fhir::MedicationRequest;
-use crate::sections::{id, template, text_ref, ts};
 use crate::xml::Xml;
 
 #[allow(clippy::too_many_arguments)]
@@ -48,7 +48,7 @@ pub(super) fn entry_xml(
     id(x, cx, key);
     text_ref(x, rid);
     x.empty("statusCode", &[("code", m.status.act_status)]);
-    crate::sections::ivl(x, "effectiveTime", true, start.as_deref(), end.as_deref());
+    crate::cda::ivl(x, "effectiveTime", true, start.as_deref(), end.as_deref());
     super::timing::pivl(x, m);
     super::dose::dose(x, m);
     x.open("consumable", &[]);
@@ -150,7 +150,7 @@ fn supply(
         "statusCode",
         &[("code", codes::act_status(r.status.as_deref()))],
     );
-    crate::sections::ivl(x, "effectiveTime", true, low, high);
+    crate::cda::ivl(x, "effectiveTime", true, low, high);
     if let Some(n) = repeat {
         x.empty("repeatNumber", &[("value", &n.to_string())]);
     }

@@ -56,6 +56,16 @@ pub const REDIS_SETTINGS: &[Setting] = &[
         "Redis URL; rediss:// for TLS (verified against the system roots or SSL_CERT_FILE)",
     ),
     Setting::new(
+        XHUMA_REDIS_SENTINELS,
+        "",
+        "Sentinel mode: the sentinels, comma-separated host:port (or redis:// / rediss:// URLs); XHUMA_REDIS_URL then gives only the scheme, credentials and database",
+    ),
+    Setting::new(
+        XHUMA_REDIS_MASTER_NAME,
+        "xhuma",
+        "The name the sentinels monitor the primary under (Sentinel mode only)",
+    ),
+    Setting::new(
         XHUMA_REDIS_PREFIX,
         "xhuma",
         "Prefix of every Redis key and of the P:done completion channel",

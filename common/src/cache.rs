@@ -4,7 +4,8 @@
 //! `document`) and takes leases (`try_lease`, [`lease`]) so that one patient has at most one
 //! prefetch in flight across every gateway and worker, and a late job never overwrites a newer
 //! document. Completion is signalled on a pub/sub channel
-//! ([`completion`]).
+//! ([`completion`]). The Redis is one URL or the primary a Sentinel group names, with the
+//! pooled connections that follow it through a failover ([`primary`]).
 //!
 //! Keys (`P` = `XHUMA_REDIS_PREFIX`, `pk` = keyed hash of the NHS number, never the number):
 //!
@@ -24,12 +25,12 @@
 
 pub mod completion;
 pub mod lease;
+pub mod primary;
 pub mod seal;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
 use redis::AsyncCommands;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,6 +40,8 @@ use crate::config::RedisConfig;
 use crate::document::DocumentMeta;
 use crate::job::JobFailure;
 pub use lease::{Lease, LeaseOutcome, Owner, Renewal, Stored};
+pub use primary::Target;
+use primary::{Conn, Pool};
 use seal::{SealError, Sealer};
 
 /// How long a failure stays visible to waiters (and holds off a new job for that patient).
@@ -53,6 +56,8 @@ pub enum CacheError {
     Redis(#[from] redis::RedisError),
     #[error("cannot create the Redis pool")]
     CreatePool(#[from] deadpool_redis::CreatePoolError),
+    #[error("invalid Redis or Sentinel address")]
+    Target(#[source] redis::RedisError),
     #[error("cached value is not valid JSON")]
     Decode(#[from] serde_json::Error),
     #[error(transparent)]
@@ -72,7 +77,7 @@ struct Inner {
     prefix: String,
     document_ttl: Duration,
     sealer: Sealer,
-    url: String,
+    target: Target,
 }
 
 // === impl Cache ===
@@ -81,17 +86,8 @@ impl Cache {
     /// Builds the pool (connections are opened lazily, so this does not fail when Redis is
     /// down; [`Cache::ping`] tells).
     pub fn new(config: &RedisConfig) -> Result<Self, CacheError> {
-        let mut pool_config = PoolConfig::from_url(config.url.expose());
-        pool_config.pool = Some(deadpool_redis::PoolConfig {
-            max_size: config.pool_size,
-            timeouts: deadpool_redis::Timeouts {
-                wait: Some(Duration::from_secs(2)),
-                create: Some(Duration::from_secs(2)),
-                recycle: Some(Duration::from_secs(2)),
-            },
-            ..Default::default()
-        });
-        let pool = pool_config.create_pool(Some(Runtime::Tokio1))?;
+        let target = Target::new(config).map_err(CacheError::Target)?;
+        let pool = target.pool(config.pool_size, Duration::from_secs(2))?;
         let key_hex = config.encryption_key.as_ref().map(|k| k.expose());
         if key_hex.is_none() {
             tracing::warn!(
@@ -106,13 +102,14 @@ impl Cache {
                 prefix: config.prefix.clone(),
                 document_ttl: config.document_ttl,
                 sealer: Sealer::new(key_hex, &old)?,
-                url: config.url.expose().to_string(),
+                target,
             }),
         })
     }
 
-    pub fn redis_url(&self) -> &str {
-        &self.inner.url
+    /// Where the Redis primary is (for the completion subscriber's own connection).
+    pub fn target(&self) -> &Target {
+        &self.inner.target
     }
 
     pub fn document_ttl(&self) -> Duration {
@@ -139,15 +136,15 @@ impl Cache {
         k
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, CacheError> {
-        Ok(self.inner.pool.get().await?)
+    async fn conn(&self) -> Result<Conn, CacheError> {
+        self.inner.pool.get().await
     }
 
     /// Checks Redis answers (readiness).
     pub async fn ping(&self) -> Result<(), CacheError> {
         let probe = async {
             let mut c = self.conn().await?;
-            let _: String = redis::cmd("PING").query_async(&mut *c).await?;
+            let _: String = redis::cmd("PING").query_async(&mut c).await?;
             Ok(())
         };
         // A half-dead connection never answers; readiness must.
@@ -216,7 +213,7 @@ impl Cache {
         let (meta, body): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
             .get(&meta_key)
             .get(&body_key)
-            .query_async(&mut *c)
+            .query_async(&mut c)
             .await?;
         match (meta, body) {
             (Some(meta), Some(body)) => {
@@ -246,7 +243,7 @@ impl Cache {
             .arg("NX")
             .arg("PX")
             .arg(ttl.as_millis().max(1) as u64)
-            .query_async(&mut *c)
+            .query_async(&mut c)
             .await?;
         Ok(set.is_some())
     }
@@ -261,7 +258,7 @@ impl Cache {
             .incr(&key, 1)
             .expire(&key, 3600)
             .ignore()
-            .query_async(&mut *c)
+            .query_async(&mut c)
             .await?;
         Ok(n)
     }
@@ -280,7 +277,7 @@ impl Cache {
                 .get(self.key(&["pt", pk, "doc"]))
                 .get(self.key(&["pt", pk, "failed"]))
                 .get(self.key(&["pt", pk, "lease"]))
-                .query_async(&mut *c)
+                .query_async(&mut c)
                 .await?;
         Ok(KeyState {
             document: doc,

@@ -19,6 +19,9 @@ pub const XHUMA_REDIS_URL: &str = "XHUMA_REDIS_URL";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 pub const XHUMA_REDIS_PREFIX: &str = "XHUMA_REDIS_PREFIX";
 pub const DEFAULT_REDIS_PREFIX: &str = "xhuma";
+pub const XHUMA_REDIS_SENTINELS: &str = "XHUMA_REDIS_SENTINELS";
+pub const XHUMA_REDIS_MASTER_NAME: &str = "XHUMA_REDIS_MASTER_NAME";
+pub const DEFAULT_REDIS_MASTER_NAME: &str = "xhuma";
 pub const XHUMA_REDIS_POOL_SIZE: &str = "XHUMA_REDIS_POOL_SIZE";
 pub const DEFAULT_REDIS_POOL_SIZE: usize = 16;
 pub const XHUMA_CACHE_KEY: &str = "XHUMA_CACHE_KEY";
@@ -51,6 +54,16 @@ pub const REDIS_SETTINGS: &[Setting] = &[
         XHUMA_REDIS_URL,
         "redis://127.0.0.1:6379/0",
         "Redis URL; rediss:// for TLS (verified against the system roots or SSL_CERT_FILE)",
+    ),
+    Setting::new(
+        XHUMA_REDIS_SENTINELS,
+        "",
+        "Sentinel mode: the sentinels, comma-separated host:port (or redis:// / rediss:// URLs); XHUMA_REDIS_URL then gives only the scheme, credentials and database",
+    ),
+    Setting::new(
+        XHUMA_REDIS_MASTER_NAME,
+        "xhuma",
+        "The name the sentinels monitor the primary under (Sentinel mode only)",
     ),
     Setting::new(
         XHUMA_REDIS_PREFIX,
@@ -252,11 +265,69 @@ impl AmqpConfig {
     }
 }
 
+/// A `redis://` or `rediss://` URL that parses (not a Unix socket: Sentinel names TCP nodes).
+fn is_tcp_redis_url(url: &str) -> bool {
+    (url.starts_with("redis://") || url.starts_with("rediss://"))
+        && redis::IntoConnectionInfo::into_connection_info(url).is_ok()
+}
+
+/// Where the sentinels of a Redis Sentinel group are, and which group is ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// `XHUMA_REDIS_SENTINELS`: `host:port` of each sentinel (reached with the scheme and
+    /// credentials of `XHUMA_REDIS_URL`), or a full `redis://` / `rediss://` URL used as written.
+    pub sentinels: Vec<Secret>,
+    /// `XHUMA_REDIS_MASTER_NAME`: the name the sentinels monitor the primary under.
+    pub master_name: String,
+}
+
+impl SentinelConfig {
+    /// `None` when `XHUMA_REDIS_SENTINELS` is unset (a single Redis at `XHUMA_REDIS_URL`).
+    pub fn from_env(env: &Env<'_>) -> Result<Option<Self>, ConfigError> {
+        let sentinels = env.list(XHUMA_REDIS_SENTINELS);
+        if sentinels.is_empty() {
+            return Ok(None);
+        }
+        let bad = |reason: &str| ConfigError {
+            var: XHUMA_REDIS_SENTINELS,
+            reason: reason.into(),
+        };
+        for s in &sentinels {
+            if s.contains("://") {
+                if !is_tcp_redis_url(s) {
+                    return Err(bad("expected host:port or redis:// / rediss:// URLs"));
+                }
+                continue;
+            }
+            match s.rsplit_once(':') {
+                Some((host, port))
+                    if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {}
+                _ => return Err(bad("expected comma-separated host:port entries")),
+            }
+        }
+        let master_name = env.string(XHUMA_REDIS_MASTER_NAME, DEFAULT_REDIS_MASTER_NAME);
+        if master_name.chars().any(char::is_whitespace) {
+            return Err(ConfigError {
+                var: XHUMA_REDIS_MASTER_NAME,
+                reason: "a Sentinel master name has no spaces".into(),
+            });
+        }
+        Ok(Some(Self {
+            sentinels: sentinels.into_iter().map(Secret::new).collect(),
+            master_name,
+        }))
+    }
+}
+
 /// Redis connection, key prefix, TTLs and at-rest protection of cached documents.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `XHUMA_REDIS_URL`.
+    /// `XHUMA_REDIS_URL`: the Redis to use, or, with `sentinel`, the scheme (TLS or not),
+    /// credentials and database used on whichever node is primary (its host is not used).
     pub url: Secret,
+    /// `XHUMA_REDIS_SENTINELS` and `XHUMA_REDIS_MASTER_NAME`: find the primary through these
+    /// sentinels (`None`: `url` is the Redis).
+    pub sentinel: Option<SentinelConfig>,
     /// `XHUMA_REDIS_PREFIX`: prefix of every key (tests use their own).
     pub prefix: String,
     /// `XHUMA_REDIS_POOL_SIZE`: connections in the pool used for documents.
@@ -306,8 +377,19 @@ impl RedisConfig {
                 reason: "old keys need XHUMA_CACHE_KEY (the key new values are sealed with)".into(),
             });
         }
+        let url = env.string(XHUMA_REDIS_URL, DEFAULT_REDIS_URL);
+        let sentinel = SentinelConfig::from_env(env)?;
+        if sentinel.is_some() && !is_tcp_redis_url(&url) {
+            return Err(ConfigError {
+                var: XHUMA_REDIS_URL,
+                reason: "expected a redis:// or rediss:// URL (its credentials and database \
+                         are used on the primary the sentinels name)"
+                    .into(),
+            });
+        }
         Ok(Self {
-            url: Secret::new(env.string(XHUMA_REDIS_URL, DEFAULT_REDIS_URL)),
+            url: Secret::new(url),
+            sentinel,
             prefix: env.string(XHUMA_REDIS_PREFIX, DEFAULT_REDIS_PREFIX),
             pool_size: env.parse(XHUMA_REDIS_POOL_SIZE, DEFAULT_REDIS_POOL_SIZE)?,
             encryption_key,
@@ -333,5 +415,47 @@ mod tests {
         let redis = RedisConfig::from_env(&env).unwrap();
         assert_eq!(redis.document_ttl, Duration::from_secs(4 * 3600));
         assert_eq!(format!("{:?}", redis.url), "[redacted]");
+        assert_eq!(redis.sentinel, None);
+    }
+
+    fn redis_with(vars: &[(&str, &str)]) -> Result<RedisConfig, ConfigError> {
+        let map: HashMap<&str, &str> = vars.iter().copied().collect();
+        let lookup = |k: &str| map.get(k).map(|v| v.to_string());
+        RedisConfig::from_env(&Env::new(&lookup))
+    }
+
+    #[test]
+    fn sentinels_are_validated() {
+        let ok = redis_with(&[(
+            XHUMA_REDIS_SENTINELS,
+            "10.0.0.1:26379, sentinel-2:26379,rediss://:pw@sentinel-3:26380",
+        )])
+        .unwrap();
+        let sentinel = ok.sentinel.expect("sentinel mode");
+        assert_eq!(sentinel.sentinels.len(), 3);
+        assert_eq!(sentinel.master_name, DEFAULT_REDIS_MASTER_NAME);
+        assert_eq!(format!("{:?}", sentinel.sentinels[2]), "[redacted]");
+        for bad in [
+            "sentinel-1",
+            "sentinel-1:0",
+            ":26379",
+            "http://sentinel:26379",
+            "a:b",
+        ] {
+            let err = redis_with(&[(XHUMA_REDIS_SENTINELS, bad)]).unwrap_err();
+            assert_eq!(err.var, XHUMA_REDIS_SENTINELS, "{bad}");
+        }
+        let err = redis_with(&[
+            (XHUMA_REDIS_SENTINELS, "s:26379"),
+            (XHUMA_REDIS_MASTER_NAME, "my master"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, XHUMA_REDIS_MASTER_NAME);
+        let err = redis_with(&[
+            (XHUMA_REDIS_SENTINELS, "s:26379"),
+            (XHUMA_REDIS_URL, "memcached://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, XHUMA_REDIS_URL);
     }
 }

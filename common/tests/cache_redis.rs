@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use xhuma_common::NhsNumber;
 use xhuma_common::cache::completion::Completions;
-use xhuma_common::cache::{Cache, Lease, LeaseOutcome, Owner, Renewal, Stored};
+use xhuma_common::cache::{Cache, Lease, LeaseOutcome, Owner, Renewal, Stored, Target};
 use xhuma_common::config::{RedisConfig, Secret};
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::job::{FailureKind, JobFailure, unique_id_for};
@@ -20,6 +20,7 @@ fn config(encrypted: bool) -> RedisConfig {
             std::env::var("XHUMA_TEST_REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
         ),
+        sentinel: None,
         prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
         pool_size: 4,
         encryption_key: encrypted.then(|| Secret::new(KEY)),
@@ -316,7 +317,7 @@ async fn failure_wakes_a_waiter() {
     let cache = Cache::new(&cfg).expect("pool");
     let shutdown = CancellationToken::new();
     let completions = Completions::spawn(
-        cfg.url.expose().to_string(),
+        Target::single(cfg.url.expose()),
         cache.done_channel(),
         shutdown.clone(),
     );

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use xhuma_common::NhsNumber;
 use xhuma_common::cache::completion::Completions;
-use xhuma_common::cache::{Cache, Owner};
+use xhuma_common::cache::{Cache, Owner, Target};
 use xhuma_common::config::{RedisConfig, Secret};
 use xhuma_common::document::DocumentMeta;
 use xhuma_common::job::unique_id_for;
@@ -104,6 +104,7 @@ fn documents_and_completions_over_rediss() {
         let url = format!("rediss://localhost:{}/0", server.port);
         let config = RedisConfig {
             url: Secret::new(url.clone()),
+            sentinel: None,
             prefix: format!("tls-{}", uuid::Uuid::new_v4().simple()),
             pool_size: 2,
             encryption_key: Some(Secret::new("ab".repeat(32))),
@@ -114,7 +115,8 @@ fn documents_and_completions_over_rediss() {
         cache.ping().await.expect("PING over TLS");
 
         let shutdown = CancellationToken::new();
-        let completions = Completions::spawn(url, cache.done_channel(), shutdown.clone());
+        let completions =
+            Completions::spawn(Target::single(url), cache.done_channel(), shutdown.clone());
         let nhs = NhsNumber::parse("9690937286").expect("valid");
         let mut waiter = completions.watch(&cache.patient_key(nhs));
         tokio::time::timeout(Duration::from_secs(5), waiter.changed())

@@ -191,7 +191,7 @@ impl Records {
         let cache = Cache::new(redis)?;
         let pds = xhuma_common::nhs::NhsClients::new(&config.nhs)?.pds;
         let completions = Completions::spawn(
-            cache.redis_url().to_string(),
+            cache.target().clone(),
             cache.done_channel(),
             shutdown.clone(),
         );

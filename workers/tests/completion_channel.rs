@@ -11,8 +11,8 @@ use support::proxy::Proxy;
 use support::{Options, Stack, eventually};
 use tokio_util::sync::CancellationToken;
 use xhuma_common::NhsNumber;
-use xhuma_common::cache::Owner;
 use xhuma_common::cache::completion::{Completions, KEEPALIVE, PING_TIMEOUT};
+use xhuma_common::cache::{Owner, Target};
 use xhuma_common::job::{FailureKind, JobFailure};
 use xhuma_simulator::Simulator;
 
@@ -30,7 +30,7 @@ async fn a_stalled_subscription_is_noticed_and_replaced() {
     let redis = Proxy::start("127.0.0.1:6379".parse().expect("addr")).await;
     let shutdown = CancellationToken::new();
     let completions = Completions::spawn(
-        format!("redis://{}/0", redis.addr),
+        Target::single(format!("redis://{}/0", redis.addr)),
         cache.done_channel(),
         shutdown.clone(),
     );

@@ -6,6 +6,9 @@
 //! patient key). A waiter registers *before* it checks the cache and re-checks after every
 //! signal (check, subscribe, re-check), so a completion between its check and its wait is never
 //! missed. When the subscription drops and reconnects, every waiter is woken to re-check.
+//! Every (re)connect asks the [`Target`] where the primary is, so after a Sentinel failover
+//! the subscription moves to the promoted node (the old one's connection breaks when it dies,
+//! or is killed by the sentinels when they demote it).
 //!
 //! A subscription can also die silently (a half-open TCP connection, a stalled proxy): it is
 //! PINGed every [`KEEPALIVE`] and torn down when a PING is not answered within
@@ -21,6 +24,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use super::Target;
 
 /// Above this many entries, entries nobody waits on are pruned on insert.
 const PRUNE_AT: usize = 4096;
@@ -43,12 +48,12 @@ pub struct Completions {
 // === impl Completions ===
 
 impl Completions {
-    /// Starts listening on `channel` at `redis_url`; reconnects with a bounded backoff until
-    /// `shutdown` is cancelled.
-    pub fn spawn(redis_url: String, channel: String, shutdown: CancellationToken) -> Self {
+    /// Starts listening on `channel` at the primary of `target`; reconnects (resolving the
+    /// primary again) with a bounded backoff until `shutdown` is cancelled.
+    pub fn spawn(target: Target, channel: String, shutdown: CancellationToken) -> Self {
         let this = Self::default();
         let task = this.clone();
-        tokio::spawn(async move { task.run(redis_url, channel, shutdown).await });
+        tokio::spawn(async move { task.run(target, channel, shutdown).await });
         this
     }
 
@@ -99,17 +104,18 @@ impl Completions {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn run(self, redis_url: String, channel: String, shutdown: CancellationToken) {
+    async fn run(self, target: Target, channel: String, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         self.set_subscribed(false);
         loop {
             let session = async {
-                let client = redis::Client::open(redis_url.as_str())?;
+                let client = target.client().await?;
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(&channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             };
-            // A black-holed Redis never answers the connect: bounded like every PING.
+            // A black-holed Redis (or sentinel) never answers the connect: bounded like every
+            // PING.
             let session = async {
                 tokio::time::timeout(PING_TIMEOUT, session)
                     .await

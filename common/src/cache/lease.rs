@@ -197,7 +197,7 @@ impl Cache {
             .arg(millis(lease_ttl))
             .arg(&pk)
             .arg(self.inner.document_ttl.as_secs().max(1))
-            .invoke_async(&mut *c)
+            .invoke_async(&mut c)
             .await?;
         if taken == 1 {
             // The token comes back as an integer reply in the second slot.
@@ -226,7 +226,7 @@ impl Cache {
             .key(self.key(&["pt", &pk, "lease"]))
             .arg(job_id.to_string())
             .arg(millis(ttl))
-            .invoke_async(&mut *c)
+            .invoke_async(&mut c)
             .await?;
         Ok(match r {
             1 => Renewal::Renewed,
@@ -249,7 +249,7 @@ impl Cache {
             .arg(job_id.to_string())
             .arg(self.done_channel())
             .arg(&pk)
-            .invoke_async(&mut *c)
+            .invoke_async(&mut c)
             .await?;
         Ok(r == 1)
     }
@@ -295,7 +295,7 @@ impl Cache {
             .arg(owner.fence)
             .arg(self.done_channel())
             .arg(&pk)
-            .invoke_async(&mut *c)
+            .invoke_async(&mut c)
             .await?;
         Ok(if r == 1 {
             Stored::Current
@@ -326,7 +326,7 @@ impl Cache {
             .arg(owner.fence)
             .arg(self.done_channel())
             .arg(&pk)
-            .invoke_async(&mut *c)
+            .invoke_async(&mut c)
             .await?;
         Ok(r == 1)
     }

@@ -788,6 +788,82 @@ def check_observability(r: Report) -> None:
     r.check(bool(sts.get("spec", {}).get("volumeClaimTemplates")), area, "Loki keeps logs on a volume")
 
 
+# ------------------------------------------------------------------------------------- data ----
+
+def check_data(r: Report) -> None:
+    """deploy/k8s/data: the clustered RabbitMQ and Redis the base's Secret and ConfigMap name."""
+    area = "data"
+    import kubernetes_validate
+    from kubernetes_validate import utils as kv
+
+    docs = render_kustomize(K8S / "data", r)
+    by_kind: dict[str, dict[str, dict]] = {}
+    for d in docs:
+        kind, name = d.get("kind"), d.get("metadata", {}).get("name")
+        by_kind.setdefault(kind, {})[name] = d
+        try:
+            kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+            r.ok(area, f"{kind}/{name} valid (Kubernetes {K8S_VERSION}, strict)")
+        except (kv.ValidationError, kv.SchemaNotFoundError) as e:
+            r.fail(area, f"{kind}/{name}: {e.message}")
+    sets = by_kind.get("StatefulSet", {})
+    services = by_kind.get("Service", {})
+    pdbs = by_kind.get("PodDisruptionBudget", {}).values()
+    secrets = by_kind.get("Secret", {})
+    base_secret = next(d for d in yaml.safe_load_all((K8S / "secrets.yaml").read_text())
+                       if d and d["metadata"]["name"] == "xhuma-secrets")["stringData"]
+    base_config = yaml.safe_load((K8S / "config.yaml").read_text())["data"]
+
+    def clustered(name: str, headless: str, port: int) -> list[str]:
+        sts = sets.get(name)
+        if not r.check(sts is not None, area, f"StatefulSet {name}"):
+            return []
+        spec = sts["spec"]
+        r.check(spec.get("replicas") == 3, area, f"{name}: 3 replicas")
+        r.check(spec.get("serviceName") == headless, area, f"{name}: pods named under {headless}")
+        svc = services.get(headless, {})
+        r.check(svc.get("spec", {}).get("clusterIP") == "None", area, f"{headless} is headless")
+        r.check(port in {p["port"] for p in svc.get("spec", {}).get("ports", [])}, area,
+                f"{headless} serves :{port}")
+        labels = spec["template"]["metadata"]["labels"]
+        anti = (spec["template"]["spec"].get("affinity") or {}).get("podAntiAffinity", {})
+        required = anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])
+        r.check(any(t.get("topologyKey") == "kubernetes.io/hostname" and
+                    _matches(t.get("labelSelector", {}), labels) for t in required), area,
+                f"{name}: one pod per host (required anti-affinity)")
+        r.check(any(_matches(p["spec"]["selector"], labels) and p["spec"].get("maxUnavailable") == 1
+                    for p in pdbs), area, f"{name}: a PDB keeps two of three up")
+        r.check(bool(spec.get("volumeClaimTemplates")), area, f"{name}: data on volumes")
+        for c in spec["template"]["spec"].get("containers", []) + \
+                spec["template"]["spec"].get("initContainers", []):
+            for e in c.get("env", []):
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    keys = set((secrets.get(ref["name"], {}).get("stringData") or {}).keys())
+                    r.check(ref["key"] in keys, area, f"{name}: secret {ref['name']}/{ref['key']} exists")
+        return [f"{name}-{i}.{headless}.xhuma-data.svc" for i in range(3)]
+
+    rabbit_hosts = clustered("rabbitmq-server", "rabbitmq-nodes", 5672)
+    amqp_hosts = [u.split("@", 1)[1].split("/", 1)[0] for u in base_secret["XHUMA_AMQP_URL"].split(",")]
+    r.check(amqp_hosts == [f"{h}:5672" for h in rabbit_hosts], area,
+            "the base's XHUMA_AMQP_URL lists every RabbitMQ node")
+    conf = by_kind.get("ConfigMap", {}).get("rabbitmq-config", {}).get("data", {}).get("rabbitmq.conf", "")
+    for want in ("default_queue_type = quorum", "rabbit_peer_discovery_k8s",
+                 "cluster_partition_handling = pause_minority"):
+        r.check(want in conf, area, f"rabbitmq.conf: {want}")
+
+    redis_hosts = clustered("redis", "redis-nodes", 26379)
+    sentinels = base_config.get("XHUMA_REDIS_SENTINELS", "").split(",")
+    r.check(sentinels == [f"{h}:26379" for h in redis_hosts], area,
+            "the base's XHUMA_REDIS_SENTINELS lists every sentinel")
+    rconf = by_kind.get("ConfigMap", {}).get("redis-config", {}).get("data", {})
+    r.check("min-replicas-to-write 1" in rconf.get("redis.conf", ""), area,
+            "redis.conf: min-replicas-to-write 1")
+    master = base_config.get("XHUMA_REDIS_MASTER_NAME", "xhuma")
+    r.check(f"sentinel monitor {master} " in rconf.get("init.sh", ""), area,
+            f"the sentinels monitor the primary as {master} (XHUMA_REDIS_MASTER_NAME)")
+
+
 # ------------------------------------------------------------------------------------ main ----
 
 def main() -> int:
@@ -795,7 +871,7 @@ def main() -> int:
     ap.add_argument("--hadolint")
     ap.add_argument("--promtool")
     ap.add_argument("-v", "--verbose", action="store_true")
-    ap.add_argument("only", nargs="*", help="compose docker prometheus grafana otel k8s observability metrics (default: all)")
+    ap.add_argument("only", nargs="*", help="compose docker prometheus grafana otel k8s observability data metrics (default: all)")
     args = ap.parse_args()
     r = Report(args.verbose)
     checks = {
@@ -806,6 +882,7 @@ def main() -> int:
         "otel": lambda: check_otel(r),
         "k8s": lambda: check_k8s(r),
         "observability": lambda: check_observability(r),
+        "data": lambda: check_data(r),
         "metrics": lambda: check_metric_names(r),
     }
     for name in args.only or list(checks):

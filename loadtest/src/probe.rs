@@ -45,6 +45,9 @@ pub struct Snapshot {
     pub series: BTreeMap<String, f64>,
     /// CPU seconds used so far per named process.
     pub cpu: BTreeMap<String, f64>,
+    /// Peak resident memory so far per named process (`VmHWM`, bytes): the figure issue 12's
+    /// RSS goals (gateway ≤ 64 MB, worker ≤ 256 MB) compare.
+    pub peak_rss: BTreeMap<String, u64>,
     /// Machine-wide (busy, total) jiffies from `/proc/stat`.
     pub machine: (u64, u64),
 }
@@ -70,9 +73,13 @@ impl Snapshot {
             }
         }
         let mut cpu = BTreeMap::new();
+        let mut peak_rss = BTreeMap::new();
         for (name, pid) in &t.pids {
             if let Some(secs) = process_cpu_secs(&format!("/proc/{pid}/stat")) {
                 cpu.insert(name.clone(), secs);
+            }
+            if let Some(bytes) = process_peak_rss(&format!("/proc/{pid}/status")) {
+                peak_rss.insert(name.clone(), bytes);
             }
         }
         if let Some(secs) = process_cpu_secs("/proc/self/stat") {
@@ -83,6 +90,7 @@ impl Snapshot {
             sim,
             series,
             cpu,
+            peak_rss,
             machine: machine_jiffies().unwrap_or((0, 0)),
         })
     }
@@ -196,6 +204,14 @@ pub fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
             Some((key.trim().to_owned(), value.trim().parse().ok()?))
         })
         .collect()
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` file, in bytes.
+fn process_peak_rss(path: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// utime + stime of a `/proc/<pid>/stat` file, in seconds.

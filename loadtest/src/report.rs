@@ -252,6 +252,18 @@ fn pipeline(out: &mut String, r: &Run<'_>, secs: f64) {
             );
         }
     }
+    if !e.peak_rss.is_empty() {
+        let list: Vec<String> = e
+            .peak_rss
+            .iter()
+            .map(|(n, b)| format!("{n} {:.0}", *b as f64 / (1024.0 * 1024.0)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- Peak resident memory since start (VmHWM, MiB): {}.",
+            list.join(", ")
+        );
+    }
 }
 
 fn labels(v: Vec<(String, f64)>) -> String {

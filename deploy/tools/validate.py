@@ -18,6 +18,13 @@ No network access: every schema comes from an installed package or from deploy/t
               against the Kubernetes 1.32 schemas (strict), KEDA objects against our schemas,
               and cross-object checks (selectors, probes, security contexts, secrets, KEDA
               queue <-> worker stage).
+  compose-cluster  cluster.yml merged over docker-compose.yml (3-node RabbitMQ, Redis under
+              Sentinel): schema, references, and that every client lists every node/sentinel.
+  observability  deploy/k8s/observability (the collector the base names, Loki), strict.
+  data        deploy/k8s/data (3-node RabbitMQ, Redis + Sentinels), strict, against the names
+              the base's Secret and ConfigMap use; PDBs, anti-affinity, quorum and replica
+              settings.
+  otel/grafana also check the log pipeline: OTLP -> PHI filter -> Loki, and the Loki source.
 """
 
 from __future__ import annotations
@@ -260,6 +267,94 @@ def check_compose(r: Report) -> None:
             r.check(res.returncode == 0, area, f"docker compose config -q {res.stderr.strip()}")
         else:
             r.ok(area, "docker compose plugin absent: schema + reference checks only")
+
+
+def compose_merge(base, over, key: str = ""):
+    """`docker compose -f base -f over`'s merge, for what our files use: mappings merge
+    recursively; `command`, `entrypoint` and `healthcheck.test` are replaced; `volumes` and
+    `ports` of a service are appended (an override adds mounts); other sequences replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = compose_merge(base[k], v, k) if k in base else v
+        return out
+    if isinstance(base, list) and isinstance(over, list) and key in ("volumes", "ports"):
+        return base + [v for v in over if v not in base]
+    return over
+
+
+def check_compose_cluster(r: Report) -> None:
+    """deploy/compose/cluster.yml over docker-compose.yml: the 3-node RabbitMQ and the Redis
+    Sentinel variant, as `docker compose -f … -f …` would run it."""
+    area = "compose-cluster"
+    over_path = COMPOSE.parent / "cluster.yml"
+    env = {"XHUMA_CACHE_KEY": "0" * 64}
+    errors: list[str] = []
+    doc = compose_merge(interpolate(yaml.safe_load(COMPOSE.read_text()), env, errors),
+                        interpolate(yaml.safe_load(over_path.read_text()), env, errors))
+    r.check(not errors, area, f"interpolation ({'; '.join(errors) or 'clean'})")
+    doc = {k: v for k, v in doc.items() if not k.startswith("x-")}
+    errs = sorted(jsonschema.Draft7Validator(compose_schema()).iter_errors(doc), key=lambda e: list(e.path))
+    for e in errs[:20]:
+        r.fail(area, f"schema: {'/'.join(map(str, e.path))}: {e.message}")
+    if not errs:
+        r.ok(area, "merged file: compose-spec schema")
+    services = doc.get("services", {})
+    volumes = set((doc.get("volumes") or {}).keys())
+    networks = set((doc.get("networks") or {}).keys())
+    rabbits = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    sentinels = ["sentinel-1", "sentinel-2", "sentinel-3"]
+    for want in rabbits + ["redis", "redis-replica-1", "redis-replica-2"] + sentinels:
+        r.check(want in services, area, f"service {want}")
+    for name, svc in services.items():
+        where = f"{area}: service {name}"
+        deps = svc.get("depends_on") or {}
+        for dep in (deps if isinstance(deps, dict) else {d: {} for d in deps}):
+            r.check(dep in services, where, f"depends_on {dep} exists")
+        for net in svc.get("networks") or []:
+            r.check(net in networks, where, f"network {net} declared")
+        for v in svc.get("volumes") or []:
+            src = v.split(":", 1)[0] if isinstance(v, str) else v.get("source", "")
+            if src.startswith("."):
+                r.check((COMPOSE.parent / src).resolve().exists(), where, f"bind mount {src} exists")
+            elif src and not src.startswith("/"):
+                r.check(src in volumes, where, f"named volume {src} declared")
+        for port in svc.get("ports") or []:
+            r.check(str(port).startswith("127.0.0.1:"), where, f"port {port} bound to 127.0.0.1 only")
+    conf = (COMPOSE.parent / "rabbitmq-cluster.conf").read_text()
+    for i, n in enumerate(rabbits, 1):
+        svc = services.get(n, {})
+        r.check(svc.get("hostname") == n, area, f"{n}: hostname {n} (its node name rabbit@{n})")
+        r.check(f"classic_config.nodes.{i} = rabbit@{n}" in conf, area, f"rabbitmq-cluster.conf names rabbit@{n}")
+        r.check(any("20-cluster.conf" in str(v) for v in svc.get("volumes") or []), area,
+                f"{n} mounts the cluster configuration")
+        r.check("RABBITMQ_ERLANG_COOKIE" in (svc.get("environment") or {}), area, f"{n} shares the Erlang cookie")
+    r.check("default_queue_type = quorum" in conf, area, "quorum queues by default")
+    for name in ("gateway", "worker", "audit"):
+        envs = services.get(name, {}).get("environment") or {}
+        hosts = [u.split("@", 1)[1].split(":", 1)[0] for u in envs.get("XHUMA_AMQP_URL", "").split(",") if "@" in u]
+        r.check(hosts == rabbits, area, f"{name}: XHUMA_AMQP_URL lists every RabbitMQ node")
+    for name in ("gateway", "worker"):
+        envs = services.get(name, {}).get("environment") or {}
+        listed = [h.split(":")[0] for h in envs.get("XHUMA_REDIS_SENTINELS", "").split(",")]
+        r.check(listed == sentinels, area, f"{name}: XHUMA_REDIS_SENTINELS lists every sentinel")
+    for n in ("redis-replica-1", "redis-replica-2"):
+        cmd = " ".join(services.get(n, {}).get("command") or [])
+        r.check("--replicaof redis 6379" in cmd, area, f"{n} replicates redis")
+    for n in ["redis", "redis-replica-1", "redis-replica-2"]:
+        cmd = " ".join(services.get(n, {}).get("command") or [])
+        r.check("--min-replicas-to-write 1" in cmd, area, f"{n}: min-replicas-to-write 1")
+    for n in sentinels:
+        cmd = " ".join(services.get(n, {}).get("command") or [])
+        r.check("sentinel monitor xhuma redis 6379 2" in cmd and "--sentinel" in cmd, area,
+                f"{n} monitors redis as xhuma, quorum 2")
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            res = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "-f", str(over_path), "config", "-q"],
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "XHUMA_CACHE_KEY": "0" * 64})
+            r.check(res.returncode == 0, area, f"docker compose -f … -f cluster.yml config -q {res.stderr.strip()}")
 
 
 def _stage_chain(stages: dict[str, list[str]], target: str | None) -> list[str]:
@@ -871,11 +966,12 @@ def main() -> int:
     ap.add_argument("--hadolint")
     ap.add_argument("--promtool")
     ap.add_argument("-v", "--verbose", action="store_true")
-    ap.add_argument("only", nargs="*", help="compose docker prometheus grafana otel k8s observability data metrics (default: all)")
+    ap.add_argument("only", nargs="*", help="compose compose-cluster docker prometheus grafana otel k8s observability data metrics (default: all)")
     args = ap.parse_args()
     r = Report(args.verbose)
     checks = {
         "compose": lambda: check_compose(r),
+        "compose-cluster": lambda: check_compose_cluster(r),
         "docker": lambda: check_docker(r, args.hadolint),
         "prometheus": lambda: check_prometheus(r, args.promtool),
         "grafana": lambda: check_grafana(r),

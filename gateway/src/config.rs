@@ -72,7 +72,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new(
         XHUMA_MTOM_RESPONSE,
         "auto",
-        "auto (MTOM iff the request was), inline or mtom",
+        "auto (MTOM iff the request was), inline or always",
     ),
     Setting::new(XHUMA_MAX_BODY_BYTES, "4194304", "Largest request body"),
     Setting::new(

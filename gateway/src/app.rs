@@ -335,13 +335,13 @@ async fn process(
         reply.action,
         &new_message_id(),
         env.addressing.relates_to(),
-        &reply.payload,
+        reply.payload,
     );
     let response = if mtom_reply {
-        let (ct, body) = mtom::package(&xml, &reply.attachments);
-        with_content_type(StatusCode::OK, &ct, body)
+        let (ct, body) = mtom::package(xml, &reply.attachments);
+        with_content_type(StatusCode::OK, &ct, body.into_body())
     } else {
-        with_content_type(StatusCode::OK, SOAP_CONTENT_TYPE, Bytes::from(xml))
+        with_content_type(StatusCode::OK, SOAP_CONTENT_TYPE, xml.into_body())
     };
     Ok((response, reply.outcome))
 }
@@ -407,16 +407,16 @@ async fn wsdl(
     };
     let address = crate::soap::markup::escape(&format!("{base}{endpoint}")).into_owned();
     let body = template.replace("{{ADDRESS}}", &address);
-    with_content_type(StatusCode::OK, "text/xml; charset=utf-8", Bytes::from(body))
+    with_content_type(StatusCode::OK, "text/xml; charset=utf-8", Body::from(body))
 }
 
 /// A SOAP Fault response.
 pub fn fault_response(f: &Fault, relates_to: Option<&str>) -> Response {
     let xml = f.to_xml(&new_message_id(), relates_to);
-    with_content_type(f.status, SOAP_CONTENT_TYPE, Bytes::from(xml))
+    with_content_type(f.status, SOAP_CONTENT_TYPE, Body::from(xml))
 }
 
-fn with_content_type(status: StatusCode, ct: &str, body: Bytes) -> Response {
+fn with_content_type(status: StatusCode, ct: &str, body: Body) -> Response {
     let mut r = (status, body).into_response();
     if let Ok(v) = HeaderValue::from_str(ct) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);

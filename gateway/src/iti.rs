@@ -17,6 +17,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::soap::envelope::Envelope;
 use crate::soap::mtom::Attachment;
+use crate::soap::payload::Payload;
 
 /// One of the transactions this gateway responds to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub enum Iti {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub action: &'static str,
-    pub payload: String,
+    pub payload: Payload,
     /// When non-empty, the payload refers to these with `xop:Include`.
     pub attachments: Vec<Attachment>,
     /// Low-cardinality outcome for metrics (`ok`, `no_match`, `registry_error`, …).

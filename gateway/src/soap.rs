@@ -5,7 +5,8 @@
 //! ([`saml`], XML-DSig verified) → `crate::iti`.
 //!
 //! Response: the ITI renderer's payload → [`reply_envelope`] (Action, MessageID, RelatesTo)
-//! → plain `application/soap+xml`, or [`mtom::package`] when the request was MTOM. Failures
+//! → plain `application/soap+xml`, or [`mtom::package`] when the request was MTOM, as a
+//! [`payload::Payload`] of pieces (no copy of a document on the way). Failures
 //! become a [`fault::Fault`] (chosen in `crate::error`).
 
 pub mod element;
@@ -13,18 +14,26 @@ pub mod envelope;
 pub mod fault;
 pub mod markup;
 pub mod mtom;
+pub mod payload;
 pub mod saml;
 pub mod wsa;
 
 use envelope::SOAP12_NS;
 use markup::Markup;
+use payload::Payload;
 use wsa::WSA_NS;
 
 /// Content-Type of a plain SOAP 1.2 message.
 pub const SOAP_CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
 
-/// Wraps a rendered payload in a SOAP 1.2 envelope with the WS-Addressing reply headers.
-pub fn reply_envelope(action: &str, message_id: &str, relates_to: &str, payload: &str) -> String {
+/// Wraps a rendered payload in a SOAP 1.2 envelope with the WS-Addressing reply headers (the
+/// payload's pieces are kept, not copied).
+pub fn reply_envelope(
+    action: &str,
+    message_id: &str,
+    relates_to: &str,
+    mut payload: Payload,
+) -> Payload {
     let mut m = Markup::new();
     m.raw(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     m.open(
@@ -37,10 +46,11 @@ pub fn reply_envelope(action: &str, message_id: &str, relates_to: &str, payload:
     m.leaf("wsa:RelatesTo", &[], relates_to);
     m.close("env:Header");
     m.open("env:Body", &[]);
-    m.raw(payload);
+    payload.prepend(m.take());
     m.close("env:Body");
     m.close("env:Envelope");
-    m.finish()
+    payload.push(m.finish());
+    payload
 }
 
 /// A fresh `urn:uuid:` message id.

@@ -108,7 +108,7 @@ pub async fn respond(env: &Envelope, cx: &Ctx<'_>) -> Result<Reply, GatewayError
     };
     Ok(Reply {
         action: Iti::Iti38.response_action(),
-        payload: render(&answer, leaf, cx),
+        payload: render(&answer, leaf, cx).into(),
         attachments: Vec::new(),
         outcome,
     })

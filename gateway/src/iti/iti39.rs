@@ -17,6 +17,7 @@ use crate::soap::element::Element;
 use crate::soap::envelope::Envelope;
 use crate::soap::markup::Markup;
 use crate::soap::mtom::Attachment;
+use crate::soap::payload::Payload;
 
 const XOP_NS: &str = "http://www.w3.org/2004/08/xop/include";
 
@@ -149,8 +150,16 @@ pub async fn handle(reqs: &[DocumentRequest], cx: &Ctx<'_>) -> Result<Vec<Item>,
     Ok(items.into_iter().flatten().collect())
 }
 
-/// Writes the response; with `mtom`, documents become attachments.
-pub fn render(reqs: &[DocumentRequest], items: &[Item], cx: &Ctx<'_>) -> (String, Vec<Attachment>) {
+/// Writes the response for community `home` and repository `repository`; with `mtom`,
+/// documents become attachments. A document's base64 is its own piece of the payload, encoded
+/// once into a buffer of its exact size and never copied after that.
+pub fn render(
+    reqs: &[DocumentRequest],
+    items: &[Item],
+    home: &str,
+    repository: &str,
+    mtom: bool,
+) -> (Payload, Vec<Attachment>) {
     let errors: Vec<RegistryError> = items
         .iter()
         .filter_map(|i| match i {
@@ -166,31 +175,27 @@ pub fn render(reqs: &[DocumentRequest], items: &[Item], cx: &Ctx<'_>) -> (String
         (0, _) => registry::STATUS_FAILURE,
         _ => registry::STATUS_PARTIAL,
     };
-    let home = cx.config.home_community_urn();
     let mut attachments = Vec::new();
+    let mut payload = Payload::new();
     let mut m = Markup::new();
     m.open(
         "xdsb:RetrieveDocumentSetResponse",
         &[("xmlns:xdsb", XDSB_NS), ("xmlns:rs", RS_NS)],
     );
     m.open("rs:RegistryResponse", &[("status", status)]);
-    registry::write_error_list(&mut m, &errors, &home);
+    registry::write_error_list(&mut m, &errors, home);
     m.close("rs:RegistryResponse");
     for (r, item) in reqs.iter().zip(items) {
         let Item::Document { mime, data } = item else {
             continue;
         };
         m.open("xdsb:DocumentResponse", &[]);
-        m.leaf("xdsb:HomeCommunityId", &[], &home);
-        m.leaf(
-            "xdsb:RepositoryUniqueId",
-            &[],
-            &cx.config.repository_unique_id,
-        );
+        m.leaf("xdsb:HomeCommunityId", &[], home);
+        m.leaf("xdsb:RepositoryUniqueId", &[], repository);
         m.leaf("xdsb:DocumentUniqueId", &[], &r.unique_id);
         m.leaf("xdsb:mimeType", &[], mime);
         m.open("xdsb:Document", &[]);
-        if cx.mtom {
+        if mtom {
             let cid = format!(
                 "doc{}.{}@xhuma",
                 attachments.len(),
@@ -206,19 +211,28 @@ pub fn render(reqs: &[DocumentRequest], items: &[Item], cx: &Ctx<'_>) -> (String
                 data: data.clone(),
             });
         } else {
-            m.raw(&base64::engine::general_purpose::STANDARD.encode(data));
+            payload.push(m.take());
+            payload.push(base64::engine::general_purpose::STANDARD.encode(data));
         }
         m.close("xdsb:Document");
         m.close("xdsb:DocumentResponse");
     }
     m.close("xdsb:RetrieveDocumentSetResponse");
-    (m.finish(), attachments)
+    payload.push(m.finish());
+    (payload, attachments)
 }
 
 pub async fn respond(env: &Envelope, cx: &Ctx<'_>) -> Result<Reply, GatewayError> {
     let reqs = parse(&env.payload, cx.config.max_document_requests)?;
     let items = handle(&reqs, cx).await?;
-    let (payload, attachments) = render(&reqs, &items, cx);
+    let home = cx.config.home_community_urn();
+    let (payload, attachments) = render(
+        &reqs,
+        &items,
+        &home,
+        &cx.config.repository_unique_id,
+        cx.mtom,
+    );
     let found = items
         .iter()
         .filter(|i| matches!(i, Item::Document { .. }))

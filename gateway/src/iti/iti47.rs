@@ -14,7 +14,7 @@ pub async fn respond(env: &Envelope, cx: &Ctx<'_>) -> Result<Reply, GatewayError
     let outcome = discovery::handle(&query, cx).await?;
     Ok(Reply {
         action: Iti::Iti47.response_action(),
-        payload: discovery::render(&query, &outcome, cx.config, false),
+        payload: discovery::render(&query, &outcome, cx.config, false).into(),
         attachments: Vec::new(),
         outcome: outcome_label(&outcome),
     })

@@ -13,7 +13,7 @@ pub async fn respond(env: &Envelope, cx: &Ctx<'_>) -> Result<Reply, GatewayError
     let outcome = discovery::handle(&query, cx).await?;
     Ok(Reply {
         action: Iti::Iti55.response_action(),
-        payload: discovery::render(&query, &outcome, cx.config, true),
+        payload: discovery::render(&query, &outcome, cx.config, true).into(),
         attachments: Vec::new(),
         outcome: outcome_label(&outcome),
     })

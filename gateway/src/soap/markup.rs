@@ -72,6 +72,12 @@ impl Markup {
         self.out
     }
 
+    /// What is written so far, leaving the builder empty (to put a large piece after it
+    /// without copying it in; see `soap::payload`).
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
     fn start(&mut self, name: &str, attrs: &[(&str, &str)]) {
         let _ = write!(self.out, "<{name}");
         for (k, v) in attrs {

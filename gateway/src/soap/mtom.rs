@@ -12,7 +12,9 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+
+use super::payload::Payload;
 
 /// Most MIME parts accepted in one request.
 pub const MAX_PARTS: usize = 64;
@@ -160,36 +162,36 @@ pub fn unpack(content_type: &str, body: &Bytes) -> Result<Multipart, MtomError> 
     Ok(out)
 }
 
-/// Builds an MTOM/XOP response: returns (HTTP Content-Type, body).
-pub fn package(envelope: &str, attachments: &[Attachment]) -> (String, Bytes) {
+/// Builds an MTOM/XOP response: returns (HTTP Content-Type, body). The envelope's pieces and
+/// each attachment's bytes become pieces of the body as they are (no copy); only the MIME
+/// headers between them are written here.
+pub fn package(envelope: Payload, attachments: &[Attachment]) -> (String, Payload) {
     let boundary = format!("MIMEBoundary_{}", uuid::Uuid::new_v4().simple());
     let root_id = format!("root.message.{}@xhuma", uuid::Uuid::new_v4().simple());
-    let size: usize = envelope.len()
-        + attachments
-            .iter()
-            .map(|a| a.data.len() + 256)
-            .sum::<usize>();
-    let mut out = BytesMut::with_capacity(size + 512);
-    out.put_slice(format!("--{boundary}\r\n").as_bytes());
-    out.put_slice(
-        b"Content-Type: application/xop+xml; charset=UTF-8; type=\"application/soap+xml\"\r\n",
-    );
-    out.put_slice(b"Content-Transfer-Encoding: binary\r\n");
-    out.put_slice(format!("Content-ID: <{root_id}>\r\n\r\n").as_bytes());
-    out.put_slice(envelope.as_bytes());
+    let mut out = Payload::new();
+    out.push(format!(
+        "--{boundary}\r\n\
+         Content-Type: application/xop+xml; charset=UTF-8; type=\"application/soap+xml\"\r\n\
+         Content-Transfer-Encoding: binary\r\n\
+         Content-ID: <{root_id}>\r\n\r\n"
+    ));
+    out.append(envelope);
     for a in attachments {
-        out.put_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-        out.put_slice(format!("Content-Type: {}\r\n", a.content_type).as_bytes());
-        out.put_slice(b"Content-Transfer-Encoding: binary\r\n");
-        out.put_slice(format!("Content-ID: <{}>\r\n\r\n", a.content_id).as_bytes());
-        out.put_slice(&a.data);
+        out.push(format!(
+            "\r\n--{boundary}\r\n\
+             Content-Type: {}\r\n\
+             Content-Transfer-Encoding: binary\r\n\
+             Content-ID: <{}>\r\n\r\n",
+            a.content_type, a.content_id
+        ));
+        out.push(a.data.clone());
     }
-    out.put_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out.push(format!("\r\n--{boundary}--\r\n"));
     let content_type = format!(
         "multipart/related; type=\"application/xop+xml\"; boundary=\"{boundary}\"; \
          start=\"<{root_id}>\"; start-info=\"application/soap+xml\""
     );
-    (content_type, out.freeze())
+    (content_type, out)
 }
 
 fn strip_angle(s: &str) -> &str {

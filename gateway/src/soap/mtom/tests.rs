@@ -95,8 +95,8 @@ fn package_round_trips() {
         content_type: "text/xml".into(),
         data: Bytes::from_static(b"<ClinicalDocument/>"),
     };
-    let (ct, body) = package("<env/>", &[att]);
-    let m = unpack(&ct, &body).unwrap();
+    let (ct, body) = package(Payload::from("<env/>".to_string()), &[att]);
+    let m = unpack(&ct, &body.to_bytes()).unwrap();
     assert_eq!(m.root.as_ref(), b"<env/>");
     assert_eq!(m.parts["doc0@xhuma"].as_ref(), b"<ClinicalDocument/>");
 }
